@@ -1,0 +1,26 @@
+//! One module per subcommand.
+
+mod compact;
+mod demo;
+mod ingest;
+mod sql;
+
+use crate::ExitStatus;
+use crate::cli::Command;
+use crate::config::Settings;
+use crate::printer::Printer;
+
+pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    match command {
+        Command::Ingest(args) => ingest::run(settings, &args, printer),
+        Command::Sql(args) => sql::run(settings, &args, printer),
+        Command::Compact(args) => compact::run(settings, &args, printer),
+        Command::Demo(args) => demo::run(&args, printer),
+    }
+}
+
+/// DataFusion is async; commands are not. One runtime per command run.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    Ok(runtime.block_on(future))
+}

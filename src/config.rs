@@ -1,0 +1,145 @@
+//! Settings resolved once, before any command runs: flags, then environment, then `config.yaml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+
+pub const DEFAULT_STORE: &str = "ctidx-store";
+pub const DEFAULT_CONFIG: &str = "config.yaml";
+
+/// CloudTracker's `config.yaml`, plus ctidx's optional keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+    pub athena: Option<AthenaConfig>,
+    /// Where the store lives (ctidx's own key).
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub name: String,
+    #[serde(deserialize_with = "account_id")]
+    pub id: String,
+    /// One IAM snapshot file, or several pages of one.
+    #[serde(deserialize_with = "one_or_many")]
+    pub iam: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AthenaConfig {
+    pub s3_bucket: String,
+    #[serde(default)]
+    pub path: String,
+    pub org_id: Option<String>,
+    pub output_s3_bucket: Option<String>,
+}
+
+/// YAML reads `id: 012345678901` as a number and would drop the leading zero, so ids are taken as
+/// written: a string, or a number padded back to 12 digits.
+fn account_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Id::deserialize(deserializer)? {
+        Id::Text(text) => text,
+        Id::Number(number) => format!("{number:012}"),
+    })
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(path) => vec![path],
+        OneOrMany::Many(paths) => paths,
+    })
+}
+
+impl Config {
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+    }
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    pub store: PathBuf,
+    pub config: Config,
+    /// Folder of the config file: relative IAM paths that do not exist from the working folder are
+    /// looked up from here.
+    pub config_dir: PathBuf,
+}
+
+impl Settings {
+    pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
+        let (config, config_path) = match &args.config {
+            Some(path) => (Config::load(path)?, Some(path.clone())),
+            None if Path::new(DEFAULT_CONFIG).is_file() => {
+                (Config::load(Path::new(DEFAULT_CONFIG))?, Some(PathBuf::from(DEFAULT_CONFIG)))
+            }
+            None => (Config::default(), None),
+        };
+        let config_dir = config_path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let store = args
+            .store
+            .clone()
+            .or_else(|| config.store.as_ref().map(|s| resolve_relative(&config_dir, s)))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
+        Ok(Settings {
+            store,
+            config,
+            config_dir,
+        })
+    }
+
+    /// A path from the config file: as written if it exists from here, else relative to the config.
+    pub fn config_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() || path.exists() {
+            path.to_path_buf()
+        } else {
+            resolve_relative(&self.config_dir, path)
+        }
+    }
+}
+
+fn resolve_relative(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cloudtracker_config() {
+        let text = "athena:\n  s3_bucket: my_log_bucket\n  path: my_prefix\naccounts:\n  - name: demo\n    id: 111111111111\n    iam: account-data/demo_iam.json\n  - name: zero\n    id: 012345678901\n    iam: [a.json, b.json]\n";
+        let config: Config = serde_yaml::from_str(text).expect("parses");
+        assert_eq!(config.accounts[0].id, "111111111111");
+        assert_eq!(config.accounts[1].id, "012345678901");
+        assert_eq!(config.accounts[1].iam.len(), 2);
+        assert_eq!(config.athena.map(|a| a.s3_bucket), Some("my_log_bucket".to_string()));
+    }
+}

@@ -1,0 +1,804 @@
+//! Bytes of one CloudTrail object → one Arrow [`RecordBatch`] with [`schema::file_schema`].
+//!
+//! Accepts what AWS delivers (gzip or plain `{"Records":[...]}`) and a bare JSON array of records.
+//! Every problem is a [`DecodeError`] that says what is wrong and where; the caller names the file.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, ListArray, MapArray, NullBufferBuilder, RecordBatch, StringBuilder, StructArray,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, FieldRef, Fields};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::schema::{self, EXTRA_FIELDS, Field, Kind, RECORD, REQUIRED_JSON_KEYS};
+
+/// Limits that keep a hostile or broken object from exhausting memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest decompressed object accepted.
+    pub max_object_bytes: u64,
+    /// Largest single record accepted (CloudTrail itself caps events far below this).
+    pub max_record_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_object_bytes: 2 << 30,
+            max_record_bytes: 16 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty file (0 bytes)")]
+    Empty,
+    #[error("not valid gzip: {0}")]
+    Gzip(std::io::Error),
+    #[error("decompresses to more than {limit} bytes; refusing to read further")]
+    TooLarge { limit: u64 },
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("wrong top-level shape: {0}")]
+    Shape(String),
+    #[error("record {index}: {message}")]
+    Record { index: usize, message: String },
+}
+
+/// Decompresses `bytes` if they are gzip (by magic number, not by name) and decodes the records.
+pub fn decode_object(bytes: &[u8], limits: Limits) -> Result<RecordBatch, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = Vec::with_capacity(bytes.len().saturating_mul(8));
+        flate2::read::MultiGzDecoder::new(bytes)
+            .take(limits.max_object_bytes + 1)
+            .read_to_end(&mut text)
+            .map_err(DecodeError::Gzip)?;
+        if text.len() as u64 > limits.max_object_bytes {
+            return Err(DecodeError::TooLarge {
+                limit: limits.max_object_bytes,
+            });
+        }
+        if text.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        decode_json(&text, limits)
+    } else {
+        decode_json(bytes, limits)
+    }
+}
+
+/// Decodes uncompressed JSON: `{"Records":[...]}` or `[...]`.
+pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeError> {
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    let mut builder = BatchBuilder::new();
+    let mut failure = None;
+    let seed = RecordsSeed {
+        builder: &mut builder,
+        limits,
+        failure: &mut failure,
+        index: 0,
+    };
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let outcome = match first {
+        Some(b'{') => EnvelopeSeed(seed).deserialize(&mut de),
+        Some(b'[') => seed.deserialize(&mut de),
+        Some(_) => return Err(DecodeError::Shape("expected {\"Records\":[...]} or a JSON array of records".into())),
+        None => return Err(DecodeError::Empty),
+    };
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    outcome.map_err(|e| DecodeError::Json(e.to_string()))?;
+    de.end().map_err(|e| DecodeError::Json(e.to_string()))?;
+    builder.finish()
+}
+
+/// One growing column, shaped like its [`Kind`].
+enum ColumnBuilder {
+    Text(StringBuilder),
+    Struct {
+        fields: Fields,
+        members: Vec<ColumnBuilder>,
+        validity: NullBufferBuilder,
+    },
+    List {
+        item_field: FieldRef,
+        item: Box<ColumnBuilder>,
+        offsets: Vec<i32>,
+        validity: NullBufferBuilder,
+    },
+    Map {
+        keys: StringBuilder,
+        values: StringBuilder,
+        offsets: Vec<i32>,
+        validity: NullBufferBuilder,
+    },
+}
+
+impl ColumnBuilder {
+    fn new(kind: &Kind) -> ColumnBuilder {
+        match kind {
+            Kind::Text | Kind::BoolText | Kind::JsonText => ColumnBuilder::Text(StringBuilder::new()),
+            Kind::Struct(members) => ColumnBuilder::Struct {
+                fields: schema::struct_fields(members),
+                members: members.iter().map(|m| ColumnBuilder::new(&m.kind)).collect(),
+                validity: NullBufferBuilder::new(0),
+            },
+            Kind::ListOfStruct(members) => {
+                let DataType::List(item_field) = schema::arrow_type(kind) else {
+                    unreachable!("ListOfStruct maps to a List type")
+                };
+                ColumnBuilder::List {
+                    item_field,
+                    item: Box::new(ColumnBuilder::new(&Kind::Struct(members))),
+                    offsets: vec![0],
+                    validity: NullBufferBuilder::new(0),
+                }
+            }
+            Kind::StringMap => ColumnBuilder::Map {
+                keys: StringBuilder::new(),
+                values: StringBuilder::new(),
+                offsets: vec![0],
+                validity: NullBufferBuilder::new(0),
+            },
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Text(b) => b.append_null(),
+            ColumnBuilder::Struct { members, validity, .. } => {
+                members.iter_mut().for_each(ColumnBuilder::append_null);
+                validity.append_null();
+            }
+            ColumnBuilder::List { offsets, validity, .. } | ColumnBuilder::Map { offsets, validity, .. } => {
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.push(last);
+                validity.append_null();
+            }
+        }
+    }
+
+    fn text(&mut self) -> &mut StringBuilder {
+        match self {
+            ColumnBuilder::Text(b) => b,
+            _ => unreachable!("text builder expected for a text kind"),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Text(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Struct {
+                fields,
+                members,
+                mut validity,
+            } => {
+                let children: Vec<ArrayRef> = members.into_iter().map(ColumnBuilder::finish).collect();
+                Arc::new(StructArray::new(fields, children, validity.finish()))
+            }
+            ColumnBuilder::List {
+                item_field,
+                item,
+                offsets,
+                mut validity,
+            } => Arc::new(ListArray::new(
+                item_field,
+                OffsetBuffer::new(offsets.into()),
+                item.finish(),
+                validity.finish(),
+            )),
+            ColumnBuilder::Map {
+                mut keys,
+                mut values,
+                offsets,
+                mut validity,
+            } => {
+                let entries_field = schema::map_entries_field();
+                let DataType::Struct(entry_fields) = entries_field.data_type().clone() else {
+                    unreachable!("map entries are a struct")
+                };
+                let entries = StructArray::new(
+                    entry_fields,
+                    vec![Arc::new(keys.finish()), Arc::new(values.finish())],
+                    None,
+                );
+                Arc::new(MapArray::new(
+                    Arc::new(entries_field),
+                    OffsetBuffer::new(offsets.into()),
+                    entries,
+                    validity.finish(),
+                    false,
+                ))
+            }
+        }
+    }
+}
+
+struct BatchBuilder {
+    columns: Vec<ColumnBuilder>,
+    extra: StringBuilder,
+}
+
+impl BatchBuilder {
+    fn new() -> BatchBuilder {
+        BatchBuilder {
+            columns: RECORD.iter().map(|f| ColumnBuilder::new(&f.kind)).collect(),
+            extra: StringBuilder::new(),
+        }
+    }
+
+    fn finish(self) -> Result<RecordBatch, DecodeError> {
+        let mut arrays: Vec<ArrayRef> = self.columns.into_iter().map(ColumnBuilder::finish).collect();
+        let mut extra = self.extra;
+        arrays.push(Arc::new(extra.finish()));
+        RecordBatch::try_new(schema::file_schema(), arrays)
+            .map_err(|e| DecodeError::Shape(format!("internal: cannot assemble batch: {e}")))
+    }
+}
+
+static RECORD_KEYS: LazyLock<HashMap<&'static str, usize>> =
+    LazyLock::new(|| RECORD.iter().enumerate().map(|(i, f)| (f.json, i)).collect());
+static EVENT_TIME: LazyLock<usize> = LazyLock::new(|| RECORD_KEYS["eventTime"]);
+
+/// `{"Records": [...]}`: the array is decoded, other top-level keys are an error.
+struct EnvelopeSeed<'a>(RecordsSeed<'a>);
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with a Records array")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut records = Some(self.0);
+        let mut keys = Vec::new();
+        while let Some(key) = map.next_key::<Cow<str>>()? {
+            match (key.as_ref(), records.take()) {
+                ("Records", Some(seed)) => map.next_value_seed(seed)?,
+                (_, seed) => {
+                    records = seed;
+                    keys.push(key.into_owned());
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(seed) = records {
+            *seed.failure = Some(DecodeError::Shape(if keys.is_empty() {
+                "an empty object, without a Records array".into()
+            } else {
+                format!("an object without a Records array (keys: {})", keys.join(", "))
+            }));
+            return Err(de::Error::custom("no Records"));
+        }
+        if !keys.is_empty() {
+            return Err(de::Error::custom(format!(
+                "unexpected top-level keys beside Records: {}",
+                keys.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+struct RecordsSeed<'a> {
+    builder: &'a mut BatchBuilder,
+    limits: Limits,
+    failure: &'a mut Option<DecodeError>,
+    index: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(raw) = seq.next_element::<&RawValue>()? {
+            let index = self.index;
+            self.index += 1;
+            if let Err(message) = decode_record(raw, self.builder, self.limits) {
+                *self.failure = Some(DecodeError::Record { index, message });
+                return Err(de::Error::custom("bad record"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn decode_record(raw: &RawValue, builder: &mut BatchBuilder, limits: Limits) -> Result<(), String> {
+    let text = raw.get();
+    if text.len() > limits.max_record_bytes {
+        return Err(format!(
+            "{} bytes, larger than the {} byte limit for one record",
+            text.len(),
+            limits.max_record_bytes
+        ));
+    }
+    if !text.starts_with('{') {
+        return Err(format!("expected an object, found {}", json_kind(text)));
+    }
+    let members: Vec<(Cow<str>, &RawValue)> =
+        serde_json::from_str::<OrderedMembers>(text).map_err(|e| strip_position(&e))?.0;
+
+    // A record that fails leaves its builders half-appended; the caller then drops the whole batch.
+    let mut set = [false; RECORD.len()];
+    let mut non_null = [false; RECORD.len()];
+    let mut extra = String::new();
+    let mut keep_extra = |key: &str, raw: &str| {
+        extra.push(if extra.is_empty() { '{' } else { ',' });
+        // Keys came out of JSON, so re-encoding them cannot fail.
+        extra.push_str(&serde_json::to_string(key).unwrap_or_default());
+        extra.push(':');
+        extra.push_str(raw);
+    };
+    for (key, value) in &members {
+        let Some(&column) = RECORD_KEYS.get(key.as_ref()) else {
+            keep_extra(key, value.get());
+            continue;
+        };
+        if std::mem::replace(&mut set[column], true) {
+            return Err(format!("{key} appears twice"));
+        }
+        let field = &RECORD[column];
+        let target = &mut builder.columns[column];
+        let exact = match decode_top_level(field, value).map_err(|m| format!("{key}: {m}"))? {
+            (Decoded::Null, exact) => {
+                target.append_null();
+                exact
+            }
+            (Decoded::Text(text), exact) => {
+                if column == *EVENT_TIME && day_of(&text).is_none() {
+                    return Err(format!("eventTime {text:?} is not an ISO-8601 UTC time"));
+                }
+                target.text().append_value(text);
+                non_null[column] = true;
+                exact
+            }
+            (Decoded::Nested(raw), _) => {
+                let mut exact = true;
+                let mut de = serde_json::Deserializer::from_str(raw);
+                ValueSeed {
+                    field,
+                    builder: target,
+                    exact: &mut exact,
+                }
+                .deserialize(&mut de)
+                .map_err(|e| strip_position(&e))?;
+                non_null[column] = true;
+                exact
+            }
+        };
+        if !exact {
+            keep_extra(key, value.get());
+        }
+    }
+    for required in REQUIRED_JSON_KEYS {
+        if !non_null[RECORD_KEYS[required]] {
+            return Err(format!("missing {required}"));
+        }
+    }
+    for (column, present) in set.iter().enumerate() {
+        if !present {
+            builder.columns[column].append_null();
+        }
+    }
+    if extra.is_empty() {
+        builder.extra.append_null();
+    } else {
+        extra.push('}');
+        builder.extra.append_value(extra);
+    }
+    Ok(())
+}
+
+enum Decoded<'a> {
+    Null,
+    Text(Cow<'a, str>),
+    /// A struct, list or map, decoded straight into its builder (exactness is learnt there).
+    Nested(&'a str),
+}
+
+/// Returns the value to store and whether it round-trips exactly.
+fn decode_top_level<'a>(field: &Field, raw: &'a RawValue) -> Result<(Decoded<'a>, bool), String> {
+    let text = raw.get();
+    let first = text.as_bytes().first().copied().unwrap_or(b'n');
+    if first == b'n' {
+        // An explicit null: the column is null, and the key's presence is kept in extrafields.
+        return Ok((Decoded::Null, false));
+    }
+    match &field.kind {
+        Kind::JsonText => Ok((Decoded::Text(Cow::Borrowed(text)), true)),
+        Kind::Text => match first {
+            b'"' => Ok((Decoded::Text(parse_str(text)?), true)),
+            b'{' | b'[' => Err(format!("expected a string, found {}", json_kind(text))),
+            _ => Ok((Decoded::Text(Cow::Borrowed(text)), false)),
+        },
+        Kind::BoolText => match text {
+            "true" | "false" => Ok((Decoded::Text(Cow::Borrowed(text)), true)),
+            _ if first == b'"' => Ok((Decoded::Text(parse_str(text)?), false)),
+            _ => Err(format!("expected a boolean, found {}", json_kind(text))),
+        },
+        Kind::Struct(_) | Kind::StringMap if first != b'{' => {
+            Err(format!("expected an object, found {}", json_kind(text)))
+        }
+        Kind::ListOfStruct(_) if first != b'[' => Err(format!("expected an array, found {}", json_kind(text))),
+        Kind::Struct(_) | Kind::StringMap | Kind::ListOfStruct(_) => Ok((Decoded::Nested(text), true)),
+    }
+}
+
+fn parse_str(text: &str) -> Result<Cow<'_, str>, String> {
+    serde_json::from_str::<Cow<str>>(text).map_err(|e| strip_position(&e))
+}
+
+fn json_kind(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// serde_json appends "at line L column C" of the fragment being decoded, which misleads here.
+fn strip_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rsplit_once(" at line ") {
+        Some((head, _)) => head.to_string(),
+        None => message,
+    }
+}
+
+/// `YYYY-MM-DD` of an ISO-8601 time, if it starts with a valid date.
+pub fn day_of(event_time: &str) -> Option<&str> {
+    let day = event_time.get(..10)?;
+    let bytes = day.as_bytes();
+    let digits = |r: std::ops::Range<usize>| bytes[r].iter().all(u8::is_ascii_digit);
+    if !(digits(0..4) && bytes[4] == b'-' && digits(5..7) && bytes[7] == b'-' && digits(8..10)) {
+        return None;
+    }
+    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    match event_time.as_bytes().get(10) {
+        None | Some(b'T') | Some(b' ') => Some(day),
+        _ => None,
+    }
+}
+
+/// A record's members in order, each kept as raw JSON.
+struct OrderedMembers<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for OrderedMembers<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
+            type Value = OrderedMembers<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a record object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(24));
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    members.push((key, value));
+                }
+                Ok(OrderedMembers(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Appends one nested JSON value (struct, list or map member) to its builder.
+struct ValueSeed<'a> {
+    field: &'a Field,
+    builder: &'a mut ColumnBuilder,
+    exact: &'a mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl ValueSeed<'_> {
+    fn wrong<E: de::Error>(&self, found: &str) -> E {
+        let expected = match self.field.kind {
+            Kind::Text | Kind::JsonText => "a string",
+            Kind::BoolText => "a boolean",
+            Kind::Struct(_) | Kind::StringMap => "an object",
+            Kind::ListOfStruct(_) => "an array",
+        };
+        E::custom(format!("{}: expected {expected}, found {found}", self.field.json))
+    }
+
+    fn scalar<E: de::Error>(self, text: &str, found: &str) -> Result<(), E> {
+        match self.field.kind {
+            Kind::Text | Kind::BoolText | Kind::JsonText => {
+                *self.exact = false;
+                self.builder.text().append_value(text);
+                Ok(())
+            }
+            _ => Err(self.wrong(found)),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a value for {}", self.field.json)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        match self.field.kind {
+            Kind::Text | Kind::JsonText => {
+                self.builder.text().append_value(v);
+                Ok(())
+            }
+            Kind::BoolText => self.scalar(v, "a string"),
+            _ => Err(self.wrong("a string")),
+        }
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.scalar(if v { "true" } else { "false" }, "a boolean")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.scalar(&v.to_string(), "a number")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.scalar(&v.to_string(), "a number")
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.scalar(&v.to_string(), "a number")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        *self.exact = false;
+        self.builder.append_null();
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (Kind::ListOfStruct(members), ColumnBuilder::List {
+            item, offsets, validity, ..
+        }) = (&self.field.kind, &mut *self.builder)
+        else {
+            return Err(self.wrong("an array"));
+        };
+        let item_field = Field {
+            column: "item",
+            json: self.field.json,
+            kind: Kind::Struct(members),
+        };
+        let mut count = 0i32;
+        while seq
+            .next_element_seed(ValueSeed {
+                field: &item_field,
+                builder: item,
+                exact: self.exact,
+            })?
+            .is_some()
+        {
+            count += 1;
+        }
+        let last = offsets.last().copied().unwrap_or(0);
+        offsets.push(last + count);
+        validity.append_non_null();
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        match (&self.field.kind, &mut *self.builder) {
+            (Kind::Struct(fields), ColumnBuilder::Struct { members, validity, .. }) => {
+                let mut set = vec![false; fields.len()];
+                while let Some(key) = map.next_key::<Cow<str>>()? {
+                    match fields.iter().position(|f| f.json == key) {
+                        Some(i) => {
+                            if std::mem::replace(&mut set[i], true) {
+                                return Err(de::Error::custom(format!(
+                                    "{}.{key} appears twice",
+                                    self.field.json
+                                )));
+                            }
+                            map.next_value_seed(ValueSeed {
+                                field: &fields[i],
+                                builder: &mut members[i],
+                                exact: self.exact,
+                            })
+                            .map_err(|e| de::Error::custom(format!("{}.{e}", self.field.json)))?;
+                        }
+                        None => {
+                            *self.exact = false;
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                for (i, was_set) in set.iter().enumerate() {
+                    if !was_set {
+                        members[i].append_null();
+                    }
+                }
+                validity.append_non_null();
+                Ok(())
+            }
+            (
+                Kind::StringMap,
+                ColumnBuilder::Map {
+                    keys,
+                    values,
+                    offsets,
+                    validity,
+                },
+            ) => {
+                let mut count = 0i32;
+                while let Some(key) = map.next_key::<Cow<str>>()? {
+                    match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(s) => values.append_value(s),
+                        serde_json::Value::Null => values.append_null(),
+                        other => {
+                            *self.exact = false;
+                            values.append_value(other.to_string());
+                        }
+                    }
+                    keys.append_value(key);
+                    count += 1;
+                }
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.push(last + count);
+                validity.append_non_null();
+                Ok(())
+            }
+            _ => Err(self.wrong("an object")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+
+    fn decode(text: &str) -> Result<RecordBatch, DecodeError> {
+        decode_json(text.as_bytes(), Limits::default())
+    }
+
+    const MINIMAL: &str = r#"{"eventVersion":"1.08","eventTime":"2024-03-01T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","eventID":"e1","readOnly":true}"#;
+
+    #[test]
+    fn accepts_records_envelope_and_bare_array() {
+        for text in [format!("{{\"Records\":[{MINIMAL}]}}"), format!("[{MINIMAL},{MINIMAL}]")] {
+            let batch = decode(&text).expect("decodes");
+            assert!(batch.num_rows() >= 1);
+        }
+        assert_eq!(decode("{\"Records\":[]}").map(|b| b.num_rows()).ok(), Some(0));
+    }
+
+    #[test]
+    fn rejects_bad_input_with_a_reason() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty"),
+            ("   ", "empty"),
+            ("{\"Records\":[", "invalid JSON"),
+            ("{\"Foo\":[]}", "without a Records array"),
+            ("\"text\"", "wrong top-level shape"),
+            ("{\"Records\":[1]}", "record 0: expected an object, found a number"),
+            (
+                r#"{"Records":[{"eventTime":"2024-03-01T10:00:00Z","eventName":"X","eventID":"e"}]}"#,
+                "missing eventSource",
+            ),
+            (
+                r#"{"Records":[{"eventSource":"s3.amazonaws.com","eventName":"X","eventID":"e"}]}"#,
+                "missing eventTime",
+            ),
+            (
+                r#"{"Records":[{"eventTime":"yesterday","eventSource":"s","eventName":"X","eventID":"e"}]}"#,
+                "not an ISO-8601",
+            ),
+            (
+                r#"{"Records":[{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","userIdentity":"root"}]}"#,
+                "userIdentity: expected an object, found a string",
+            ),
+            (
+                r#"{"Records":[{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","userIdentity":{"sessionContext":{"sessionIssuer":[]}}}]}"#,
+                "sessionIssuer: expected an object, found an array",
+            ),
+            (
+                r#"{"Records":[{"eventTime":"2024-03-01T10:00:00Z","eventSource":{"a":1},"eventName":"X","eventID":"e"}]}"#,
+                "eventSource: expected a string",
+            ),
+            (
+                r#"{"Records":[{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","resources":{}}]}"#,
+                "resources: expected an array",
+            ),
+        ];
+        for (input, expected) in cases {
+            let err = decode(input).expect_err(input).to_string();
+            assert!(err.contains(expected), "{input:?}: got {err:?}, want {expected:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_huge_record_and_gzip_problems() {
+        let big = format!(
+            r#"{{"Records":[{{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","requestParameters":"{}"}}]}}"#,
+            "x".repeat(2000)
+        );
+        let limits = Limits {
+            max_record_bytes: 1000,
+            ..Limits::default()
+        };
+        let err = decode_json(big.as_bytes(), limits).expect_err("too big").to_string();
+        assert!(err.contains("larger than the 1000 byte limit"), "{err}");
+
+        let mut gz = Vec::new();
+        {
+            use std::io::Write;
+            let mut enc = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
+            enc.write_all(format!("{{\"Records\":[{MINIMAL}]}}").as_bytes()).ok();
+        }
+        assert_eq!(decode_object(&gz, Limits::default()).map(|b| b.num_rows()).ok(), Some(1));
+        let truncated = &gz[..gz.len() / 2];
+        let err = decode_object(truncated, Limits::default()).expect_err("truncated").to_string();
+        assert!(err.contains("gzip"), "{err}");
+        let small = Limits {
+            max_object_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(decode_object(&gz, small), Err(DecodeError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn round_trips_records_exactly() {
+        let records = [
+            MINIMAL.to_string(),
+            r#"{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"1","accessKeyId":"ASIA1","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r","accountId":"1","userName":"r"},"webIdFederationData":{"federatedProvider":"x","attributes":{"a":"b","n":null}},"attributes":{"creationDate":"2024-03-01T09:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"2024-03-01T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateUser","requestParameters":{"userName":"x","n":[1,2.5,{"q":null}]},"responseElements":null,"eventID":"e2","resources":[{"ARN":"arn:x","accountId":"1","type":"T"},{"ARN":"arn:y","ARNPrefix":"p"}],"managementEvent":true,"tlsDetails":{"tlsVersion":"TLSv1.3"},"unknownTop":{"a":[1]}}"#.to_string(),
+            r#"{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e3","userIdentity":{"type":"AWSService","invokedBy":"x","extraThing":1,"sessionContext":{}},"readOnly":"true","errorCode":42,"resources":[],"addendum":{"reason":null}}"#.to_string(),
+        ];
+        let text = format!("{{\"Records\":[{}]}}", records.join(","));
+        let batch = decode(&text).expect("decodes");
+        assert_eq!(batch.num_rows(), records.len());
+        for (row, original) in records.iter().enumerate() {
+            let original: serde_json::Value = serde_json::from_str(original).expect("valid");
+            let rebuilt = schema::reconstruct(&batch, row).expect("reconstructs");
+            assert_eq!(rebuilt, original, "row {row}");
+        }
+        let readonly = batch.column_by_name("readonly").expect("column");
+        assert_eq!(readonly.as_string::<i32>().value(0), "true");
+        let extra = batch.column_by_name(EXTRA_FIELDS).expect("column").as_string::<i32>();
+        assert!(extra.is_null(0));
+        assert!(extra.value(1).contains("managementEvent"));
+    }
+
+    #[test]
+    fn day_of_accepts_only_real_dates() {
+        assert_eq!(day_of("2024-03-01T10:00:00Z"), Some("2024-03-01"));
+        assert_eq!(day_of("2024-02-29"), Some("2024-02-29"));
+        for bad in ["2023-02-29T00:00:00Z", "2024-3-01T00:00Z", "", "2024-03-01X", "２０２４-03-01"] {
+            assert_eq!(day_of(bad), None, "{bad}");
+        }
+    }
+}

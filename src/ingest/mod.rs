@@ -1,0 +1,247 @@
+//! `ctidx ingest`: CloudTrail objects → the Parquet store, incrementally and exactly once.
+//!
+//! Objects are read and decoded on every core; rows are grouped by partition (account and UTC day
+//! of `eventTime`) and each touched partition gets at most one new file per run. An object that
+//! fails is reported, not recorded in the manifest (so the next run retries it), and does not stop
+//! the others.
+
+pub mod decode;
+pub mod schema;
+pub mod source;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+
+use crate::store::{ManifestEntry, PartitionKey, Store, StoreError};
+use source::{Listing, SkipReason, SourceObject};
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Forget what was ingested and rebuild the store from the source.
+    pub full: bool,
+    /// Objects decoded at once.
+    pub jobs: usize,
+    pub limits: decode::Limits,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            full: false,
+            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            limits: decode::Limits::default(),
+        }
+    }
+}
+
+/// An object that could not be ingested, and why.
+#[derive(Debug)]
+pub struct Failure {
+    pub location: String,
+    pub error: String,
+}
+
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    pub objects_ingested: u64,
+    pub objects_unchanged: u64,
+    pub bytes_read: u64,
+    pub events_read: u64,
+    pub events_stored: u64,
+    pub partitions_written: u64,
+    pub skipped: BTreeMap<SkipReason, u64>,
+    pub failures: Vec<Failure>,
+    pub elapsed: Duration,
+}
+
+impl IngestReport {
+    pub fn duplicates(&self) -> u64 {
+        self.events_read.saturating_sub(self.events_stored)
+    }
+}
+
+struct Decoded {
+    object: usize,
+    bytes: u64,
+    result: Result<Vec<(PartitionKey, RecordBatch)>, String>,
+}
+
+pub fn ingest(
+    store: &Store,
+    listing: Listing,
+    options: &IngestOptions,
+    progress: &ProgressBar,
+) -> Result<IngestReport, StoreError> {
+    let started = Instant::now();
+    let lock = store.lock_for_writing()?;
+    if options.full {
+        store.clear(&lock)?;
+    }
+    let mut manifest = store.manifest()?;
+    let mut report = IngestReport {
+        skipped: listing.skipped,
+        ..IngestReport::default()
+    };
+    let objects: Vec<SourceObject> = listing
+        .objects
+        .into_iter()
+        .filter(|object| {
+            let unchanged = manifest
+                .objects
+                .get(&object.location)
+                .is_some_and(|e| e.size == object.size && e.version == object.version);
+            report.objects_unchanged += u64::from(unchanged);
+            !unchanged
+        })
+        .collect();
+
+    progress.set_length(objects.iter().map(|o| o.size).sum());
+    let mut buffers: BTreeMap<PartitionKey, Vec<RecordBatch>> = BTreeMap::new();
+    let mut events_per_object: HashMap<usize, u64> = HashMap::new();
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::sync_channel::<Decoded>(options.jobs * 2);
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            let sender = sender.clone();
+            let (objects, next) = (&objects, &next);
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(object) = objects.get(index) else { break };
+                    let decoded = decode_object(object, options.limits);
+                    if sender.send(decoded_at(index, object, decoded)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for decoded in receiver {
+            let object = &objects[decoded.object];
+            progress.inc(decoded.bytes);
+            report.bytes_read += decoded.bytes;
+            match decoded.result {
+                Ok(parts) => {
+                    let events: u64 = parts.iter().map(|(_, b)| b.num_rows() as u64).sum();
+                    report.events_read += events;
+                    report.objects_ingested += 1;
+                    events_per_object.insert(decoded.object, events);
+                    for (key, batch) in parts {
+                        buffers.entry(key).or_default().push(batch);
+                    }
+                }
+                Err(error) => {
+                    progress.suspend(|| tracing_failure(&object.location, &error));
+                    report.failures.push(Failure {
+                        location: object.location.clone(),
+                        error,
+                    });
+                }
+            }
+            progress.set_message(format!(
+                "{} objects, {} events",
+                report.objects_ingested + report.failures.len() as u64,
+                report.events_read
+            ));
+        }
+    });
+
+    progress.set_message(format!("writing {} partitions", buffers.len()));
+    let written: Vec<Result<usize, StoreError>> = buffers
+        .par_iter()
+        .map(|(key, batches)| {
+            let existing = store.data_files(key)?;
+            let mut known = store.event_ids(&existing)?;
+            store.write_partition(key, batches, &mut known, &lock)
+        })
+        .collect();
+    for rows in written {
+        let rows = rows?;
+        report.events_stored += rows as u64;
+        report.partitions_written += u64::from(rows > 0);
+    }
+
+    for (index, events) in events_per_object {
+        let object = &objects[index];
+        manifest.objects.insert(
+            object.location.clone(),
+            ManifestEntry {
+                size: object.size,
+                version: object.version.clone(),
+                events,
+            },
+        );
+    }
+    store.save_manifest(&manifest, &lock)?;
+    report.failures.sort_by(|a, b| a.location.cmp(&b.location));
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+fn tracing_failure(location: &str, error: &str) {
+    eprintln!("error: {location}: {error}");
+}
+
+fn decoded_at(index: usize, object: &SourceObject, result: Result<Vec<(PartitionKey, RecordBatch)>, String>) -> Decoded {
+    Decoded {
+        object: index,
+        bytes: object.size,
+        result,
+    }
+}
+
+fn decode_object(object: &SourceObject, limits: decode::Limits) -> Result<Vec<(PartitionKey, RecordBatch)>, String> {
+    let bytes = object.read().map_err(|e| format!("cannot read: {e}"))?;
+    let batch = decode::decode_object(&bytes, limits).map_err(|e| e.to_string())?;
+    split_by_partition(&batch, object.layout.as_ref().map(|l| l.account.as_str())).map_err(|e| e.to_string())
+}
+
+/// Groups rows by (account, day). The account is the one the object's key names, else the record's
+/// `recipientAccountId`, else its caller's account.
+fn split_by_partition(
+    batch: &RecordBatch,
+    layout_account: Option<&str>,
+) -> Result<Vec<(PartitionKey, RecordBatch)>, arrow::error::ArrowError> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .map(|c| c.as_string::<i32>().clone())
+            .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column {name}")))
+    };
+    let times = column("eventtime")?;
+    let recipients = column("recipientaccountid")?;
+    let identity_accounts = batch
+        .column_by_name("useridentity")
+        .and_then(|c| c.as_struct().column_by_name("accountid").cloned());
+    let identity_accounts = identity_accounts.as_ref().map(|a| a.as_string::<i32>());
+
+    let mut rows_by_key: BTreeMap<PartitionKey, Vec<u32>> = BTreeMap::new();
+    for row in 0..batch.num_rows() {
+        let account = layout_account
+            .map(str::to_string)
+            .or_else(|| recipients.is_valid(row).then(|| recipients.value(row).to_string()))
+            .or_else(|| {
+                identity_accounts
+                    .filter(|a| a.is_valid(row))
+                    .map(|a| a.value(row).to_string())
+            })
+            .unwrap_or_else(|| "unknown".to_string());
+        let day = decode::day_of(times.value(row)).unwrap_or("unknown").to_string();
+        rows_by_key.entry(PartitionKey { account, day }).or_default().push(row as u32);
+    }
+    if rows_by_key.len() == 1 {
+        let key = rows_by_key.into_keys().next().into_iter();
+        return Ok(key.map(|k| (k, batch.clone())).collect());
+    }
+    rows_by_key
+        .into_iter()
+        .map(|(key, rows)| Ok((key, take_record_batch(batch, &UInt32Array::from(rows))?)))
+        .collect()
+}

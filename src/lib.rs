@@ -1,0 +1,43 @@
+//! ctidx: CloudTrail logs → a columnar index → which IAM privileges each principal really uses.
+//!
+//! Data flows one way: [`ingest`] reads CloudTrail objects into the Parquet [`store`]; [`sql`] runs
+//! queries over it; the [`iam`] layer says what each principal is granted, [`mapping`] turns events
+//! into the IAM actions they exercised, and the commands print the difference.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+// pub mod iam;
+pub mod ingest;
+// pub mod mapping;
+pub mod printer;
+pub mod sql;
+pub mod store;
+
+use std::process::ExitCode;
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    /// The command ran but some input failed (for example an object that could not be ingested).
+    Failure,
+    /// The command could not run.
+    Error,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        match status {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Error => ExitCode::from(2),
+        }
+    }
+}
+
+pub fn run(cli: cli::Cli) -> anyhow::Result<ExitStatus> {
+    let printer = printer::Printer::new(cli.global.quiet, cli.global.verbose);
+    let settings = config::Settings::resolve(&cli.global)?;
+    commands::run(&settings, cli.command, &printer)
+}

@@ -1,0 +1,126 @@
+//! Helpers for running the real `ctidx` binary on files written by the tests.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+pub fn ctidx() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ctidx"));
+    command.env_remove("CTIDX_STORE").env("NO_COLOR", "1");
+    command
+}
+
+pub fn run(args: &[&str]) -> Output {
+    ctidx().args(args).output().expect("ctidx runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn ingest(source: &Path, store: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["ingest", "--source", source.to_str().expect("utf-8"), "--store", store.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+pub fn sql(store: &Path, query: &str) -> Output {
+    run(&["sql", "--store", store.to_str().expect("utf-8"), "--format", "csv", query])
+}
+
+/// The set of eventIDs in the store, and the number of rows.
+pub fn stored_event_ids(store: &Path) -> (BTreeSet<String>, usize) {
+    let output = sql(store, "SELECT eventid FROM cloudtrail");
+    assert!(output.status.success(), "sql failed: {}", stderr(&output));
+    let text = stdout(&output);
+    let rows: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+    let count = rows.len();
+    (rows.into_iter().collect(), count)
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+pub fn write(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// A CloudTrail record as AWS writes them, for an IAM user.
+pub fn record(account: &str, time: &str, source: &str, name: &str, event_id: &str, user: &str) -> Value {
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": format!("AIDA{user}"),
+            "arn": format!("arn:aws:iam::{account}:user/{user}"),
+            "accountId": account,
+            "accessKeyId": format!("AKIA{user}"),
+            "userName": user
+        },
+        "eventTime": time,
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "192.0.2.10",
+        "userAgent": "aws-cli/2.13.0",
+        "requestParameters": {"maxResults": 10},
+        "responseElements": null,
+        "requestID": format!("req-{event_id}"),
+        "eventID": event_id,
+        "readOnly": true,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management"
+    })
+}
+
+/// Where AWS would put an object of `account` in `region` delivered on `day` (`YYYY-MM-DD`).
+pub fn aws_key(root: &Path, account: &str, region: &str, day: &str, suffix: &str) -> PathBuf {
+    let (y, rest) = day.split_at(4);
+    let (m, d) = (&rest[1..3], &rest[4..6]);
+    root.join(format!(
+        "AWSLogs/{account}/CloudTrail/{region}/{y}/{m}/{d}/{account}_CloudTrail_{region}_{y}{m}{d}T0000Z_{suffix}.json.gz"
+    ))
+}
+
+/// Deterministic generated data: `files` objects of `per_file` records spread over accounts, days
+/// and users. Returns the eventIDs written.
+pub fn generate(root: &Path, files: usize, per_file: usize) -> BTreeSet<String> {
+    let accounts = ["111111111111", "222222222222"];
+    let names = [
+        ("ec2.amazonaws.com", "DescribeInstances"),
+        ("s3.amazonaws.com", "ListBuckets"),
+        ("iam.amazonaws.com", "GetUser"),
+        ("sts.amazonaws.com", "GetCallerIdentity"),
+        ("lambda.amazonaws.com", "ListFunctions20150331"),
+    ];
+    let mut ids = BTreeSet::new();
+    for file in 0..files {
+        let account = accounts[file % accounts.len()];
+        let day = format!("2024-03-{:02}", 1 + (file / 2) % 28);
+        let mut records = Vec::with_capacity(per_file);
+        for i in 0..per_file {
+            let n = file * per_file + i;
+            let id = format!("{:08x}-0000-4000-8000-{:012x}", file, n);
+            let (source, name) = names[n % names.len()];
+            let time = format!("{day}T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60);
+            records.push(record(account, &time, source, name, &id, &format!("user{}", n % 17)));
+            ids.insert(id);
+        }
+        let body = serde_json::to_vec(&json!({ "Records": records })).expect("json");
+        write(&aws_key(root, account, "us-east-1", &day, &format!("{file:016}")), &gzip(&body));
+    }
+    ids
+}
