@@ -57,7 +57,9 @@ fn account_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Strin
     })
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<PathBuf>, D::Error> {
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<PathBuf>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -72,11 +74,13 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<
 
 impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+        serde_yaml::from_str(&text)
+            .with_context(|| format!("config {} is not valid", path.display()))
     }
 }
 
@@ -93,9 +97,10 @@ impl Settings {
     pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
         let (config, config_path) = match &args.config {
             Some(path) => (Config::load(path)?, Some(path.clone())),
-            None if Path::new(DEFAULT_CONFIG).is_file() => {
-                (Config::load(Path::new(DEFAULT_CONFIG))?, Some(PathBuf::from(DEFAULT_CONFIG)))
-            }
+            None if Path::new(DEFAULT_CONFIG).is_file() => (
+                Config::load(Path::new(DEFAULT_CONFIG))?,
+                Some(PathBuf::from(DEFAULT_CONFIG)),
+            ),
             None => (Config::default(), None),
         };
         let config_dir = config_path
@@ -106,7 +111,12 @@ impl Settings {
         let store = args
             .store
             .clone()
-            .or_else(|| config.store.as_ref().map(|s| resolve_relative(&config_dir, s)))
+            .or_else(|| {
+                config
+                    .store
+                    .as_ref()
+                    .map(|s| resolve_relative(&config_dir, s))
+            })
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
         Ok(Settings {
             store,
@@ -126,7 +136,11 @@ impl Settings {
 }
 
 fn resolve_relative(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +154,9 @@ mod tests {
         assert_eq!(config.accounts[0].id, "111111111111");
         assert_eq!(config.accounts[1].id, "012345678901");
         assert_eq!(config.accounts[1].iam.len(), 2);
-        assert_eq!(config.athena.map(|a| a.s3_bucket), Some("my_log_bucket".to_string()));
+        assert_eq!(
+            config.athena.map(|a| a.s3_bucket),
+            Some("my_log_bucket".to_string())
+        );
     }
 }

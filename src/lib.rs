@@ -7,9 +7,9 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
-// pub mod iam;
+pub mod iam;
 pub mod ingest;
-// pub mod mapping;
+pub mod mapping;
 pub mod printer;
 pub mod sql;
 pub mod store;

@@ -7,7 +7,9 @@ use anyhow::Context;
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
@@ -59,7 +61,11 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
 }
 
 /// Runs one statement with positional parameters (`$1`, `$2`, ...) bound, never pasted into the text.
-pub async fn query(ctx: &SessionContext, sql: &str, params: Vec<ScalarValue>) -> Result<Vec<RecordBatch>, SqlError> {
+pub async fn query(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<ScalarValue>,
+) -> Result<Vec<RecordBatch>, SqlError> {
     let frame = ctx.sql(sql).await.map_err(clean)?;
     let frame = if params.is_empty() {
         frame
@@ -73,14 +79,20 @@ fn clean(error: datafusion::error::DataFusionError) -> SqlError {
     SqlError::Query(error.strip_backtrace().trim().to_string())
 }
 
-pub fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn write_batches(
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Table => {
             let table = arrow::util::pretty::pretty_format_batches(batches)?;
             writeln!(out, "{table}")?;
         }
         OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             for batch in batches {
                 writer.write(&flatten_nested(batch)?)?;
             }
@@ -133,14 +145,21 @@ fn flatten_nested(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
                     }
                 })
                 .collect();
-            fields.push(arrow::datatypes::Field::new(field.name(), DataType::Utf8, true));
+            fields.push(arrow::datatypes::Field::new(
+                field.name(),
+                DataType::Utf8,
+                true,
+            ));
             columns.push(Arc::new(texts) as arrow::array::ArrayRef);
         } else {
             fields.push(field.as_ref().clone());
             columns.push(column.clone());
         }
     }
-    Ok(RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )?)
 }
 
 use arrow::array::Array;

@@ -14,10 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StructArray};
-use arrow::compute::{SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
+    take_record_batch,
+};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
@@ -32,7 +35,10 @@ const LOCK: &str = "lock";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("store file {path}: {source}")]
     Parquet {
         path: String,
@@ -61,7 +67,8 @@ pub struct PartitionKey {
 impl PartitionKey {
     /// Relative directory, with the account percent-encoded unless it is plainly safe.
     pub fn relative_dir(&self) -> PathBuf {
-        PathBuf::from(format!("account={}", encode_value(&self.account))).join(format!("day={}", self.day))
+        PathBuf::from(format!("account={}", encode_value(&self.account)))
+            .join(format!("day={}", self.day))
     }
 }
 
@@ -158,7 +165,9 @@ impl Store {
             .map_err(io_error(&path))?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(StoreError::Busy(self.root.display().to_string())),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Busy(self.root.display().to_string()));
+            }
             Err(fs::TryLockError::Error(e)) => return Err(io_error(&path)(e)),
         }
         let lock = WriteLock { _file: file };
@@ -170,7 +179,7 @@ impl Store {
     pub fn recover_if_idle(&self) -> Result<(), StoreError> {
         if self.meta(LOCK).exists() {
             match self.lock_for_writing() {
-                Ok(_lock) | Err(StoreError::Busy(_)) => Ok(()),
+                Ok(_) | Err(StoreError::Busy(_)) => Ok(()),
                 Err(e) => Err(e),
             }
         } else {
@@ -196,7 +205,10 @@ impl Store {
             }
             fs::remove_file(&journal_path).map_err(io_error(&journal_path))?;
         }
-        for entry in walkdir::WalkDir::new(&self.root).into_iter().filter_map(Result::ok) {
+        for entry in walkdir::WalkDir::new(&self.root)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
             let name = entry.file_name().to_string_lossy();
             if entry.file_type().is_file() && name.starts_with('.') && name.ends_with(".tmp") {
                 fs::remove_file(entry.path()).map_err(io_error(entry.path()))?;
@@ -210,7 +222,9 @@ impl Store {
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
                 path: path.display().to_string(),
-                message: format!("unreadable manifest ({e}); rerun with --full to rebuild the store"),
+                message: format!(
+                    "unreadable manifest ({e}); rerun with --full to rebuild the store"
+                ),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(e) => Err(io_error(&path)(e)),
@@ -232,7 +246,10 @@ impl Store {
             let dir = self.root.join(key.relative_dir());
             fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
         }
-        for entry in fs::read_dir(&self.root).map_err(io_error(&self.root))?.flatten() {
+        for entry in fs::read_dir(&self.root)
+            .map_err(io_error(&self.root))?
+            .flatten()
+        {
             let path = entry.path();
             if entry.file_name().to_string_lossy().starts_with("account=") && path.is_dir() {
                 let _ = fs::remove_dir(&path);
@@ -253,11 +270,18 @@ impl Store {
         };
         for account_dir in accounts.flatten() {
             let name = account_dir.file_name().to_string_lossy().into_owned();
-            let Some(account) = name.strip_prefix("account=") else { continue };
+            let Some(account) = name.strip_prefix("account=") else {
+                continue;
+            };
             let account_path = account_dir.path();
-            for day_dir in fs::read_dir(&account_path).map_err(io_error(&account_path))?.flatten() {
+            for day_dir in fs::read_dir(&account_path)
+                .map_err(io_error(&account_path))?
+                .flatten()
+            {
                 let day_name = day_dir.file_name().to_string_lossy().into_owned();
-                let Some(day) = day_name.strip_prefix("day=") else { continue };
+                let Some(day) = day_name.strip_prefix("day=") else {
+                    continue;
+                };
                 let day_path = day_dir.path();
                 let mut files: Vec<PathBuf> = fs::read_dir(&day_path)
                     .map_err(io_error(&day_path))?
@@ -286,7 +310,11 @@ impl Store {
         let Ok(entries) = fs::read_dir(&dir) else {
             return Ok(Vec::new());
         };
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| is_data_file(p)).collect();
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| is_data_file(p))
+            .collect();
         files.sort();
         Ok(files)
     }
@@ -301,14 +329,22 @@ impl Store {
             };
             let file = File::open(path).map_err(io_error(path))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
-            let Some(index) = builder.parquet_schema().columns().iter().position(|c| c.name() == "eventid") else {
+            let Some(index) = builder
+                .parquet_schema()
+                .columns()
+                .iter()
+                .position(|c| c.name() == "eventid")
+            else {
                 return Err(StoreError::Invalid {
                     path: path.display().to_string(),
                     message: "no eventid column".into(),
                 });
             };
             let mask = ProjectionMask::leaves(builder.parquet_schema(), [index]);
-            let reader = builder.with_projection(mask).build().map_err(parquet_error)?;
+            let reader = builder
+                .with_projection(mask)
+                .build()
+                .map_err(parquet_error)?;
             for batch in reader {
                 let batch = batch.map_err(|e| StoreError::Invalid {
                     path: path.display().to_string(),
@@ -335,7 +371,8 @@ impl Store {
             path: dir.display().to_string(),
             message,
         };
-        let batch = concat_batches(&schema::file_schema(), batches).map_err(|e| invalid(e.to_string()))?;
+        let batch =
+            concat_batches(&schema::file_schema(), batches).map_err(|e| invalid(e.to_string()))?;
         let batch = sort_by_principal_and_time(&batch).map_err(|e| invalid(e.to_string()))?;
         let batch = drop_known_events(&batch, known_ids).map_err(|e| invalid(e.to_string()))?;
         if batch.num_rows() == 0 {
@@ -348,7 +385,11 @@ impl Store {
     }
 
     /// Merges a partition's files into one (crash-safe through a journal). Returns files merged.
-    pub fn compact_partition(&self, key: &PartitionKey, lock: &WriteLock) -> Result<usize, StoreError> {
+    pub fn compact_partition(
+        &self,
+        key: &PartitionKey,
+        lock: &WriteLock,
+    ) -> Result<usize, StoreError> {
         let files = self.data_files(key)?;
         if files.len() < 2 {
             return Ok(files.len());
@@ -375,9 +416,11 @@ impl Store {
             path: dir.display().to_string(),
             message,
         };
-        let batch = concat_batches(&schema::file_schema(), &batches).map_err(|e| invalid(e.to_string()))?;
+        let batch =
+            concat_batches(&schema::file_schema(), &batches).map_err(|e| invalid(e.to_string()))?;
         let batch = sort_by_principal_and_time(&batch).map_err(|e| invalid(e.to_string()))?;
-        let batch = drop_known_events(&batch, &mut HashSet::new()).map_err(|e| invalid(e.to_string()))?;
+        let batch =
+            drop_known_events(&batch, &mut HashSet::new()).map_err(|e| invalid(e.to_string()))?;
         write_atomically(&self.meta(COMPACTION_JOURNAL), &journal_bytes)?;
         write_parquet_atomically(&dir.join(&name), std::slice::from_ref(&batch))?;
         self.recover()?;
@@ -401,12 +444,15 @@ fn new_file_name() -> String {
 fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
-        .set_max_row_group_size(128 * 1024)
+        .set_max_row_group_row_count(Some(128 * 1024))
         .build()
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
 }
 
@@ -427,8 +473,8 @@ fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<(), 
         source,
     };
     let file = File::create(&temp).map_err(io_error(&temp))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema::file_schema(), Some(writer_properties())).map_err(parquet_error)?;
+    let mut writer = ArrowWriter::try_new(file, schema::file_schema(), Some(writer_properties()))
+        .map_err(parquet_error)?;
     for batch in batches {
         writer.write(batch).map_err(parquet_error)?;
     }
@@ -479,7 +525,10 @@ pub fn principal_column(batch: &RecordBatch) -> StringArray {
         .and_then(|si| member(si.as_struct(), "arn"));
     let arn = identity.and_then(|ui| member(ui, "arn"));
     let invoked_by = identity.and_then(|ui| member(ui, "invokedby"));
-    let candidates: Vec<ArrayRef> = [issuer_arn, arn, invoked_by].into_iter().flatten().collect();
+    let candidates: Vec<ArrayRef> = [issuer_arn, arn, invoked_by]
+        .into_iter()
+        .flatten()
+        .collect();
     (0..batch.num_rows())
         .map(|row| {
             candidates
@@ -490,7 +539,9 @@ pub fn principal_column(batch: &RecordBatch) -> StringArray {
         .collect()
 }
 
-fn sort_by_principal_and_time(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+fn sort_by_principal_and_time(
+    batch: &RecordBatch,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let principal: ArrayRef = Arc::new(principal_column(batch));
     let column = |name: &str| batch.column_by_name(name).cloned();
     let mut sort_columns = vec![SortColumn {
@@ -509,7 +560,10 @@ fn sort_by_principal_and_time(batch: &RecordBatch) -> Result<RecordBatch, arrow:
     take_record_batch(batch, &indices)
 }
 
-fn drop_known_events(batch: &RecordBatch, known_ids: &mut HashSet<String>) -> Result<RecordBatch, arrow::error::ArrowError> {
+fn drop_known_events(
+    batch: &RecordBatch,
+    known_ids: &mut HashSet<String>,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     let Some(ids) = batch.column_by_name("eventid") else {
         return Ok(batch.clone());
     };

@@ -4,7 +4,11 @@ use crate::config::Settings;
 use crate::printer::Printer;
 use crate::store::Store;
 
-pub fn run(settings: &Settings, args: &CompactArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(
+    settings: &Settings,
+    args: &CompactArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let store = Store::new(&settings.store);
     let lock = store.lock_for_writing()?;
     let (mut partitions, mut merged) = (0u64, 0u64);
@@ -16,6 +20,8 @@ pub fn run(settings: &Settings, args: &CompactArgs, printer: &Printer) -> anyhow
         partitions += 1;
         printer.detail(format!("compacted {}", key.relative_dir().display()));
     }
-    printer.status(format!("compacted {partitions} partitions ({merged} files merged)"));
+    printer.status(format!(
+        "compacted {partitions} partitions ({merged} files merged)"
+    ));
     Ok(ExitStatus::Success)
 }

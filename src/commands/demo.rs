@@ -10,14 +10,23 @@ pub fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let logs = args.data.join("AWSLogs");
     let workspace = tempfile::tempdir().context("cannot create a temporary store")?;
     let store = Store::new(workspace.path().join("store"));
-    let listing = source::list_local(&logs).with_context(|| format!("demo data not found at {}", args.data.display()))?;
-    let report = ingest::ingest(&store, listing, &IngestOptions::default(), &indicatif::ProgressBar::hidden())?;
+    let listing = source::list_local(&logs)
+        .with_context(|| format!("demo data not found at {}", args.data.display()))?;
+    let report = ingest::ingest(
+        &store,
+        listing,
+        &IngestOptions::default(),
+        &indicatif::ProgressBar::hidden(),
+    )?;
     printer.status(format!(
         "demo: ingested {} events from {} objects into a temporary store",
         report.events_stored, report.objects_ingested
     ));
     if !report.failures.is_empty() {
-        anyhow::bail!("the demo data has {} unreadable objects", report.failures.len());
+        anyhow::bail!(
+            "the demo data has {} unreadable objects",
+            report.failures.len()
+        );
     }
     let ctx = crate::sql::session(&store)?;
     let question = "SELECT account, useridentity.type AS identity_type, coalesce(useridentity.username, useridentity.sessioncontext.sessionissuer.username) AS principal, count(*) AS calls FROM cloudtrail WHERE errorcode IS NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";

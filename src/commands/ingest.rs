@@ -7,7 +7,11 @@ use crate::ingest::{self, IngestOptions, IngestReport, source};
 use crate::printer::Printer;
 use crate::store::Store;
 
-pub fn run(settings: &Settings, args: &IngestArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(
+    settings: &Settings,
+    args: &IngestArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let store = Store::new(&settings.store);
     let listing = source::list_local(&args.source).context("cannot list the source")?;
     let mut options = IngestOptions {
@@ -54,7 +58,11 @@ fn summary(report: &IngestReport) -> String {
         report.failures.len(),
     );
     if !report.skipped.is_empty() {
-        let skipped: Vec<String> = report.skipped.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let skipped: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
         line.push_str(&format!("; skipped {}", skipped.join(", ")));
     }
     line

@@ -11,9 +11,8 @@ use crate::store::Store;
 pub fn run(settings: &Settings, args: &SqlArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
     let text = match (&args.query, &args.file) {
         (Some(query), _) => query.clone(),
-        (None, Some(file)) => {
-            std::fs::read_to_string(file).with_context(|| format!("cannot read SQL file {}", file.display()))?
-        }
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read SQL file {}", file.display()))?,
         (None, None) => {
             let mut text = String::new();
             std::io::stdin()

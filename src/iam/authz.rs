@@ -298,21 +298,18 @@ impl AuthorizationDetails {
         self.policies.iter().find(|policy| policy.arn == arn)
     }
 
-    /// The group called `group_name` that `user` belongs to. `GroupList` holds bare names, so the
-    /// group is looked for in the user's account first (merged files may span accounts), then by
-    /// name alone if exactly one group has that name.
+    /// The group called `group_name` that `user` belongs to. `GroupList` holds bare names and merged
+    /// files may span accounts, so only a group in the user's own account is taken: a same-named
+    /// group of another account would lend the user permissions it does not have. Only when the
+    /// user's ARN names no account is a group matched by name alone, and then only if it is unique.
     pub fn group_of_user(&self, user: &User, group_name: &str) -> Option<&Group> {
-        let account = account_of_arn(&user.arn);
         let mut named = self.groups.iter().filter(|group| group.name == group_name);
-        if let Some(same_account) = named
-            .clone()
-            .find(|group| account_of_arn(&group.arn) == account)
-        {
-            return Some(same_account);
-        }
-        match (named.next(), named.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
+        match account_of_arn(&user.arn) {
+            Some(account) => named.find(|group| account_of_arn(&group.arn) == Some(account)),
+            None => match (named.next(), named.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            },
         }
     }
 }
@@ -1113,7 +1110,10 @@ mod tests {
     #[test]
     fn groups_resolve_within_the_users_account() {
         let input = json!({
-            "UserDetailList": [{"UserName": "u", "Arn": "arn:aws:iam::2:user/u", "GroupList": ["dev", "ops", "ghost"]}],
+            "UserDetailList": [
+                {"UserName": "u", "Arn": "arn:aws:iam::2:user/u"},
+                {"UserName": "odd", "Arn": "hand-written"}
+            ],
             "GroupDetailList": [
                 {"GroupName": "dev", "Arn": "arn:aws:iam::1:group/dev"},
                 {"GroupName": "dev", "Arn": "arn:aws:iam::2:group/team/dev"},
@@ -1121,19 +1121,23 @@ mod tests {
             ]
         });
         let details = AuthorizationDetails::from_value(&input).expect("parses");
-        let user = &details.users[0];
-        let cases: &[(&str, Option<&str>)] = &[
-            ("dev", Some("arn:aws:iam::2:group/team/dev")),
-            ("ops", Some("arn:aws:iam::1:group/ops")),
-            ("ghost", None),
+        // (user, group name, expected group ARN)
+        let cases: &[(usize, &str, Option<&str>)] = &[
+            (0, "dev", Some("arn:aws:iam::2:group/team/dev")),
+            (0, "ops", None),
+            (0, "ghost", None),
+            (1, "ops", Some("arn:aws:iam::1:group/ops")),
+            (1, "dev", None),
         ];
-        for &(name, expected) in cases {
+        for &(user, name, expected) in cases {
+            let user = &details.users[user];
             assert_eq!(
                 details
                     .group_of_user(user, name)
                     .map(|group| group.arn.as_str()),
                 expected,
-                "{name}"
+                "{} in {name}",
+                user.arn
             );
         }
     }

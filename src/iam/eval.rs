@@ -30,7 +30,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::iam::authz::{AttachedPolicy, AuthorizationDetails, InlinePolicy, PermissionsBoundary};
+use crate::iam::authz::{
+    AttachedPolicy, AuthorizationDetails, InlinePolicy, PermissionsBoundary, User,
+};
 use crate::iam::catalogue::{ActionId, Catalogue};
 use crate::iam::pattern::WildcardPattern;
 use crate::iam::policy::{ActionClause, Effect, PolicyDocument, ResourceClause};
@@ -144,13 +146,18 @@ impl std::fmt::Display for StatementRef {
 }
 
 /// One granted action and how it is granted.
+///
+/// `scope` and `conditional` describe the strongest single allowing statement, in the order
+/// unconditional on all resources, unconditional on some, conditional on all, conditional on some;
+/// they are never assembled from different statements (a conditional `*` plus an unconditional
+/// `bucket/*` is "some resources, unconditional", not "all, unconditional"). With a permissions
+/// boundary, the identity side's and the boundary's strongest grants are intersected: some resources
+/// if either is, conditional if either is. Every allowing statement, with its own scope and
+/// condition, is in `sources`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Granted {
     pub action: ActionId,
-    /// The widest resource scope reachable without a condition if there is such a grant, otherwise
-    /// that of a conditional grant. Combined with the boundary's, which can only narrow it.
     pub scope: GrantScope,
-    /// True when no allowing statement (in the identity policies, or in the boundary) is unconditional.
     pub conditional: bool,
     pub deny_cut: Option<DenyCut>,
     /// Allowing statements: identity policies first, then the permissions boundary.
@@ -276,13 +283,12 @@ fn action_name(catalogue: &Catalogue, id: ActionId) -> String {
     format!("{}:{}", info.service, info.name)
 }
 
-/// Evaluates principals against one set of authorization details, compiling each managed and
-/// group policy once.
+/// Evaluates principals against one set of authorization details, compiling each managed policy
+/// once (into a set of catalogue actions per statement) however many principals it is attached to.
 pub struct Evaluator<'a> {
     details: &'a AuthorizationDetails,
     index: ActionIndex,
     managed: HashMap<&'a str, Result<CompiledPolicy, EvalError>>,
-    group_inline: HashMap<(&'a str, usize), Result<CompiledPolicy, EvalError>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -293,27 +299,17 @@ impl<'a> Evaluator<'a> {
             .policies
             .iter()
             .map(|policy| {
+                let label = format!("managed policy {}", policy.arn);
                 (
                     policy.arn.as_str(),
-                    CompiledPolicy::compile(&policy.document, &policy.name, &index),
+                    CompiledPolicy::compile(&policy.document, &label, &index),
                 )
             })
             .collect();
-        let mut group_inline = HashMap::new();
-        for group in &details.groups {
-            for (position, inline) in group.inline_policies.iter().enumerate() {
-                let label = format!("inline policy {} of group {}", inline.name, group.arn);
-                group_inline.insert(
-                    (group.arn.as_str(), position),
-                    CompiledPolicy::compile(&inline.document, &label, &index),
-                );
-            }
-        }
         Evaluator {
             details,
             index,
             managed,
-            group_inline,
         }
     }
 
@@ -325,33 +321,14 @@ impl<'a> Evaluator<'a> {
                     .details
                     .user(arn)
                     .ok_or_else(|| EvalError::UnknownPrincipal(arn.to_string()))?;
-                self.gather_inline(&mut gathered, &user.inline_policies, arn, "user")?;
+                self.gather_inline(
+                    &mut gathered,
+                    &user.inline_policies,
+                    &format!("user {arn}"),
+                    Attachment::Inline,
+                )?;
                 self.gather_managed(&mut gathered, &user.attached_policies, arn, None)?;
-                for group_name in &user.group_names {
-                    match self.details.group_of_user(user, group_name) {
-                        Some(group) => {
-                            for (position, inline) in group.inline_policies.iter().enumerate() {
-                                let source = Arc::new(PolicySource {
-                                    name: inline.name.clone(),
-                                    arn: None,
-                                    attachment: Attachment::GroupInline { group: group.name.clone() },
-                                });
-                                match self.group_inline.get(&(group.arn.as_str(), position)) {
-                                    Some(compiled) => gathered.identity.push((source, Borrowed(compiled.as_ref().map_err(Clone::clone)?))),
-                                    None => gathered.warnings.push(format!(
-                                        "inline policy {} of group {} could not be looked up; its permissions are not counted",
-                                        inline.name, group.arn
-                                    )),
-                                }
-                            }
-                            self.gather_managed(&mut gathered, &group.attached_policies, arn, Some(&group.name))?;
-                        }
-                        None => gathered.warnings.push(format!(
-                            "user {arn} is in group {group_name}, which is not in the authorization details; \
-                             the group's policies are not counted"
-                        )),
-                    }
-                }
+                self.gather_groups(&mut gathered, user)?;
                 (arn, user.permissions_boundary.as_ref())
             }
             PrincipalRef::Role(arn) => {
@@ -359,7 +336,12 @@ impl<'a> Evaluator<'a> {
                     .details
                     .role(arn)
                     .ok_or_else(|| EvalError::UnknownPrincipal(arn.to_string()))?;
-                self.gather_inline(&mut gathered, &role.inline_policies, arn, "role")?;
+                self.gather_inline(
+                    &mut gathered,
+                    &role.inline_policies,
+                    &format!("role {arn}"),
+                    Attachment::Inline,
+                )?;
                 self.gather_managed(&mut gathered, &role.attached_policies, arn, None)?;
                 (arn, role.permissions_boundary.as_ref())
             }
@@ -368,20 +350,50 @@ impl<'a> Evaluator<'a> {
         Ok(self.combine(arn, &gathered, boundary))
     }
 
+    fn gather_groups<'s>(
+        &'s self,
+        gathered: &mut Gathered<'s>,
+        user: &User,
+    ) -> Result<(), EvalError> {
+        for group_name in &user.group_names {
+            let Some(group) = self.details.group_of_user(user, group_name) else {
+                gathered.warnings.push(format!(
+                    "user {} is in group {group_name}, which is not in the authorization details; \
+                     the group's policies are not counted",
+                    user.arn
+                ));
+                continue;
+            };
+            let owner = format!("group {}", group.arn);
+            let attachment = Attachment::GroupInline {
+                group: group.name.clone(),
+            };
+            self.gather_inline(gathered, &group.inline_policies, &owner, attachment)?;
+            self.gather_managed(
+                gathered,
+                &group.attached_policies,
+                &user.arn,
+                Some(&group.name),
+            )?;
+        }
+        Ok(())
+    }
+
     fn gather_inline(
         &self,
         gathered: &mut Gathered<'_>,
         inline_policies: &[InlinePolicy],
-        owner_arn: &str,
-        owner_kind: &str,
+        owner: &str,
+        attachment: Attachment,
     ) -> Result<(), EvalError> {
+        // Inline policies belong to one principal (or one group), so they are compiled on use.
         for inline in inline_policies {
-            let label = format!("inline policy {} of {owner_kind} {owner_arn}", inline.name);
+            let label = format!("inline policy {} of {owner}", inline.name);
             let compiled = CompiledPolicy::compile(&inline.document, &label, &self.index)?;
             let source = Arc::new(PolicySource {
                 name: inline.name.clone(),
                 arn: None,
-                attachment: Attachment::Inline,
+                attachment: attachment.clone(),
             });
             gathered.identity.push((source, Owned(compiled)));
         }

@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, FieldRef, Fields};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::schema::{self, EXTRA_FIELDS, Field, Kind, RECORD, REQUIRED_JSON_KEYS};
+use super::schema::{self, Field, Kind, RECORD, REQUIRED_JSON_KEYS};
 
 /// Limits that keep a hostile or broken object from exhausting memory.
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,11 @@ pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeErr
     let outcome = match first {
         Some(b'{') => EnvelopeSeed(seed).deserialize(&mut de),
         Some(b'[') => seed.deserialize(&mut de),
-        Some(_) => return Err(DecodeError::Shape("expected {\"Records\":[...]} or a JSON array of records".into())),
+        Some(_) => {
+            return Err(DecodeError::Shape(
+                "expected {\"Records\":[...]} or a JSON array of records".into(),
+            ));
+        }
         None => return Err(DecodeError::Empty),
     };
     if let Some(failure) = failure {
@@ -129,10 +133,15 @@ enum ColumnBuilder {
 impl ColumnBuilder {
     fn new(kind: &Kind) -> ColumnBuilder {
         match kind {
-            Kind::Text | Kind::BoolText | Kind::JsonText => ColumnBuilder::Text(StringBuilder::new()),
+            Kind::Text | Kind::BoolText | Kind::JsonText => {
+                ColumnBuilder::Text(StringBuilder::new())
+            }
             Kind::Struct(members) => ColumnBuilder::Struct {
                 fields: schema::struct_fields(members),
-                members: members.iter().map(|m| ColumnBuilder::new(&m.kind)).collect(),
+                members: members
+                    .iter()
+                    .map(|m| ColumnBuilder::new(&m.kind))
+                    .collect(),
                 validity: NullBufferBuilder::new(0),
             },
             Kind::ListOfStruct(members) => {
@@ -158,11 +167,18 @@ impl ColumnBuilder {
     fn append_null(&mut self) {
         match self {
             ColumnBuilder::Text(b) => b.append_null(),
-            ColumnBuilder::Struct { members, validity, .. } => {
+            ColumnBuilder::Struct {
+                members, validity, ..
+            } => {
                 members.iter_mut().for_each(ColumnBuilder::append_null);
                 validity.append_null();
             }
-            ColumnBuilder::List { offsets, validity, .. } | ColumnBuilder::Map { offsets, validity, .. } => {
+            ColumnBuilder::List {
+                offsets, validity, ..
+            }
+            | ColumnBuilder::Map {
+                offsets, validity, ..
+            } => {
                 let last = offsets.last().copied().unwrap_or(0);
                 offsets.push(last);
                 validity.append_null();
@@ -185,7 +201,8 @@ impl ColumnBuilder {
                 members,
                 mut validity,
             } => {
-                let children: Vec<ArrayRef> = members.into_iter().map(ColumnBuilder::finish).collect();
+                let children: Vec<ArrayRef> =
+                    members.into_iter().map(ColumnBuilder::finish).collect();
                 Arc::new(StructArray::new(fields, children, validity.finish()))
             }
             ColumnBuilder::List {
@@ -240,7 +257,11 @@ impl BatchBuilder {
     }
 
     fn finish(self) -> Result<RecordBatch, DecodeError> {
-        let mut arrays: Vec<ArrayRef> = self.columns.into_iter().map(ColumnBuilder::finish).collect();
+        let mut arrays: Vec<ArrayRef> = self
+            .columns
+            .into_iter()
+            .map(ColumnBuilder::finish)
+            .collect();
         let mut extra = self.extra;
         arrays.push(Arc::new(extra.finish()));
         RecordBatch::try_new(schema::file_schema(), arrays)
@@ -248,8 +269,13 @@ impl BatchBuilder {
     }
 }
 
-static RECORD_KEYS: LazyLock<HashMap<&'static str, usize>> =
-    LazyLock::new(|| RECORD.iter().enumerate().map(|(i, f)| (f.json, i)).collect());
+static RECORD_KEYS: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
+    RECORD
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.json, i))
+        .collect()
+});
 static EVENT_TIME: LazyLock<usize> = LazyLock::new(|| RECORD_KEYS["eventTime"]);
 
 /// `{"Records": [...]}`: the array is decoded, other top-level keys are an error.
@@ -284,7 +310,10 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
             *seed.failure = Some(DecodeError::Shape(if keys.is_empty() {
                 "an empty object, without a Records array".into()
             } else {
-                format!("an object without a Records array (keys: {})", keys.join(", "))
+                format!(
+                    "an object without a Records array (keys: {})",
+                    keys.join(", ")
+                )
             }));
             return Err(de::Error::custom("no Records"));
         }
@@ -342,8 +371,9 @@ fn decode_record(raw: &RawValue, builder: &mut BatchBuilder, limits: Limits) -> 
     if !text.starts_with('{') {
         return Err(format!("expected an object, found {}", json_kind(text)));
     }
-    let members: Vec<(Cow<str>, &RawValue)> =
-        serde_json::from_str::<OrderedMembers>(text).map_err(|e| strip_position(&e))?.0;
+    let members: Vec<(Cow<str>, &RawValue)> = serde_json::from_str::<OrderedMembers>(text)
+        .map_err(|e| strip_position(&e))?
+        .0;
 
     // A record that fails leaves its builders half-appended; the caller then drops the whole batch.
     let mut set = [false; RECORD.len()];
@@ -446,8 +476,12 @@ fn decode_top_level<'a>(field: &Field, raw: &'a RawValue) -> Result<(Decoded<'a>
         Kind::Struct(_) | Kind::StringMap if first != b'{' => {
             Err(format!("expected an object, found {}", json_kind(text)))
         }
-        Kind::ListOfStruct(_) if first != b'[' => Err(format!("expected an array, found {}", json_kind(text))),
-        Kind::Struct(_) | Kind::StringMap | Kind::ListOfStruct(_) => Ok((Decoded::Nested(text), true)),
+        Kind::ListOfStruct(_) if first != b'[' => {
+            Err(format!("expected an array, found {}", json_kind(text)))
+        }
+        Kind::Struct(_) | Kind::StringMap | Kind::ListOfStruct(_) => {
+            Ok((Decoded::Nested(text), true))
+        }
     }
 }
 
@@ -536,7 +570,10 @@ impl ValueSeed<'_> {
             Kind::Struct(_) | Kind::StringMap => "an object",
             Kind::ListOfStruct(_) => "an array",
         };
-        E::custom(format!("{}: expected {expected}, found {found}", self.field.json))
+        E::custom(format!(
+            "{}: expected {expected}, found {found}",
+            self.field.json
+        ))
     }
 
     fn scalar<E: de::Error>(self, text: &str, found: &str) -> Result<(), E> {
@@ -584,9 +621,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let (Kind::ListOfStruct(members), ColumnBuilder::List {
-            item, offsets, validity, ..
-        }) = (&self.field.kind, &mut *self.builder)
+        let (
+            Kind::ListOfStruct(members),
+            ColumnBuilder::List {
+                item,
+                offsets,
+                validity,
+                ..
+            },
+        ) = (&self.field.kind, &mut *self.builder)
         else {
             return Err(self.wrong("an array"));
         };
@@ -613,7 +656,12 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         match (&self.field.kind, &mut *self.builder) {
-            (Kind::Struct(fields), ColumnBuilder::Struct { members, validity, .. }) => {
+            (
+                Kind::Struct(fields),
+                ColumnBuilder::Struct {
+                    members, validity, ..
+                },
+            ) => {
                 let mut set = vec![false; fields.len()];
                 while let Some(key) = map.next_key::<Cow<str>>()? {
                     match fields.iter().position(|f| f.json == key) {
@@ -680,6 +728,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::schema::EXTRA_FIELDS;
     use arrow::array::{Array, AsArray};
 
     fn decode(text: &str) -> Result<RecordBatch, DecodeError> {
@@ -690,11 +739,17 @@ mod tests {
 
     #[test]
     fn accepts_records_envelope_and_bare_array() {
-        for text in [format!("{{\"Records\":[{MINIMAL}]}}"), format!("[{MINIMAL},{MINIMAL}]")] {
+        for text in [
+            format!("{{\"Records\":[{MINIMAL}]}}"),
+            format!("[{MINIMAL},{MINIMAL}]"),
+        ] {
             let batch = decode(&text).expect("decodes");
             assert!(batch.num_rows() >= 1);
         }
-        assert_eq!(decode("{\"Records\":[]}").map(|b| b.num_rows()).ok(), Some(0));
+        assert_eq!(
+            decode("{\"Records\":[]}").map(|b| b.num_rows()).ok(),
+            Some(0)
+        );
     }
 
     #[test]
@@ -705,7 +760,10 @@ mod tests {
             ("{\"Records\":[", "invalid JSON"),
             ("{\"Foo\":[]}", "without a Records array"),
             ("\"text\"", "wrong top-level shape"),
-            ("{\"Records\":[1]}", "record 0: expected an object, found a number"),
+            (
+                "{\"Records\":[1]}",
+                "record 0: expected an object, found a number",
+            ),
             (
                 r#"{"Records":[{"eventTime":"2024-03-01T10:00:00Z","eventName":"X","eventID":"e"}]}"#,
                 "missing eventSource",
@@ -737,7 +795,10 @@ mod tests {
         ];
         for (input, expected) in cases {
             let err = decode(input).expect_err(input).to_string();
-            assert!(err.contains(expected), "{input:?}: got {err:?}, want {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{input:?}: got {err:?}, want {expected:?}"
+            );
         }
     }
 
@@ -751,24 +812,37 @@ mod tests {
             max_record_bytes: 1000,
             ..Limits::default()
         };
-        let err = decode_json(big.as_bytes(), limits).expect_err("too big").to_string();
+        let err = decode_json(big.as_bytes(), limits)
+            .expect_err("too big")
+            .to_string();
         assert!(err.contains("larger than the 1000 byte limit"), "{err}");
 
         let mut gz = Vec::new();
         {
             use std::io::Write;
             let mut enc = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::default());
-            enc.write_all(format!("{{\"Records\":[{MINIMAL}]}}").as_bytes()).ok();
+            enc.write_all(format!("{{\"Records\":[{MINIMAL}]}}").as_bytes())
+                .ok();
         }
-        assert_eq!(decode_object(&gz, Limits::default()).map(|b| b.num_rows()).ok(), Some(1));
+        assert_eq!(
+            decode_object(&gz, Limits::default())
+                .map(|b| b.num_rows())
+                .ok(),
+            Some(1)
+        );
         let truncated = &gz[..gz.len() / 2];
-        let err = decode_object(truncated, Limits::default()).expect_err("truncated").to_string();
+        let err = decode_object(truncated, Limits::default())
+            .expect_err("truncated")
+            .to_string();
         assert!(err.contains("gzip"), "{err}");
         let small = Limits {
             max_object_bytes: 10,
             ..Limits::default()
         };
-        assert!(matches!(decode_object(&gz, small), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode_object(&gz, small),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -788,7 +862,10 @@ mod tests {
         }
         let readonly = batch.column_by_name("readonly").expect("column");
         assert_eq!(readonly.as_string::<i32>().value(0), "true");
-        let extra = batch.column_by_name(EXTRA_FIELDS).expect("column").as_string::<i32>();
+        let extra = batch
+            .column_by_name(EXTRA_FIELDS)
+            .expect("column")
+            .as_string::<i32>();
         assert!(extra.is_null(0));
         assert!(extra.value(1).contains("managementEvent"));
     }
@@ -797,7 +874,13 @@ mod tests {
     fn day_of_accepts_only_real_dates() {
         assert_eq!(day_of("2024-03-01T10:00:00Z"), Some("2024-03-01"));
         assert_eq!(day_of("2024-02-29"), Some("2024-02-29"));
-        for bad in ["2023-02-29T00:00:00Z", "2024-3-01T00:00Z", "", "2024-03-01X", "２０２４-03-01"] {
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2024-3-01T00:00Z",
+            "",
+            "2024-03-01X",
+            "２０２４-03-01",
+        ] {
             assert_eq!(day_of(bad), None, "{bad}");
         }
     }

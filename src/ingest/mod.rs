@@ -35,7 +35,9 @@ impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             full: false,
-            jobs: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             limits: decode::Limits::default(),
         }
     }
@@ -114,7 +116,9 @@ pub fn ingest(
             scope.spawn(move || {
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(object) = objects.get(index) else { break };
+                    let Some(object) = objects.get(index) else {
+                        break;
+                    };
                     let decoded = decode_object(object, options.limits);
                     if sender.send(decoded_at(index, object, decoded)).is_err() {
                         break;
@@ -189,7 +193,11 @@ fn tracing_failure(location: &str, error: &str) {
     eprintln!("error: {location}: {error}");
 }
 
-fn decoded_at(index: usize, object: &SourceObject, result: Result<Vec<(PartitionKey, RecordBatch)>, String>) -> Decoded {
+fn decoded_at(
+    index: usize,
+    object: &SourceObject,
+    result: Result<Vec<(PartitionKey, RecordBatch)>, String>,
+) -> Decoded {
     Decoded {
         object: index,
         bytes: object.size,
@@ -197,10 +205,14 @@ fn decoded_at(index: usize, object: &SourceObject, result: Result<Vec<(Partition
     }
 }
 
-fn decode_object(object: &SourceObject, limits: decode::Limits) -> Result<Vec<(PartitionKey, RecordBatch)>, String> {
+fn decode_object(
+    object: &SourceObject,
+    limits: decode::Limits,
+) -> Result<Vec<(PartitionKey, RecordBatch)>, String> {
     let bytes = object.read().map_err(|e| format!("cannot read: {e}"))?;
     let batch = decode::decode_object(&bytes, limits).map_err(|e| e.to_string())?;
-    split_by_partition(&batch, object.layout.as_ref().map(|l| l.account.as_str())).map_err(|e| e.to_string())
+    split_by_partition(&batch, object.layout.as_ref().map(|l| l.account.as_str()))
+        .map_err(|e| e.to_string())
 }
 
 /// Groups rows by (account, day). The account is the one the object's key names, else the record's
@@ -226,15 +238,24 @@ fn split_by_partition(
     for row in 0..batch.num_rows() {
         let account = layout_account
             .map(str::to_string)
-            .or_else(|| recipients.is_valid(row).then(|| recipients.value(row).to_string()))
+            .or_else(|| {
+                recipients
+                    .is_valid(row)
+                    .then(|| recipients.value(row).to_string())
+            })
             .or_else(|| {
                 identity_accounts
                     .filter(|a| a.is_valid(row))
                     .map(|a| a.value(row).to_string())
             })
             .unwrap_or_else(|| "unknown".to_string());
-        let day = decode::day_of(times.value(row)).unwrap_or("unknown").to_string();
-        rows_by_key.entry(PartitionKey { account, day }).or_default().push(row as u32);
+        let day = decode::day_of(times.value(row))
+            .unwrap_or("unknown")
+            .to_string();
+        rows_by_key
+            .entry(PartitionKey { account, day })
+            .or_default()
+            .push(row as u32);
     }
     if rows_by_key.len() == 1 {
         let key = rows_by_key.into_keys().next().into_iter();

@@ -185,7 +185,10 @@ pub const RECORD: &[Field] = &[
         json: "addendum",
         kind: Kind::Struct(ADDENDUM),
     },
-    text("sessioncredentialfromconsole", "sessionCredentialFromConsole"),
+    text(
+        "sessioncredentialfromconsole",
+        "sessionCredentialFromConsole",
+    ),
     json_text("edgedevicedetails", "edgeDeviceDetails"),
     Field {
         column: "tlsdetails",
@@ -238,7 +241,10 @@ pub fn struct_fields(fields: &[Field]) -> Fields {
 /// Schema of the Parquet files (without the partition columns, which live in directory names).
 pub fn file_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let mut fields: Vec<ArrowField> = struct_fields(RECORD).iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<ArrowField> = struct_fields(RECORD)
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields.push(ArrowField::new(EXTRA_FIELDS, DataType::Utf8, true));
         Arc::new(Schema::new(fields))
     });
@@ -259,8 +265,8 @@ pub fn reconstruct(batch: &RecordBatch, row: usize) -> Result<Value, String> {
     if let Some(extra) = batch.column_by_name(EXTRA_FIELDS) {
         let extra = extra.as_string::<i32>();
         if extra.is_valid(row) {
-            let parsed: Map<String, Value> =
-                serde_json::from_str(extra.value(row)).map_err(|e| format!("{EXTRA_FIELDS}: {e}"))?;
+            let parsed: Map<String, Value> = serde_json::from_str(extra.value(row))
+                .map_err(|e| format!("{EXTRA_FIELDS}: {e}"))?;
             record.extend(parsed);
         }
     }
@@ -306,7 +312,11 @@ fn value_at(field: &Field, array: &dyn Array, row: usize) -> Result<Option<Value
     }))
 }
 
-fn struct_value(members: &[Field], array: &arrow::array::StructArray, row: usize) -> Result<Value, String> {
+fn struct_value(
+    members: &[Field],
+    array: &arrow::array::StructArray,
+    row: usize,
+) -> Result<Value, String> {
     let mut object = Map::new();
     for (member, column) in members.iter().zip(array.columns()) {
         if let Some(value) = value_at(member, column.as_ref(), row)? {
@@ -326,7 +336,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for field in schema.fields() {
             assert_eq!(field.name(), &field.name().to_lowercase());
-            assert!(seen.insert(field.name().clone()), "duplicate {}", field.name());
+            assert!(
+                seen.insert(field.name().clone()),
+                "duplicate {}",
+                field.name()
+            );
         }
         for key in REQUIRED_JSON_KEYS {
             assert!(RECORD.iter().any(|f| f.json == key), "{key} has no column");
@@ -336,11 +350,21 @@ mod tests {
     #[test]
     fn athena_nested_columns_exist() {
         let schema = file_schema();
-        let identity = schema.field_with_name("useridentity").map(|f| f.data_type().clone());
+        let identity = schema
+            .field_with_name("useridentity")
+            .map(|f| f.data_type().clone());
         let Ok(DataType::Struct(fields)) = identity else {
             panic!("useridentity is not a struct")
         };
-        for name in ["type", "arn", "accountid", "invokedby", "accesskeyid", "onbehalfof", "sessioncontext"] {
+        for name in [
+            "type",
+            "arn",
+            "accountid",
+            "invokedby",
+            "accesskeyid",
+            "onbehalfof",
+            "sessioncontext",
+        ] {
             assert!(fields.find(name).is_some(), "useridentity.{name} missing");
         }
     }

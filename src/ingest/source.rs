@@ -42,7 +42,9 @@ impl fmt::Display for SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Classification {
     /// A CloudTrail log object; `layout` is set when its key follows the AWSLogs layout.
-    Log { layout: Option<Layout> },
+    Log {
+        layout: Option<Layout>,
+    },
     Skip(SkipReason),
 }
 
@@ -80,7 +82,8 @@ pub fn classify(key: &str) -> Classification {
     match rest {
         [account, "CloudTrail", region, year, month, day, ..] if is_account(account) => {
             let date = format!("{year}-{month}-{day}");
-            let layout = crate::ingest::decode::day_of(&date).map(|_| Layout {
+            let valid = crate::ingest::decode::day_of(&date).is_some();
+            let layout = valid.then(|| Layout {
                 org,
                 account: account.to_string(),
                 region: region.to_string(),
@@ -130,7 +133,10 @@ pub struct Listing {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("source {path}: {source}")]
-    Walk { path: String, source: walkdir::Error },
+    Walk {
+        path: String,
+        source: walkdir::Error,
+    },
     #[error("source {0} does not exist")]
     Missing(String),
 }
@@ -142,7 +148,9 @@ pub fn list_local(root: &Path) -> Result<Listing, SourceError> {
     }
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut listing = Listing::default();
-    let walker = walkdir::WalkDir::new(&root).follow_links(true).sort_by_file_name();
+    let walker = walkdir::WalkDir::new(&root)
+        .follow_links(true)
+        .sort_by_file_name();
     for entry in walker {
         let entry = entry.map_err(|source| SourceError::Walk {
             path: root.display().to_string(),
@@ -226,13 +234,22 @@ mod tests {
                 "AWSLogs/111111111111/elasticloadbalancing/us-east-1/2024/03/01/x.json.gz",
                 Classification::Skip(SkipReason::OtherAwsLog),
             ),
-            ("CloudTrail/218007301253_CloudTrail_us-east-1_20230710T1220Z_W.json", Classification::Log { layout: None }),
+            (
+                "CloudTrail/218007301253_CloudTrail_us-east-1_20230710T1220Z_W.json",
+                Classification::Log { layout: None },
+            ),
             ("some/dir/attack.JSON", Classification::Log { layout: None }),
             ("README.md", Classification::Skip(SkipReason::NotJson)),
             ("logs/x.json.bz2", Classification::Skip(SkipReason::NotJson)),
             (".cache/x.json", Classification::Skip(SkipReason::Hidden)),
-            ("AWSLogs/111111111111/CloudTrail/us-east-1/2024/02/30/x.json.gz", Classification::Log { layout: None }),
-            ("AWSLogs/1111/CloudTrail/us-east-1/2024/02/03/x.json.gz", Classification::Log { layout: None }),
+            (
+                "AWSLogs/111111111111/CloudTrail/us-east-1/2024/02/30/x.json.gz",
+                Classification::Log { layout: None },
+            ),
+            (
+                "AWSLogs/1111/CloudTrail/us-east-1/2024/02/03/x.json.gz",
+                Classification::Log { layout: None },
+            ),
         ];
         for (key, expected) in cases {
             assert_eq!(classify(key), expected, "{key}");

@@ -14,15 +14,27 @@ fn generated_data_round_trips_exactly_and_reruns_are_incremental() {
 
     let first = ingest(&source, &store, &[]);
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stderr(&first).contains("ingested 40 objects, 4800 events"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("ingested 40 objects, 4800 events"),
+        "{}",
+        stderr(&first)
+    );
     let (ids, rows) = stored_event_ids(&store);
     assert_eq!(rows, expected.len());
     assert_eq!(ids, expected);
 
     let again = ingest(&source, &store, &[]);
     assert!(again.status.success());
-    assert!(stderr(&again).contains("ingested 0 objects, 0 events"), "{}", stderr(&again));
-    assert!(stderr(&again).contains("40 unchanged"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("ingested 0 objects, 0 events"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(
+        stderr(&again).contains("40 unchanged"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(stored_event_ids(&store).1, expected.len());
 
     let full = ingest(&source, &store, &["--full"]);
@@ -30,8 +42,16 @@ fn generated_data_round_trips_exactly_and_reruns_are_incremental() {
     assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
 
     // Partition columns prune and filter.
-    let by_day = sql(&store, "SELECT count(*) AS n FROM cloudtrail WHERE account = '111111111111' AND day = '2024-03-01'");
-    assert_eq!(stdout(&by_day).lines().nth(1), Some("120"), "{}", stderr(&by_day));
+    let by_day = sql(
+        &store,
+        "SELECT count(*) AS n FROM cloudtrail WHERE account = '111111111111' AND day = '2024-03-01'",
+    );
+    assert_eq!(
+        stdout(&by_day).lines().nth(1),
+        Some("120"),
+        "{}",
+        stderr(&by_day)
+    );
 }
 
 #[test]
@@ -45,7 +65,13 @@ fn one_run_writes_at_most_one_file_per_partition_and_compact_merges() {
             let id = format!("id-{batch}-{file}");
             let body = json!({"Records": [record("111111111111", "2024-05-01T10:00:00Z", "s3.amazonaws.com", "ListBuckets", &id, "alice")]});
             write(
-                &aws_key(&source, "111111111111", "us-east-1", "2024-05-01", &format!("{batch}{file:015}")),
+                &aws_key(
+                    &source,
+                    "111111111111",
+                    "us-east-1",
+                    "2024-05-01",
+                    &format!("{batch}{file:015}"),
+                ),
                 &gzip(body.to_string().as_bytes()),
             );
             expected.insert(id);
@@ -72,15 +98,42 @@ fn one_run_writes_at_most_one_file_per_partition_and_compact_merges() {
 fn duplicate_deliveries_are_stored_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
-    let a = record("111111111111", "2024-05-01T10:00:00Z", "s3.amazonaws.com", "ListBuckets", "dup-1", "alice");
-    let b = record("111111111111", "2024-05-01T10:00:01Z", "s3.amazonaws.com", "ListBuckets", "uniq-2", "alice");
-    write(&source.join("one.json"), json!({"Records": [a, b]}).to_string().as_bytes());
-    write(&source.join("two.json.gz"), &gzip(json!({"Records": [a]}).to_string().as_bytes()));
+    let a = record(
+        "111111111111",
+        "2024-05-01T10:00:00Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        "dup-1",
+        "alice",
+    );
+    let b = record(
+        "111111111111",
+        "2024-05-01T10:00:01Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        "uniq-2",
+        "alice",
+    );
+    write(
+        &source.join("one.json"),
+        json!({"Records": [a, b]}).to_string().as_bytes(),
+    );
+    write(
+        &source.join("two.json.gz"),
+        &gzip(json!({"Records": [a]}).to_string().as_bytes()),
+    );
     // A bare array of records is accepted too.
-    write(&source.join("three.json"), json!([a]).to_string().as_bytes());
+    write(
+        &source.join("three.json"),
+        json!([a]).to_string().as_bytes(),
+    );
     let output = ingest(&source, &store, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stderr(&output).contains("4 events (2 new, 2 duplicates)"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("4 events (2 new, 2 duplicates)"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(stored_event_ids(&store).1, 2);
 }
 
@@ -88,13 +141,29 @@ fn duplicate_deliveries_are_stored_once() {
 fn bad_objects_are_reported_by_name_and_retried_while_the_rest_is_ingested() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
-    let good = record("111111111111", "2024-05-01T10:00:00Z", "s3.amazonaws.com", "ListBuckets", "good-1", "alice");
-    write(&source.join("good.json"), json!({"Records": [good]}).to_string().as_bytes());
+    let good = record(
+        "111111111111",
+        "2024-05-01T10:00:00Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        "good-1",
+        "alice",
+    );
+    write(
+        &source.join("good.json"),
+        json!({"Records": [good]}).to_string().as_bytes(),
+    );
     let gz = gzip(json!({"Records": [good]}).to_string().as_bytes());
     let mut missing_time = good.clone();
-    missing_time.as_object_mut().expect("object").remove("eventTime");
+    missing_time
+        .as_object_mut()
+        .expect("object")
+        .remove("eventTime");
     let mut missing_source = good.clone();
-    missing_source.as_object_mut().expect("object").remove("eventSource");
+    missing_source
+        .as_object_mut()
+        .expect("object")
+        .remove("eventSource");
     let mut identity_string = good.clone();
     identity_string["userIdentity"] = json!("root");
     let huge = "x".repeat(17 << 20);
@@ -102,13 +171,41 @@ fn bad_objects_are_reported_by_name_and_retried_while_the_rest_is_ingested() {
     huge_record["requestParameters"] = json!({ "blob": huge });
     let bad: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.json.gz", gz[..gz.len() / 2].to_vec(), "gzip"),
-        ("invalid.json", b"{\"Records\": [ {\"eventTime\": ".to_vec(), "invalid JSON"),
-        ("shape.json", br#"{"UserDetailList": []}"#.to_vec(), "wrong top-level shape"),
-        ("no-time.json", json!({"Records": [missing_time]}).to_string().into_bytes(), "missing eventTime"),
-        ("no-source.json", json!({"Records": [missing_source]}).to_string().into_bytes(), "missing eventSource"),
-        ("identity.json", json!({"Records": [identity_string]}).to_string().into_bytes(), "userIdentity: expected an object, found a string"),
+        (
+            "invalid.json",
+            b"{\"Records\": [ {\"eventTime\": ".to_vec(),
+            "invalid JSON",
+        ),
+        (
+            "shape.json",
+            br#"{"UserDetailList": []}"#.to_vec(),
+            "wrong top-level shape",
+        ),
+        (
+            "no-time.json",
+            json!({"Records": [missing_time]}).to_string().into_bytes(),
+            "missing eventTime",
+        ),
+        (
+            "no-source.json",
+            json!({"Records": [missing_source]})
+                .to_string()
+                .into_bytes(),
+            "missing eventSource",
+        ),
+        (
+            "identity.json",
+            json!({"Records": [identity_string]})
+                .to_string()
+                .into_bytes(),
+            "userIdentity: expected an object, found a string",
+        ),
         ("empty.json.gz", Vec::new(), "empty file"),
-        ("huge.json", json!({"Records": [huge_record]}).to_string().into_bytes(), "larger than"),
+        (
+            "huge.json",
+            json!({"Records": [huge_record]}).to_string().into_bytes(),
+            "larger than",
+        ),
     ];
     for (name, bytes, _) in &bad {
         write(&source.join(name), bytes);
@@ -117,7 +214,10 @@ fn bad_objects_are_reported_by_name_and_retried_while_the_rest_is_ingested() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let err = stderr(&output);
     for (name, _, reason) in &bad {
-        let line = err.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name} not reported: {err}"));
+        let line = err
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not reported: {err}"));
         assert!(line.contains(reason), "{name}: {line}");
     }
     assert!(!err.contains("panicked"), "{err}");
@@ -125,12 +225,26 @@ fn bad_objects_are_reported_by_name_and_retried_while_the_rest_is_ingested() {
 
     // Failed objects are retried; once fixed, they are ingested.
     let rerun = ingest(&source, &store, &[]);
-    assert!(stderr(&rerun).contains(&format!("{} failed", bad.len())), "{}", stderr(&rerun));
+    assert!(
+        stderr(&rerun).contains(&format!("{} failed", bad.len())),
+        "{}",
+        stderr(&rerun)
+    );
     for (name, _, _) in &bad {
         std::fs::remove_file(source.join(name)).expect("remove");
     }
-    let fixed = record("111111111111", "2024-05-02T10:00:00Z", "s3.amazonaws.com", "ListBuckets", "fixed-1", "alice");
-    write(&source.join("invalid.json"), json!({"Records": [fixed]}).to_string().as_bytes());
+    let fixed = record(
+        "111111111111",
+        "2024-05-02T10:00:00Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        "fixed-1",
+        "alice",
+    );
+    write(
+        &source.join("invalid.json"),
+        json!({"Records": [fixed]}).to_string().as_bytes(),
+    );
     let rerun = ingest(&source, &store, &[]);
     assert!(rerun.status.success(), "{}", stderr(&rerun));
     assert_eq!(stored_event_ids(&store).1, 2);
@@ -140,18 +254,34 @@ fn bad_objects_are_reported_by_name_and_retried_while_the_rest_is_ingested() {
 fn skips_digests_insights_and_other_files_with_reasons() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
-    let good = record("111111111111", "2024-05-01T10:00:00Z", "s3.amazonaws.com", "ListBuckets", "good-1", "alice");
-    write(&aws_key(&source, "111111111111", "us-east-1", "2024-05-01", "a"), &gzip(json!({"Records": [good]}).to_string().as_bytes()));
+    let good = record(
+        "111111111111",
+        "2024-05-01T10:00:00Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        "good-1",
+        "alice",
+    );
+    write(
+        &aws_key(&source, "111111111111", "us-east-1", "2024-05-01", "a"),
+        &gzip(json!({"Records": [good]}).to_string().as_bytes()),
+    );
     write(
         &source.join("AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2024/05/01/111111111111_CloudTrail-Digest_us-east-1_t_us-east-1_20240501T000000Z.json.gz"),
         &gzip(br#"{"digestStartTime":"x"}"#),
     );
-    write(&source.join("AWSLogs/111111111111/CloudTrail-Insight/us-east-1/2024/05/01/x.json.gz"), &gzip(b"{}"));
+    write(
+        &source.join("AWSLogs/111111111111/CloudTrail-Insight/us-east-1/2024/05/01/x.json.gz"),
+        &gzip(b"{}"),
+    );
     write(&source.join("README.md"), b"notes");
     let output = ingest(&source, &store, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let err = stderr(&output);
-    assert!(err.contains("skipped 1 CloudTrail-Digest, 1 CloudTrail-Insight, 1 not .json/.json.gz"), "{err}");
+    assert!(
+        err.contains("skipped 1 CloudTrail-Digest, 1 CloudTrail-Insight, 1 not .json/.json.gz"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -177,10 +307,21 @@ fn edge_case_records_from_the_wild() {
     );
     assert!(query.status.success(), "{}", stderr(&query));
     let text = stdout(&query);
-    assert!(text.contains("edge-1,Root,,111111111111,2015-01-01"), "{text}");
+    assert!(
+        text.contains("edge-1,Root,,111111111111,2015-01-01"),
+        "{text}"
+    );
     assert!(text.contains("edge-2,,,111111111111,2024-05-01"), "{text}");
-    assert!(text.contains("edge-3,IdentityCenterUser,,111111111111,2024-05-01"), "{text}");
-    assert!(text.contains("edge-4,AssumedRole,arn:aws-us-gov:iam::111111111111:role/admin,111111111111,2024-05-01"), "{text}");
+    assert!(
+        text.contains("edge-3,IdentityCenterUser,,111111111111,2024-05-01"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "edge-4,AssumedRole,arn:aws-us-gov:iam::111111111111:role/admin,111111111111,2024-05-01"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -191,16 +332,25 @@ fn sql_reads_queries_from_argument_file_and_stdin_in_every_format() {
 
     let empty = run(&["sql", "--store", store_arg, "SELECT 1"]);
     assert_eq!(empty.status.code(), Some(2));
-    assert!(stderr(&empty).contains("holds no events yet") && stderr(&empty).contains("ctidx ingest"), "{}", stderr(&empty));
+    assert!(
+        stderr(&empty).contains("holds no events yet") && stderr(&empty).contains("ctidx ingest"),
+        "{}",
+        stderr(&empty)
+    );
 
     generate(&source, 2, 3);
     assert!(ingest(&source, &store, &[]).status.success());
-    let query = "SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY eventname";
+    let query =
+        "SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY eventname";
 
     let table = run(&["sql", "--store", store_arg, query]);
     assert!(stdout(&table).contains("| eventname"), "{}", stdout(&table));
     let csv = run(&["sql", "--store", store_arg, "--format", "csv", query]);
-    assert!(stdout(&csv).starts_with("eventname,n\nDescribeInstances,"), "{}", stdout(&csv));
+    assert!(
+        stdout(&csv).starts_with("eventname,n\nDescribeInstances,"),
+        "{}",
+        stdout(&csv)
+    );
     let json_out = run(&["sql", "--store", store_arg, "--format", "json", query]);
     let parsed: serde_json::Value = serde_json::from_str(&stdout(&json_out)).expect("json array");
     assert_eq!(parsed.as_array().map(Vec::len), Some(5));
@@ -209,7 +359,15 @@ fn sql_reads_queries_from_argument_file_and_stdin_in_every_format() {
 
     let file = dir.path().join("q.sql");
     std::fs::write(&file, query).expect("write");
-    let from_file = run(&["sql", "--store", store_arg, "--format", "csv", "-f", file.to_str().expect("utf-8")]);
+    let from_file = run(&[
+        "sql",
+        "--store",
+        store_arg,
+        "--format",
+        "csv",
+        "-f",
+        file.to_str().expect("utf-8"),
+    ]);
     assert_eq!(stdout(&from_file), stdout(&csv));
 
     let mut child = ctidx()
@@ -220,19 +378,38 @@ fn sql_reads_queries_from_argument_file_and_stdin_in_every_format() {
         .expect("spawn");
     {
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(query.as_bytes()).expect("write");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(query.as_bytes())
+            .expect("write");
     }
     let from_stdin = child.wait_with_output().expect("wait");
     assert_eq!(stdout(&from_stdin), stdout(&csv));
 
     // Nested columns still print as CSV (as JSON text).
-    let nested = run(&["sql", "--store", store_arg, "--format", "csv", "SELECT useridentity FROM cloudtrail LIMIT 1"]);
-    assert!(stdout(&nested).contains("\"{\"\"type\"\":\"\"IAMUser\"\""), "{}", stdout(&nested));
+    let nested = run(&[
+        "sql",
+        "--store",
+        store_arg,
+        "--format",
+        "csv",
+        "SELECT useridentity FROM cloudtrail LIMIT 1",
+    ]);
+    assert!(
+        stdout(&nested).contains("\"\"type\"\":\"\"IAMUser\"\""),
+        "{}",
+        stdout(&nested)
+    );
 
     let bad = run(&["sql", "--store", store_arg, "SELEC nonsense"]);
     assert_eq!(bad.status.code(), Some(2));
     let err = stderr(&bad);
-    assert!(err.starts_with("error: ") && !err.contains("backtrace") && err.lines().count() <= 3, "{err}");
+    assert!(
+        err.starts_with("error: ") && !err.contains("backtrace") && err.lines().count() <= 3,
+        "{err}"
+    );
 }
 
 #[test]
@@ -244,7 +421,11 @@ fn sigkill_at_any_point_then_rerun_stores_every_event_exactly_once() {
     // Time one undisturbed run, then kill runs at fractions of it.
     let timing_store = dir.path().join("timing");
     let started = Instant::now();
-    assert!(ingest(&source, &timing_store, &["--quiet"]).status.success());
+    assert!(
+        ingest(&source, &timing_store, &["--quiet"])
+            .status
+            .success()
+    );
     let full_run = started.elapsed();
 
     for (attempt, fraction) in [0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.1].iter().enumerate() {
@@ -252,7 +433,14 @@ fn sigkill_at_any_point_then_rerun_stores_every_event_exactly_once() {
         // Two interrupted runs in a row, then one that completes.
         for _ in 0..2 {
             let mut child = ctidx()
-                .args(["ingest", "--quiet", "--source", source.to_str().expect("utf-8"), "--store", store.to_str().expect("utf-8")])
+                .args([
+                    "ingest",
+                    "--quiet",
+                    "--source",
+                    source.to_str().expect("utf-8"),
+                    "--store",
+                    store.to_str().expect("utf-8"),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -266,7 +454,10 @@ fn sigkill_at_any_point_then_rerun_stores_every_event_exactly_once() {
         let (ids, rows) = stored_event_ids(&store);
         assert_eq!(rows, expected.len(), "attempt {attempt}: rows");
         assert_eq!(ids, expected, "attempt {attempt}: ids");
-        let leftovers = walk_names(&store).into_iter().filter(|n| n.ends_with(".tmp")).count();
+        let leftovers = walk_names(&store)
+            .into_iter()
+            .filter(|n| n.ends_with(".tmp"))
+            .count();
         assert_eq!(leftovers, 0);
     }
     let _ = Duration::ZERO;

@@ -24,7 +24,12 @@ fn source_records(dir: &Path) -> Vec<Value> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {
         if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).expect("dir").flatten().map(|e| e.path()));
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("dir")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
             continue;
         }
         let name = path.to_string_lossy().to_string();
@@ -32,7 +37,9 @@ fn source_records(dir: &Path) -> Vec<Value> {
         let text = if name.ends_with(".json.gz") {
             use std::io::Read;
             let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).expect("gunzip");
+            flate2::read::MultiGzDecoder::new(&bytes[..])
+                .read_to_end(&mut out)
+                .expect("gunzip");
             out
         } else if name.ends_with(".json") {
             bytes
@@ -68,7 +75,10 @@ fn every_real_record_is_stored_once_and_reconstructs_without_losing_a_field() {
     for record in &records {
         let id = record["eventID"].as_str().expect("eventID").to_string();
         if let Some(previous) = originals.insert(id.clone(), record.clone()) {
-            assert_eq!(&previous, record, "two different records share eventID {id}");
+            assert_eq!(
+                &previous, record,
+                "two different records share eventID {id}"
+            );
         }
     }
 
@@ -78,13 +88,20 @@ fn every_real_record_is_stored_once_and_reconstructs_without_losing_a_field() {
             for row in 0..batch.num_rows() {
                 let record = schema::reconstruct(&batch, row).expect("reconstruct");
                 let id = record["eventID"].as_str().expect("eventID").to_string();
-                assert!(rebuilt.insert(id.clone(), record).is_none(), "eventID {id} stored twice");
+                assert!(
+                    rebuilt.insert(id.clone(), record).is_none(),
+                    "eventID {id} stored twice"
+                );
             }
         }
     }
     assert_eq!(rebuilt.len(), originals.len());
     for (id, original) in &originals {
-        assert_eq!(rebuilt.get(id), Some(original), "record {id} differs after the round trip");
+        assert_eq!(
+            rebuilt.get(id),
+            Some(original),
+            "record {id} differs after the round trip"
+        );
     }
     eprintln!(
         "real data: {} records read, {} distinct events stored and reconstructed field for field",
@@ -98,7 +115,12 @@ fn walk_parquet(root: &Path) -> Vec<PathBuf> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(path) = stack.pop() {
         if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).expect("dir").flatten().map(|e| e.path()));
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("dir")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
         } else if path.extension().is_some_and(|e| e == "parquet") {
             files.push(path);
         }

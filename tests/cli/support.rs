@@ -26,13 +26,26 @@ pub fn stderr(output: &Output) -> String {
 }
 
 pub fn ingest(source: &Path, store: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["ingest", "--source", source.to_str().expect("utf-8"), "--store", store.to_str().expect("utf-8")];
+    let mut args = vec![
+        "ingest",
+        "--source",
+        source.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+    ];
     args.extend_from_slice(extra);
     run(&args)
 }
 
 pub fn sql(store: &Path, query: &str) -> Output {
-    run(&["sql", "--store", store.to_str().expect("utf-8"), "--format", "csv", query])
+    run(&[
+        "sql",
+        "--store",
+        store.to_str().expect("utf-8"),
+        "--format",
+        "csv",
+        query,
+    ])
 }
 
 /// The set of eventIDs in the store, and the number of rows.
@@ -57,7 +70,14 @@ pub fn write(path: &Path, bytes: &[u8]) {
 }
 
 /// A CloudTrail record as AWS writes them, for an IAM user.
-pub fn record(account: &str, time: &str, source: &str, name: &str, event_id: &str, user: &str) -> Value {
+pub fn record(
+    account: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    event_id: &str,
+    user: &str,
+) -> Value {
     json!({
         "eventVersion": "1.08",
         "userIdentity": {
@@ -115,12 +135,27 @@ pub fn generate(root: &Path, files: usize, per_file: usize) -> BTreeSet<String> 
             let n = file * per_file + i;
             let id = format!("{:08x}-0000-4000-8000-{:012x}", file, n);
             let (source, name) = names[n % names.len()];
-            let time = format!("{day}T{:02}:{:02}:{:02}Z", (i / 3600) % 24, (i / 60) % 60, i % 60);
-            records.push(record(account, &time, source, name, &id, &format!("user{}", n % 17)));
+            let time = format!(
+                "{day}T{:02}:{:02}:{:02}Z",
+                (i / 3600) % 24,
+                (i / 60) % 60,
+                i % 60
+            );
+            records.push(record(
+                account,
+                &time,
+                source,
+                name,
+                &id,
+                &format!("user{}", n % 17),
+            ));
             ids.insert(id);
         }
         let body = serde_json::to_vec(&json!({ "Records": records })).expect("json");
-        write(&aws_key(root, account, "us-east-1", &day, &format!("{file:016}")), &gzip(&body));
+        write(
+            &aws_key(root, account, "us-east-1", &day, &format!("{file:016}")),
+            &gzip(&body),
+        );
     }
     ids
 }
