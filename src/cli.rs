@@ -42,6 +42,12 @@ pub enum Command {
     Sql(SqlArgs),
     /// Merge each partition's files into one
     Compact(CompactArgs),
+    /// CloudTracker's questions: which principals are idle, and which privileges each one never uses
+    Query(QueryArgs),
+    /// List the event names in the store that the IAM mapping does not know
+    Unmapped,
+    /// Print, per principal of IAM snapshots, the actions granted on all resources without condition
+    Grants(GrantsArgs),
     /// Run the bundled demo: ingest the demo account's logs into a temporary store and answer
     /// CloudTracker's documented questions
     Demo(DemoArgs),
@@ -97,4 +103,82 @@ pub struct DemoArgs {
     /// The demo data folder (config.yaml, iam/, AWSLogs/)
     #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/data/demo"), hide_default_value = true)]
     pub data: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrincipalKind {
+    Users,
+    Roles,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["list", "user", "role"])))]
+pub struct QueryArgs {
+    /// Account to look at, by its name or ID in the config [default: the only configured account]
+    #[arg(long, value_name = "NAME|ID")]
+    pub account: Option<String>,
+
+    /// List the account's users or roles; inactive ones are marked with "-"
+    #[arg(long, value_enum, value_name = "users|roles")]
+    pub list: Option<PrincipalKind>,
+
+    /// Show what this IAM user is granted and what it used
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Show what this IAM role is granted and what its sessions used
+    #[arg(long, value_name = "NAME")]
+    pub role: Option<String>,
+
+    /// First day of the window, inclusive, UTC [default: one year before --end]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub start: Option<String>,
+
+    /// Last day of the window, inclusive, UTC [default: today]
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub end: Option<String>,
+
+    /// Print only the actions that were used
+    #[arg(long)]
+    pub show_used: bool,
+
+    /// Hide List-level and Describe* actions
+    #[arg(long)]
+    pub ignore_benign: bool,
+
+    /// Hide actions CloudTrail does not record ("?" lines)
+    #[arg(long)]
+    pub ignore_unknown: bool,
+
+    /// No colours (also off when stdout is not a terminal, or NO_COLOR is set)
+    #[arg(long)]
+    pub no_color: bool,
+
+    /// Follow the principal's AssumeRole sessions into this role
+    #[arg(long, value_name = "ROLE")]
+    pub destrole: Option<String>,
+
+    /// The account of --destrole, by name or ID [default: --account]
+    #[arg(long, value_name = "NAME|ID", requires = "destrole")]
+    pub destaccount: Option<String>,
+
+    /// With --list: also list principals seen in the logs but absent from the IAM snapshot
+    #[arg(long, requires = "list")]
+    pub show_deleted: bool,
+
+    /// Data events the trail records, as IAM action patterns (e.g. 's3:*Object'); their actions are
+    /// then judged used or unused instead of unknown [default: `data_events:` in config.yaml, else none]
+    #[arg(long, value_name = "PATTERN")]
+    pub data_events: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantsArgs {
+    /// IAM snapshots (`aws iam get-account-authorization-details` output); several pages are merged
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+    pub iam: Vec<PathBuf>,
+
+    /// Explain each granted action (scope, conditions, granting statements)
+    #[arg(long)]
+    pub detailed: bool,
 }

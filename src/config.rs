@@ -11,18 +11,20 @@ pub const DEFAULT_STORE: &str = "ctidx-store";
 pub const DEFAULT_CONFIG: &str = "config.yaml";
 
 /// CloudTracker's `config.yaml`, plus ctidx's optional keys.
+/// Unknown keys (such as CloudTracker's `elasticsearch:` section) are ignored.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub accounts: Vec<AccountConfig>,
     pub athena: Option<AthenaConfig>,
     /// Where the store lives (ctidx's own key).
     pub store: Option<PathBuf>,
+    /// Data events the trails record, as IAM action patterns (ctidx's own key).
+    #[serde(default)]
+    pub data_events: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     pub name: String,
     #[serde(deserialize_with = "account_id")]
@@ -33,7 +35,6 @@ pub struct AccountConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AthenaConfig {
     pub s3_bucket: String,
     #[serde(default)]
@@ -84,7 +85,7 @@ impl Config {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Settings {
     pub store: PathBuf,
     pub config: Config,
@@ -94,6 +95,60 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings for a config file and a store, as the demo uses them.
+    pub fn for_config(config_path: &Path, store: PathBuf) -> anyhow::Result<Settings> {
+        Ok(Settings {
+            store,
+            config: Config::load(config_path)?,
+            config_dir: config_path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The configured account named or numbered `wanted`; with `None`, the only one configured.
+    pub fn account(&self, wanted: Option<&str>) -> anyhow::Result<&AccountConfig> {
+        let accounts = &self.config.accounts;
+        let names = || {
+            accounts
+                .iter()
+                .map(|a| format!("{} ({})", a.name, a.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match wanted {
+            None => match accounts.as_slice() {
+                [only] => Ok(only),
+                [] => anyhow::bail!(
+                    "no accounts configured\n  hint: pass --config FILE with an `accounts:` list (CloudTracker's format)"
+                ),
+                _ => anyhow::bail!(
+                    "several accounts are configured; choose one with --account: {}",
+                    names()
+                ),
+            },
+            Some(wanted) => accounts
+                .iter()
+                .find(|a| a.name == wanted || a.id == wanted)
+                .ok_or_else(|| {
+                    let close = crate::config::close_matches(
+                        wanted,
+                        accounts.iter().map(|a| a.name.as_str()),
+                    );
+                    let hint = if close.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; did you mean {}?", close.join(" or "))
+                    };
+                    anyhow::anyhow!(
+                        "no account {wanted:?} in the config{hint}\n  configured: {}",
+                        names()
+                    )
+                }),
+        }
+    }
+
     pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
         let (config, config_path) = match &args.config {
             Some(path) => (Config::load(path)?, Some(path.clone())),
@@ -133,6 +188,23 @@ impl Settings {
             resolve_relative(&self.config_dir, path)
         }
     }
+}
+
+/// Candidates within a small edit distance of `wanted`, closest first.
+pub fn close_matches<'a>(wanted: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let wanted_lower = wanted.to_lowercase();
+    let mut scored: Vec<(usize, &str)> = candidates
+        .map(|c| (strsim::levenshtein(&wanted_lower, &c.to_lowercase()), c))
+        .filter(|(distance, c)| {
+            *distance <= 2.max(c.len() / 3) || c.to_lowercase().contains(&wanted_lower)
+        })
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }
 
 fn resolve_relative(base: &Path, path: &Path) -> PathBuf {

@@ -7,10 +7,12 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod diff;
 pub mod iam;
 pub mod ingest;
 pub mod mapping;
 pub mod printer;
+pub mod queries;
 pub mod sql;
 pub mod store;
 

@@ -2,8 +2,11 @@
 
 mod compact;
 mod demo;
+mod grants;
 mod ingest;
+pub mod query;
 mod sql;
+mod unmapped;
 
 use crate::ExitStatus;
 use crate::cli::Command;
@@ -16,6 +19,9 @@ pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::
         Command::Sql(args) => sql::run(settings, &args, printer),
         Command::Compact(args) => compact::run(settings, &args, printer),
         Command::Demo(args) => demo::run(&args, printer),
+        Command::Query(args) => query::run(settings, &args, printer),
+        Command::Unmapped => unmapped::run(settings, printer),
+        Command::Grants(args) => grants::run(&args, printer),
     }
 }
 

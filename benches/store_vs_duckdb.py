@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""ctidx against DuckDB on the same synthetic CloudTrail tree, in one run.
+
+Usage:
+  python3 benches/store_vs_duckdb.py DIR --anchor PATH/duckdb_anchor.py [--ctidx BIN] [--store PATH]
+        [--anchor-json FILE] [--runs 5] [--in-process]
+
+DIR is a tree written by the synthetic generator (DIR/AWSLogs/..., DIR/bench_meta.json).
+--anchor names the DuckDB yardstick script (or set CTIDX_DUCKDB_ANCHOR); it is run first, unless
+--anchor-json gives the JSON it wrote earlier. Then, with the same query parameters:
+  * `ctidx ingest --full` into --store (default DIR.ctidx-store): wall time, events/s, MB/s of JSON,
+    peak RSS of the child (getrusage), Parquet bytes;
+  * every query as a whole `ctidx sql` process: min and median of --runs runs after one warm-up;
+  * with --in-process, `cargo bench --bench store` on that store (library calls, one session): the
+    median time of each query.
+Prints one table, each ctidx number beside DuckDB's and their ratio (ctidx / DuckDB).
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# DuckDB's query ids -> (bench name, ctidx SQL). Same filters as the yardstick's; `eventtime` is
+# ISO-8601 text in ctidx, so its range is a string range, and `day` is text.
+QUERIES = [
+    ("q1_users_in_range", "users_in_range", """
+SELECT DISTINCT useridentity.username FROM cloudtrail
+WHERE account = '{acct}' AND day >= '{d0}' AND day <= '{d1_incl}'
+  AND eventtime >= '{t0}' AND eventtime < '{t1}' AND errorcode IS NULL"""),
+    ("q2_roles_in_range", "roles_in_range", """
+SELECT DISTINCT useridentity.sessioncontext.sessionissuer.username FROM cloudtrail
+WHERE account = '{acct}' AND day >= '{d0}' AND day <= '{d1_incl}'
+  AND eventtime >= '{t0}' AND eventtime < '{t1}' AND errorcode IS NULL"""),
+    ("q3_user_actions", "user_actions", """
+SELECT DISTINCT eventsource, eventname FROM cloudtrail
+WHERE account = '{acct}' AND useridentity.arn = '{user_arn}' AND errorcode IS NULL"""),
+    ("q4_role_actions", "role_actions", """
+SELECT DISTINCT eventsource, eventname FROM cloudtrail
+WHERE account = '{acct}' AND useridentity.sessioncontext.sessionissuer.arn = '{role_arn}'
+  AND errorcode IS NULL"""),
+    ("q6_top_events_day", "top_events_day", """
+SELECT eventname, count(*) AS n FROM cloudtrail
+WHERE account = '{acct}' AND day = '{day}'
+GROUP BY eventname ORDER BY n DESC, eventname LIMIT 10"""),
+]
+
+
+def parquet_bytes(root):
+    total = 0
+    for base, _dirs, files in os.walk(root):
+        total += sum(os.path.getsize(os.path.join(base, f)) for f in files
+                     if f.endswith(".parquet") and not f.startswith("."))
+    return total
+
+
+def child_maxrss_mib():
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def run_anchor(anchor, d, json_out):
+    subprocess.run([sys.executable, anchor, d, "--json-out", json_out], check=True)
+    with open(json_out) as fh:
+        return json.load(fh)
+
+
+def time_process(cmd, runs):
+    """Min and median wall time of `cmd` over `runs` runs after one warm-up; also its output."""
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t)
+    return min(times), statistics.median(times), out
+
+
+def in_process_times(store, params, user_arn, role_arn):
+    env = dict(os.environ, CTIDX_BENCH_DIR=store, CTIDX_BENCH_STORE=store, CTIDX_BENCH_SKIP_INGEST="1",
+               CTIDX_BENCH_ACCOUNT=params["acct"], CTIDX_BENCH_USER_ARN=user_arn,
+               CTIDX_BENCH_ROLE_ARN=role_arn, CTIDX_BENCH_FROM=params["t0"].replace(" ", "T") + "Z",
+               CTIDX_BENCH_TO=params["t1"].replace(" ", "T") + "Z", CTIDX_BENCH_DAY=params["day"])
+    out = subprocess.run(["cargo", "bench", "--bench", "store"], cwd=REPO, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    print(out, flush=True)
+    times = {}
+    for line in out.splitlines():
+        m = re.match(r"\|\s*(\w+)\s*\|\s*(\d+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|", line)
+        if m:
+            times[m.group(1)] = (int(m.group(2)), float(m.group(5)) / 1e3)
+    return times
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a is not None and b else "n/a"
+
+
+def main():
+    ap = argparse.ArgumentParser(description="ctidx vs DuckDB on one synthetic CloudTrail tree")
+    ap.add_argument("dir")
+    ap.add_argument("--anchor", default=os.environ.get("CTIDX_DUCKDB_ANCHOR"),
+                    help="path of duckdb_anchor.py (or CTIDX_DUCKDB_ANCHOR)")
+    ap.add_argument("--anchor-json", help="reuse this yardstick JSON instead of running it")
+    ap.add_argument("--ctidx", default=shutil.which("ctidx") or os.path.join(REPO, "target/release/ctidx"))
+    ap.add_argument("--store", help="store to write (default: DIR.ctidx-store)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--in-process", action="store_true", help="also run `cargo bench --bench store`")
+    a = ap.parse_args()
+    d = os.path.abspath(a.dir)
+    store = os.path.abspath(a.store or d.rstrip("/") + ".ctidx-store")
+
+    if a.anchor_json:
+        with open(a.anchor_json) as fh:
+            anchor = json.load(fh)
+    else:
+        if not a.anchor:
+            sys.exit("name the DuckDB yardstick with --anchor or CTIDX_DUCKDB_ANCHOR, or pass --anchor-json")
+        anchor = run_anchor(a.anchor, d, d.rstrip("/") + ".anchor.json")
+    params = anchor["query_params"]
+    targets = anchor["targets"]
+    events, raw_bytes, gz_bytes = anchor["events"], anchor["raw_bytes"], anchor["gz_bytes"]
+    dk_ingest = anchor["ingest"]
+    dk_query = {q["query"]: q for q in anchor["queries"] if q["layout"] == "parquet"}
+
+    # ------------------------------------------------------------------ ingest
+    if os.path.exists(store):
+        shutil.rmtree(store)
+    cmd = [a.ctidx, "ingest", "--quiet", "--full", "--source", os.path.join(d, "AWSLogs"), "--store", store]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    t_ingest = time.perf_counter() - t
+    rss = child_maxrss_mib()
+    pq = parquet_bytes(store)
+    print(f"ctidx ingest {t_ingest:.2f} s  {events / t_ingest:,.0f} events/s  "
+          f"{raw_bytes / t_ingest / 1e6:.1f} MB/s JSON  parquet {pq / 1e6:.1f} MB  peak RSS {rss:.0f} MiB",
+          flush=True)
+
+    # ------------------------------------------------------------------ queries (whole process)
+    rows = []
+    process = {}
+    for qid, name, sql in QUERIES:
+        text = sql.format(**params)
+        mn, med, out = time_process([a.ctidx, "sql", "--store", store, "--format", "csv", text], a.runs)
+        n = max(0, len([l for l in out.splitlines() if l.strip()]) - 1)
+        process[name] = (mn, med, n)
+        print(f"ctidx sql {name:16s} min {mn:.3f} s  median {med:.3f} s  rows {n}", flush=True)
+
+    inproc = in_process_times(store, params, targets["user_arn"], targets["role_arn"]) if a.in_process else {}
+
+    # ------------------------------------------------------------------ table
+    print()
+    print(f"input: {events} events, {anchor['files']} files, {gz_bytes / 1e6:.1f} MB gzip, "
+          f"{raw_bytes / 1e6:.1f} MB JSON; DuckDB {anchor['duckdb_version']}, {anchor['nproc']} CPUs")
+    print("| measure | DuckDB | ctidx | ctidx/DuckDB | better |")
+    print("|---|---:|---:|---:|---|")
+    dk_t = dk_ingest["seconds"]
+    print(f"| ingest wall s | {dk_t:.2f} | {t_ingest:.2f} | {ratio(t_ingest, dk_t)} | lower |")
+    print(f"| ingest events/s | {events / dk_t:,.0f} | {events / t_ingest:,.0f} | "
+          f"{ratio(dk_t, t_ingest)} | higher |")
+    print(f"| ingest MB/s JSON | {raw_bytes / dk_t / 1e6:.1f} | {raw_bytes / t_ingest / 1e6:.1f} | "
+          f"{ratio(dk_t, t_ingest)} | higher |")
+    dk_rss = dk_ingest.get("maxrss_mib_after")
+    print(f"| ingest peak RSS MiB | {dk_rss:.0f} | {rss:.0f} | {ratio(rss, dk_rss)} | lower |")
+    dk_pq = dk_ingest["parquet_bytes"]
+    print(f"| Parquet MB | {dk_pq / 1e6:.1f} | {pq / 1e6:.1f} | {ratio(pq, dk_pq)} | lower |")
+    print(f"| Parquet / gzip input | {dk_pq / gz_bytes:.3f} | {pq / gz_bytes:.3f} | | lower |")
+    for qid, name, _sql in QUERIES:
+        dk = dk_query.get(qid)
+        dk_med = dk["median"] if dk else None
+        dk_rows = dk["rows"] if dk else None
+        mn, med, n = process[name]
+        mark = "" if dk_rows is None or dk_rows == n else f" (rows {n} vs {dk_rows}!)"
+        if name in inproc:
+            rows_in, t_in = inproc[name]
+            print(f"| {name} in-process s | {dk_med:.3f} | {t_in:.3f} | {ratio(t_in, dk_med)} | lower |")
+        print(f"| {name} whole process s{mark} | {dk_med:.3f} | {med:.3f} | {ratio(med, dk_med)} | lower |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,377 @@
+//! `ctidx query`: CloudTracker's questions, answered from the store.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use arrow::array::{Array, AsArray, RecordBatch};
+use chrono::{Days, NaiveDate, Utc};
+use datafusion::prelude::SessionContext;
+
+use crate::ExitStatus;
+use crate::cli::{PrincipalKind, QueryArgs};
+use crate::config::{AccountConfig, Settings, close_matches};
+use crate::diff::{self, Filters};
+use crate::iam::authz::{AuthorizationDetails, account_of_arn};
+use crate::iam::catalogue::{ActionId, Catalogue};
+use crate::iam::eval::{Evaluator, PrincipalRef};
+use crate::iam::recorded::RecordingConfig;
+use crate::mapping::{self, Mapping};
+use crate::printer::Printer;
+use crate::queries::{self, NamedQuery};
+use crate::store::Store;
+
+pub fn run(settings: &Settings, args: &QueryArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let colour =
+        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let stdout = std::io::stdout();
+    answer(settings, args, &mut stdout.lock(), colour, printer)?;
+    Ok(ExitStatus::Success)
+}
+
+/// The inclusive window of days, as `YYYY-MM-DD` text (the form of the `day` partition column).
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+}
+
+impl Window {
+    pub fn from_args(start: Option<&str>, end: Option<&str>) -> anyhow::Result<Window> {
+        let end = match end {
+            Some(text) => parse_day(text, "--end")?,
+            None => Utc::now().date_naive(),
+        };
+        let start = match start {
+            Some(text) => parse_day(text, "--start")?,
+            None => end.checked_sub_days(Days::new(365)).unwrap_or(end),
+        };
+        if start > end {
+            anyhow::bail!("--start {start} is after --end {end}");
+        }
+        Ok(Window {
+            start: start.to_string(),
+            end: end.to_string(),
+        })
+    }
+}
+
+/// Accepts `YYYY-MM-DD`, or an ISO-8601 time whose date part is taken.
+fn parse_day(text: &str, flag: &str) -> anyhow::Result<NaiveDate> {
+    let day = text.get(..10).unwrap_or(text);
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .filter(|_| {
+            text.len() == 10
+                || text
+                    .as_bytes()
+                    .get(10)
+                    .is_some_and(|b| *b == b'T' || *b == b' ')
+        })
+        .with_context(|| format!("{flag} {text:?} is not a date; use YYYY-MM-DD"))
+}
+
+/// One account's IAM snapshot, merged from its files.
+pub fn load_iam(
+    settings: &Settings,
+    account: &AccountConfig,
+) -> anyhow::Result<AuthorizationDetails> {
+    let mut pages = Vec::with_capacity(account.iam.len());
+    for path in &account.iam {
+        let path = settings.config_path(path);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read the IAM snapshot {} of account {}",
+                path.display(),
+                account.name
+            )
+        })?;
+        let page = AuthorizationDetails::from_json_str(&text)
+            .with_context(|| format!("IAM snapshot {} is not valid", path.display()))?;
+        pages.push(page);
+    }
+    Ok(AuthorizationDetails::merge(pages))
+}
+
+pub fn answer(
+    settings: &Settings,
+    args: &QueryArgs,
+    out: &mut dyn Write,
+    colour: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let account = settings.account(args.account.as_deref())?;
+    let window = Window::from_args(args.start.as_deref(), args.end.as_deref())?;
+    let details = load_iam(settings, account)?;
+    for warning in &details.warnings {
+        printer.warn(warning);
+    }
+    let store = Store::new(&settings.store);
+    let ctx = crate::sql::session(&store)?;
+    let catalogue = Catalogue::embedded();
+    let patterns = if args.data_events.is_empty() {
+        &settings.config.data_events
+    } else {
+        &args.data_events
+    };
+    let recording = RecordingConfig::from_patterns(patterns)?;
+    let filters = Filters {
+        show_used: args.show_used,
+        ignore_benign: args.ignore_benign,
+        ignore_unknown: args.ignore_unknown,
+    };
+
+    if let Some(kind) = args.list {
+        return list(
+            &ctx,
+            account,
+            &details,
+            kind,
+            &window,
+            args.show_deleted,
+            out,
+        );
+    }
+    if args.destrole.is_some() {
+        anyhow::bail!("--destrole is not supported yet");
+    }
+    let evaluator = Evaluator::new(&details, catalogue);
+    let (principal, query, arn) = if let Some(name) = &args.user {
+        let user = details
+            .users
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name) && in_account(&u.arn, account))
+            .ok_or_else(|| {
+                not_found(
+                    "user",
+                    name,
+                    details.users.iter().map(|u| u.name.as_str()),
+                    account,
+                )
+            })?;
+        let created = user
+            .create_date
+            .as_ref()
+            .map(|d| d.rfc3339())
+            .unwrap_or_else(|| "unknown".into());
+        writeln!(out, "Getting info on {}, user created {created}", user.name)?;
+        (
+            PrincipalRef::User(&user.arn),
+            queries::USER_CALLS,
+            &user.arn,
+        )
+    } else if let Some(name) = &args.role {
+        let role = details
+            .roles
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name) && in_account(&r.arn, account))
+            .ok_or_else(|| {
+                not_found(
+                    "role",
+                    name,
+                    details.roles.iter().map(|r| r.name.as_str()),
+                    account,
+                )
+            })?;
+        writeln!(out, "Getting info for role {}", role.name)?;
+        (
+            PrincipalRef::Role(&role.arn),
+            queries::ROLE_CALLS,
+            &role.arn,
+        )
+    } else {
+        unreachable!("clap requires one of --list, --user, --role")
+    };
+    let evaluation = evaluator
+        .evaluate(principal)
+        .with_context(|| format!("cannot evaluate the policies of {arn}"))?;
+    for warning in &evaluation.warnings {
+        printer.warn(warning);
+    }
+    let used = used_actions(
+        &ctx,
+        query,
+        &[&account.id, &window.start, &window.end, arn],
+        catalogue,
+        printer,
+    )?;
+    let lines = diff::apply(
+        diff::diff(catalogue, &evaluation.granted, &used, &recording),
+        filters,
+        catalogue,
+    );
+    for line in lines {
+        writeln!(out, "{}", line.render(colour))?;
+    }
+    Ok(())
+}
+
+fn in_account(arn: &str, account: &AccountConfig) -> bool {
+    account_of_arn(arn).is_none_or(|id| id == account.id)
+}
+
+fn not_found<'a>(
+    kind: &str,
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    account: &AccountConfig,
+) -> anyhow::Error {
+    let close = close_matches(name, candidates);
+    let hint = if close.is_empty() {
+        String::new()
+    } else {
+        format!("\n  close matches: {}", close.join(", "))
+    };
+    anyhow::anyhow!(
+        "no {kind} named {name:?} in the IAM snapshot of account {} ({}){hint}",
+        account.name,
+        account.id
+    )
+}
+
+fn run_query(
+    ctx: &SessionContext,
+    query: NamedQuery,
+    params: &[&str],
+) -> anyhow::Result<Vec<RecordBatch>> {
+    Ok(super::block_on(query.run(ctx, params))??)
+}
+
+fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    let mut values = Vec::new();
+    for batch in batches {
+        if let Some(array) = batch.column_by_name(column) {
+            let array = arrow::compute::cast(array, &arrow::datatypes::DataType::Utf8).ok();
+            if let Some(array) = array {
+                let array = array.as_string::<i32>();
+                values.extend(
+                    (0..array.len()).map(|i| array.is_valid(i).then(|| array.value(i).to_string())),
+                );
+            }
+        }
+    }
+    values
+}
+
+/// IAM actions exercised by the calls `query` returns; calls the mapping does not know are reported.
+fn used_actions(
+    ctx: &SessionContext,
+    query: NamedQuery,
+    params: &[&str],
+    catalogue: &Catalogue,
+    printer: &Printer,
+) -> anyhow::Result<BTreeSet<ActionId>> {
+    let batches = run_query(ctx, query, params)?;
+    let (sources, names, types) = (
+        strings(&batches, "eventsource"),
+        strings(&batches, "eventname"),
+        strings(&batches, "eventtype"),
+    );
+    let mut used = BTreeSet::new();
+    let mut unmapped = BTreeSet::new();
+    for ((source, name), event_type) in sources.iter().zip(&names).zip(&types) {
+        let (Some(source), Some(name)) = (source, name) else {
+            continue;
+        };
+        match mapping::map_record(catalogue, event_type.as_deref(), source, name) {
+            Mapping::Actions(actions) => used.extend(actions),
+            Mapping::NoPermission(_) => {}
+            Mapping::Unmapped => {
+                unmapped.insert(format!("{source} {name}"));
+            }
+        }
+    }
+    if !unmapped.is_empty() {
+        printer.warn(format!(
+            "{} kinds of call could not be mapped to IAM actions and are not shown: {}",
+            unmapped.len(),
+            unmapped.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(used)
+}
+
+fn list(
+    ctx: &SessionContext,
+    account: &AccountConfig,
+    details: &AuthorizationDetails,
+    kind: PrincipalKind,
+    window: &Window,
+    show_deleted: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let (query, known): (NamedQuery, Vec<(&str, &str)>) = match kind {
+        PrincipalKind::Users => (
+            queries::ACTIVE_USERS,
+            details
+                .users
+                .iter()
+                .map(|u| (u.name.as_str(), u.arn.as_str()))
+                .collect(),
+        ),
+        PrincipalKind::Roles => (
+            queries::ACTIVE_ROLES,
+            details
+                .roles
+                .iter()
+                .map(|r| (r.name.as_str(), r.arn.as_str()))
+                .collect(),
+        ),
+    };
+    let active: BTreeSet<String> = strings(
+        &run_query(ctx, query, &[&account.id, &window.start, &window.end])?,
+        "arn",
+    )
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut lines: Vec<(String, String)> = known
+        .iter()
+        .filter(|(_, arn)| in_account(arn, account))
+        .map(|(name, arn)| {
+            let marker = if active.contains(*arn) { "  " } else { "- " };
+            (name.to_string(), format!("{marker}{name}"))
+        })
+        .collect();
+    if show_deleted {
+        let known_arns: BTreeSet<&str> = known.iter().map(|(_, arn)| *arn).collect();
+        for arn in active
+            .iter()
+            .filter(|arn| !known_arns.contains(arn.as_str()))
+        {
+            let name = arn.rsplit('/').next().unwrap_or(arn);
+            lines.push((
+                name.to_string(),
+                format!("  {name} (deleted: not in the IAM snapshot)"),
+            ));
+        }
+    }
+    lines.sort();
+    for (_, line) in lines {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        let w = Window::from_args(Some("2018-01-01"), Some("2018-03-31T00:00:00Z")).expect("valid");
+        assert_eq!(
+            (w.start.as_str(), w.end.as_str()),
+            ("2018-01-01", "2018-03-31")
+        );
+        let w = Window::from_args(None, Some("2024-03-01")).expect("valid");
+        assert_eq!(w.start, "2023-03-02");
+        for (start, end) in [
+            (Some("2018-13-01"), None),
+            (Some("yesterday"), None),
+            (Some("2018-02-01"), Some("2018-01-01")),
+        ] {
+            assert!(Window::from_args(start, end).is_err(), "{start:?} {end:?}");
+        }
+    }
+}
