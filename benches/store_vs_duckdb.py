@@ -85,8 +85,8 @@ def time_process(cmd, runs):
 def in_process_times(store, params, user_arn, role_arn):
     env = dict(os.environ, CTIDX_BENCH_DIR=store, CTIDX_BENCH_STORE=store, CTIDX_BENCH_SKIP_INGEST="1",
                CTIDX_BENCH_ACCOUNT=params["acct"], CTIDX_BENCH_USER_ARN=user_arn,
-               CTIDX_BENCH_ROLE_ARN=role_arn, CTIDX_BENCH_FROM=params["t0"].replace(" ", "T") + "Z",
-               CTIDX_BENCH_TO=params["t1"].replace(" ", "T") + "Z", CTIDX_BENCH_DAY=params["day"])
+               CTIDX_BENCH_ROLE_ARN=role_arn, CTIDX_BENCH_FROM=params["t0"],
+               CTIDX_BENCH_TO=params["t1"], CTIDX_BENCH_DAY=params["day"])
     out = subprocess.run(["cargo", "bench", "--bench", "store"], cwd=REPO, env=env, check=True,
                          capture_output=True, text=True).stdout
     print(out, flush=True)
@@ -123,8 +123,9 @@ def main():
         if not a.anchor:
             sys.exit("name the DuckDB yardstick with --anchor or CTIDX_DUCKDB_ANCHOR, or pass --anchor-json")
         anchor = run_anchor(a.anchor, d, d.rstrip("/") + ".anchor.json")
-    params = anchor["query_params"]
     targets = anchor["targets"]
+    # ctidx keeps eventTime as the ISO-8601 text CloudTrail writes: compare with the same form
+    params = dict(anchor["query_params"], t0=targets["time_range"][0], t1=targets["time_range"][1])
     events, raw_bytes, gz_bytes = anchor["events"], anchor["raw_bytes"], anchor["gz_bytes"]
     dk_ingest = anchor["ingest"]
     dk_query = {q["query"]: q for q in anchor["queries"] if q["layout"] == "parquet"}

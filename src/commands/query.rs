@@ -145,7 +145,10 @@ pub fn answer(
                 not_found(
                     "user",
                     name,
-                    details.users.iter().map(|u| u.name.as_str()),
+                    details
+                        .users
+                        .iter()
+                        .map(|u| (u.name.as_str(), u.arn.as_str())),
                     account,
                 )
             })?;
@@ -169,7 +172,10 @@ pub fn answer(
                 not_found(
                     "role",
                     name,
-                    details.roles.iter().map(|r| r.name.as_str()),
+                    details
+                        .roles
+                        .iter()
+                        .map(|r| (r.name.as_str(), r.arn.as_str())),
                     account,
                 )
             })?;
@@ -210,13 +216,30 @@ fn in_account(arn: &str, account: &AccountConfig) -> bool {
     account_of_arn(arn).is_none_or(|id| id == account.id)
 }
 
+/// An error for a name that is not in the account's snapshot, with the closest names of that account,
+/// or the account the snapshot puts that name in.
 fn not_found<'a>(
     kind: &str,
     name: &str,
-    candidates: impl Iterator<Item = &'a str>,
+    candidates: impl Iterator<Item = (&'a str, &'a str)>,
     account: &AccountConfig,
 ) -> anyhow::Error {
-    let close = close_matches(name, candidates);
+    let candidates: Vec<(&str, &str)> = candidates.collect();
+    if let Some((_, arn)) = candidates
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
+        return anyhow::anyhow!(
+            "{kind} {name:?} ({arn}) is not in account {} ({}); choose its account with --account",
+            account.name,
+            account.id
+        );
+    }
+    let in_this_account = candidates
+        .iter()
+        .filter(|(_, arn)| in_account(arn, account))
+        .map(|(n, _)| *n);
+    let close = close_matches(name, in_this_account);
     let hint = if close.is_empty() {
         String::new()
     } else {

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `ctidx` binary on real files.
 
 mod ingest;
+mod query;
 mod realdata;
 mod support;
