@@ -162,6 +162,14 @@ pub struct QueryArgs {
     #[arg(long, value_name = "NAME|ID", requires = "destrole")]
     pub destaccount: Option<String>,
 
+    /// With --role: list everyone who used the role, each with the actions used in its sessions
+    #[arg(long, requires = "role", conflicts_with = "destrole")]
+    pub by_session: bool,
+
+    /// How many role assumptions in a chain (user → role → role …) are followed
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_depth: u32,
+
     /// With --list: also list principals seen in the logs but absent from the IAM snapshot
     #[arg(long, requires = "list")]
     pub show_deleted: bool,

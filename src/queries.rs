@@ -30,6 +30,8 @@ pub const ACTIVE_ROLES: NamedQuery = named!("active_roles");
 pub const USER_CALLS: NamedQuery = named!("user_calls");
 pub const ROLE_CALLS: NamedQuery = named!("role_calls");
 pub const EVENT_NAMES: NamedQuery = named!("event_names");
+pub const SESSION_CALLS: NamedQuery = named!("session_calls");
+pub const ROLE_CALLS_BY_PERSON: NamedQuery = named!("role_calls_by_person");
 
 pub const ALL: &[NamedQuery] = &[
     ACTIVE_USERS,
@@ -37,6 +39,8 @@ pub const ALL: &[NamedQuery] = &[
     USER_CALLS,
     ROLE_CALLS,
     EVENT_NAMES,
+    SESSION_CALLS,
+    ROLE_CALLS_BY_PERSON,
 ];
 
 impl NamedQuery {

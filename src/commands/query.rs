@@ -12,7 +12,7 @@ use crate::ExitStatus;
 use crate::cli::{PrincipalKind, QueryArgs};
 use crate::config::{AccountConfig, Settings, close_matches};
 use crate::diff::{self, Filters};
-use crate::iam::authz::{AuthorizationDetails, account_of_arn};
+use crate::iam::authz::{AuthorizationDetails, Role, account_of_arn};
 use crate::iam::catalogue::{ActionId, Catalogue};
 use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
@@ -132,11 +132,8 @@ pub fn answer(
             out,
         );
     }
-    if args.destrole.is_some() {
-        anyhow::bail!("--destrole is not supported yet");
-    }
     let evaluator = Evaluator::new(&details, catalogue);
-    let (principal, query, arn) = if let Some(name) = &args.user {
+    let actor = if let Some(name) = &args.user {
         let user = details
             .users
             .iter()
@@ -158,51 +155,194 @@ pub fn answer(
             .map(|d| d.rfc3339())
             .unwrap_or_else(|| "unknown".into());
         writeln!(out, "Getting info on {}, user created {created}", user.name)?;
-        (
-            PrincipalRef::User(&user.arn),
-            queries::USER_CALLS,
-            &user.arn,
-        )
+        Actor {
+            principal: PrincipalRef::User(&user.arn),
+            unique_id: &user.user_id,
+            calls: queries::USER_CALLS,
+        }
     } else if let Some(name) = &args.role {
-        let role = details
-            .roles
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(name) && in_account(&r.arn, account))
-            .ok_or_else(|| {
-                not_found(
-                    "role",
-                    name,
-                    details
-                        .roles
-                        .iter()
-                        .map(|r| (r.name.as_str(), r.arn.as_str())),
-                    account,
-                )
-            })?;
-        writeln!(out, "Getting info for role {}", role.name)?;
-        (
-            PrincipalRef::Role(&role.arn),
-            queries::ROLE_CALLS,
-            &role.arn,
-        )
+        let role = find_role(&details, name, account)?;
+        if args.by_session {
+            writeln!(out, "Getting info for role {}, by person", role.name)?;
+        } else {
+            writeln!(out, "Getting info for role {}", role.name)?;
+        }
+        Actor {
+            principal: PrincipalRef::Role(&role.arn),
+            unique_id: &role.role_id,
+            calls: queries::ROLE_CALLS,
+        }
     } else {
         unreachable!("clap requires one of --list, --user, --role")
     };
+    let arn = actor.principal.arn();
+    let sessions_start = day_before(&window.start);
+    let depth = args.max_depth.to_string();
+
+    if let Some(destination) = &args.destrole {
+        let destination_account =
+            settings.account(args.destaccount.as_deref().or(Some(&account.id)))?;
+        let destination_details = if destination_account.id == account.id {
+            None
+        } else {
+            Some(load_iam(settings, destination_account)?)
+        };
+        let destination_details = destination_details.as_ref().unwrap_or(&details);
+        let role = find_role(destination_details, destination, destination_account)?;
+        writeln!(out, "Getting info for AssumeRole into {}", role.name)?;
+        let used = used_actions(
+            &ctx,
+            queries::SESSION_CALLS,
+            &[
+                &sessions_start,
+                &window.end,
+                arn,
+                arn,
+                actor.unique_id,
+                &depth,
+                &role.arn,
+                &destination_account.id,
+                &window.start,
+                &window.end,
+                &role.arn,
+            ],
+            catalogue,
+            printer,
+        )?;
+        let evaluation = Evaluator::new(destination_details, catalogue)
+            .evaluate(PrincipalRef::Role(&role.arn))
+            .with_context(|| format!("cannot evaluate the policies of {}", role.arn))?;
+        return print_diff(
+            out,
+            catalogue,
+            &evaluation,
+            &used,
+            &recording,
+            filters,
+            colour,
+            printer,
+        );
+    }
+
     let evaluation = evaluator
-        .evaluate(principal)
+        .evaluate(actor.principal)
         .with_context(|| format!("cannot evaluate the policies of {arn}"))?;
-    for warning in &evaluation.warnings {
-        printer.warn(warning);
+    if args.by_session {
+        let batches = run_query(
+            &ctx,
+            queries::ROLE_CALLS_BY_PERSON,
+            &[
+                &sessions_start,
+                &window.end,
+                &depth,
+                &account.id,
+                &window.start,
+                &window.end,
+                arn,
+            ],
+        )?;
+        let persons = strings(&batches, "person");
+        let mut by_person: std::collections::BTreeMap<String, Vec<RecordBatch>> =
+            Default::default();
+        for (batch, person) in batches
+            .iter()
+            .flat_map(|b| (0..b.num_rows()).map(move |r| (b.slice(r, 1), r)))
+            .zip(persons)
+        {
+            by_person
+                .entry(person.unwrap_or_else(|| "unknown".into()))
+                .or_default()
+                .push(batch.0);
+        }
+        let used_only = Filters {
+            show_used: true,
+            ..filters
+        };
+        for (person, rows) in by_person {
+            writeln!(out, "{person}")?;
+            let used = map_calls(&rows, catalogue, printer);
+            let lines = diff::apply(
+                diff::diff(catalogue, &evaluation.granted, &used, &recording),
+                used_only,
+                catalogue,
+            );
+            for line in lines {
+                writeln!(out, "  {}", line.render(colour))?;
+            }
+        }
+        return Ok(());
     }
     let used = used_actions(
         &ctx,
-        query,
+        actor.calls,
         &[&account.id, &window.start, &window.end, arn],
         catalogue,
         printer,
     )?;
+    print_diff(
+        out,
+        catalogue,
+        &evaluation,
+        &used,
+        &recording,
+        filters,
+        colour,
+        printer,
+    )
+}
+
+struct Actor<'a> {
+    principal: PrincipalRef<'a>,
+    unique_id: &'a str,
+    calls: NamedQuery,
+}
+
+fn find_role<'a>(
+    details: &'a AuthorizationDetails,
+    name: &str,
+    account: &AccountConfig,
+) -> anyhow::Result<&'a Role> {
+    details
+        .roles
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name) && in_account(&r.arn, account))
+        .ok_or_else(|| {
+            not_found(
+                "role",
+                name,
+                details
+                    .roles
+                    .iter()
+                    .map(|r| (r.name.as_str(), r.arn.as_str())),
+                account,
+            )
+        })
+}
+
+fn day_before(day: &str) -> String {
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.checked_sub_days(Days::new(1)))
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| day.to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn print_diff(
+    out: &mut dyn Write,
+    catalogue: &Catalogue,
+    evaluation: &crate::iam::eval::Evaluation,
+    used: &BTreeSet<ActionId>,
+    recording: &RecordingConfig,
+    filters: Filters,
+    colour: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    for warning in &evaluation.warnings {
+        printer.warn(warning);
+    }
     let lines = diff::apply(
-        diff::diff(catalogue, &evaluation.granted, &used, &recording),
+        diff::diff(catalogue, &evaluation.granted, used, recording),
         filters,
         catalogue,
     );
@@ -285,10 +425,19 @@ fn used_actions(
     printer: &Printer,
 ) -> anyhow::Result<BTreeSet<ActionId>> {
     let batches = run_query(ctx, query, params)?;
+    Ok(map_calls(&batches, catalogue, printer))
+}
+
+/// IAM actions exercised by rows of (eventsource, eventname, eventtype).
+fn map_calls(
+    batches: &[RecordBatch],
+    catalogue: &Catalogue,
+    printer: &Printer,
+) -> BTreeSet<ActionId> {
     let (sources, names, types) = (
-        strings(&batches, "eventsource"),
-        strings(&batches, "eventname"),
-        strings(&batches, "eventtype"),
+        strings(batches, "eventsource"),
+        strings(batches, "eventname"),
+        strings(batches, "eventtype"),
     );
     let mut used = BTreeSet::new();
     let mut unmapped = BTreeSet::new();
@@ -311,7 +460,7 @@ fn used_actions(
             unmapped.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
-    Ok(used)
+    used
 }
 
 fn list(
