@@ -15,6 +15,10 @@ const EXAMPLES: &[&str] = &[
     "--account demo --user alice --start 2018-01-01 --show-used",
     "--account demo --user alice --start 2018-01-01 --ignore-benign",
     "--account demo --role admin --start 2018-01-01 --show-used",
+    "--account demo --user alice --start 2018-01-01 --destrole admin --show-used",
+    "--account demo --user charlie --start 2018-01-01 --destrole admin --show-used",
+    "--account demo --user charlie --start 2018-01-01 --destaccount backup --destrole admin --show-used",
+    "--account demo --role admin --start 2018-01-01 --by-session",
 ];
 
 pub fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {

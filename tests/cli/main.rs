@@ -3,4 +3,5 @@
 mod ingest;
 mod query;
 mod realdata;
+mod sessions;
 mod support;

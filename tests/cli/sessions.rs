@@ -1,0 +1,371 @@
+//! Following role sessions: chains, SAML, Identity Center, cross-account, and bad session data.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const A: &str = "111111111111";
+const B: &str = "222222222222";
+
+fn role_arn(account: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{name}")
+}
+
+fn user_identity(name: &str, id: &str) -> Value {
+    json!({"type": "IAMUser", "principalId": id, "arn": format!("arn:aws:iam::{A}:user/{name}"), "accountId": A, "accessKeyId": format!("AKIA{id}"), "userName": name})
+}
+
+fn session_identity(account: &str, role: &str, session: &str, key: &str) -> Value {
+    json!({
+        "type": "AssumedRole",
+        "principalId": format!("AROA{role}:{session}"),
+        "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"),
+        "accountId": account,
+        "accessKeyId": key,
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "principalId": format!("AROA{role}"), "arn": role_arn(account, role), "accountId": account, "userName": role},
+            "attributes": {"creationDate": "2024-05-01T00:00:00Z", "mfaAuthenticated": "false"}
+        }
+    })
+}
+
+fn event(account: &str, identity: Value, time: &str, source: &str, name: &str, id: &str) -> Value {
+    json!({
+        "eventVersion": "1.08", "userIdentity": identity, "eventTime": time, "eventSource": source,
+        "eventName": name, "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.1", "userAgent": "test",
+        "requestParameters": null, "responseElements": null, "requestID": id, "eventID": id,
+        "eventType": "AwsApiCall", "recipientAccountId": account
+    })
+}
+
+fn assume(
+    account: &str,
+    identity: Value,
+    time: &str,
+    name: &str,
+    role: &str,
+    key: Option<&str>,
+    id: &str,
+) -> Value {
+    let mut record = event(account, identity, time, "sts.amazonaws.com", name, id);
+    record["requestParameters"] = json!({"roleArn": role, "roleSessionName": "s"});
+    if let Some(key) = key {
+        record["responseElements"] = json!({"credentials": {"accessKeyId": key, "sessionToken": "t", "expiration": "Jan 1, 2030"}});
+    }
+    record
+}
+
+fn admin_role(account: &str, name: &str) -> Value {
+    json!({"RoleName": name, "RoleId": format!("AROA{name}"), "Arn": role_arn(account, name), "Path": "/", "CreateDate": "2024-01-01T00:00:00Z",
+           "RolePolicyList": [{"PolicyName": "admin", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}],
+           "AttachedManagedPolicies": [], "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}})
+}
+
+fn user(name: &str, id: &str) -> Value {
+    json!({"UserName": name, "UserId": id, "Arn": format!("arn:aws:iam::{A}:user/{name}"), "Path": "/", "CreateDate": "2024-01-01T00:00:00Z",
+           "UserPolicyList": [{"PolicyName": "assume", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}}],
+           "GroupList": [], "AttachedManagedPolicies": []})
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    store: std::path::PathBuf,
+}
+
+impl Fixture {
+    fn query(&self, args: &str) -> String {
+        let mut all = vec![
+            "query",
+            "--config",
+            self.config.to_str().expect("utf-8"),
+            "--store",
+            self.store.to_str().expect("utf-8"),
+            "--start",
+            "2024-05-01",
+            "--end",
+            "2024-05-31",
+        ];
+        all.extend(args.split(' '));
+        let output = run(&all);
+        assert!(output.status.success(), "{args}: {}", stderr(&output));
+        stdout(&output)
+    }
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let alice = user_identity("alice", "AIDAALICE");
+    let bob = user_identity("bob", "AIDABOB");
+    let t = |day: u32, second: u32| format!("2024-05-{day:02}T10:00:{second:02}Z");
+    let a_records = vec![
+        // Two hops: alice → hop1 (K1) → hop2 (K2), which creates a bucket.
+        assume(
+            A,
+            alice.clone(),
+            &t(1, 0),
+            "AssumeRole",
+            &role_arn(A, "hop1"),
+            Some("ASIAK1"),
+            "a1",
+        ),
+        assume(
+            A,
+            session_identity(A, "hop1", "alice", "ASIAK1"),
+            &t(1, 1),
+            "AssumeRole",
+            &role_arn(A, "hop2"),
+            Some("ASIAK2"),
+            "a2",
+        ),
+        event(
+            A,
+            session_identity(A, "hop2", "alice", "ASIAK2"),
+            &t(1, 2),
+            "s3.amazonaws.com",
+            "CreateBucket",
+            "a3",
+        ),
+        // bob: a refused assumption, and one whose response has no credentials.
+        {
+            let mut denied = assume(
+                A,
+                bob.clone(),
+                &t(1, 3),
+                "AssumeRole",
+                &role_arn(A, "hop2"),
+                None,
+                "b1",
+            );
+            denied["errorCode"] = json!("AccessDenied");
+            denied
+        },
+        assume(
+            A,
+            bob.clone(),
+            &t(1, 4),
+            "AssumeRole",
+            &role_arn(A, "hop2"),
+            None,
+            "b2",
+        ),
+        // A session key used on two days.
+        assume(
+            A,
+            alice.clone(),
+            &t(2, 0),
+            "AssumeRole",
+            &role_arn(A, "shared"),
+            Some("ASIAK3"),
+            "c1",
+        ),
+        event(
+            A,
+            session_identity(A, "shared", "alice", "ASIAK3"),
+            &t(2, 1),
+            "ec2.amazonaws.com",
+            "RunInstances",
+            "c2",
+        ),
+        event(
+            A,
+            session_identity(A, "shared", "alice", "ASIAK3"),
+            &t(3, 1),
+            "iam.amazonaws.com",
+            "ListUsers",
+            "c3",
+        ),
+        // A session that was never used, and an assumption whose key appears nowhere else.
+        assume(
+            A,
+            alice.clone(),
+            &t(4, 0),
+            "AssumeRole",
+            &role_arn(A, "shared"),
+            Some("ASIAUNUSED"),
+            "c4",
+        ),
+        // SAML into the shared role.
+        assume(
+            A,
+            json!({"type": "SAMLUser", "principalId": "corp:carol@example.com", "userName": "carol@example.com", "identityProvider": "corp"}),
+            &t(5, 0),
+            "AssumeRoleWithSAML",
+            &role_arn(A, "shared"),
+            Some("ASIAK4"),
+            "d1",
+        ),
+        event(
+            A,
+            session_identity(A, "shared", "carol@example.com", "ASIAK4"),
+            &t(5, 1),
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            "d2",
+        ),
+        // An Identity Center-style session with no assumption in the logs: the session name is the person.
+        event(
+            A,
+            session_identity(A, "shared", "dave", "ASIAK5"),
+            &t(6, 1),
+            "lambda.amazonaws.com",
+            "ListFunctions20150331",
+            "e1",
+        ),
+        // A session that carries a source identity.
+        {
+            let mut identity = session_identity(A, "shared", "batch", "ASIAK6");
+            identity["sessionContext"]["sourceIdentity"] = json!("erin");
+            event(A, identity, &t(7, 1), "kms.amazonaws.com", "ListKeys", "f1")
+        },
+    ];
+    // Cross-account: only the destination's copy of alice's assumption (as AWS records it there).
+    let b_records = vec![
+        assume(
+            B,
+            json!({"type": "AWSAccount", "principalId": "AIDAALICE", "accountId": A}),
+            &t(8, 0),
+            "AssumeRole",
+            &role_arn(B, "remote"),
+            Some("ASIAK7"),
+            "g1",
+        ),
+        event(
+            B,
+            session_identity(B, "remote", "alice", "ASIAK7"),
+            &t(8, 1),
+            "s3.amazonaws.com",
+            "ListBuckets",
+            "g2",
+        ),
+        // Another account's same-named key must not leak: a call by a different role.
+        event(
+            B,
+            session_identity(B, "other", "alice", "ASIAK7X"),
+            &t(8, 2),
+            "s3.amazonaws.com",
+            "DeleteBucket",
+            "g3",
+        ),
+    ];
+    let logs = dir.path().join("logs");
+    write(
+        &aws_key(&logs, A, "us-east-1", "2024-05-01", "a"),
+        &gzip(json!({"Records": a_records}).to_string().as_bytes()),
+    );
+    write(
+        &aws_key(&logs, B, "us-east-1", "2024-05-08", "b"),
+        &gzip(json!({"Records": b_records}).to_string().as_bytes()),
+    );
+    let store = dir.path().join("store");
+    let output = ingest(&logs, &store, &["--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let iam_a = json!({"UserDetailList": [user("alice", "AIDAALICE"), user("bob", "AIDABOB")], "RoleDetailList": [admin_role(A, "hop1"), admin_role(A, "hop2"), admin_role(A, "shared")]});
+    let iam_b = json!({"RoleDetailList": [admin_role(B, "remote"), admin_role(B, "other")]});
+    write(&dir.path().join("a.json"), iam_a.to_string().as_bytes());
+    write(&dir.path().join("b.json"), iam_b.to_string().as_bytes());
+    let config = dir.path().join("config.yaml");
+    write(&config, format!("accounts:\n  - name: a\n    id: '{A}'\n    iam: a.json\n  - name: b\n    id: '{B}'\n    iam: b.json\n").as_bytes());
+    Fixture {
+        _dir: dir,
+        config,
+        store,
+    }
+}
+
+fn body(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.starts_with("Getting info"))
+        .collect()
+}
+
+#[test]
+fn sessions_are_attributed_exactly() {
+    let f = fixture();
+    // Two hops.
+    assert_eq!(
+        body(&f.query("--account a --user alice --destrole hop2 --show-used")),
+        ["  s3:createbucket"]
+    );
+    assert_eq!(
+        body(&f.query("--account a --user alice --destrole hop1 --show-used")),
+        ["  sts:assumerole"]
+    );
+    assert_eq!(
+        body(&f.query("--account a --role hop1 --destrole hop2 --show-used")),
+        ["  s3:createbucket"]
+    );
+    // The depth limit stops the chain.
+    assert!(
+        body(&f.query("--account a --user alice --destrole hop2 --show-used --max-depth 1"))
+            .is_empty()
+    );
+    // A key used on two days; an unused session adds nothing.
+    assert_eq!(
+        body(&f.query("--account a --user alice --destrole shared --show-used")),
+        ["  ec2:runinstances", "  iam:listusers"]
+    );
+    // A refused assumption and one without credentials lead nowhere, without error.
+    assert!(body(&f.query("--account a --user bob --destrole hop2 --show-used")).is_empty());
+    // Cross-account, from the destination's copy of the call alone.
+    assert_eq!(
+        body(&f.query("--account a --user alice --destaccount b --destrole remote --show-used")),
+        ["  s3:listallmybuckets"]
+    );
+    let header = f.query("--account a --user alice --destaccount b --destrole remote --show-used");
+    assert!(header.starts_with("Getting info on alice, user created 2024-01-01T00:00:00Z\nGetting info for AssumeRole into remote\n"), "{header}");
+}
+
+#[test]
+fn by_session_names_each_person_of_a_shared_role() {
+    let f = fixture();
+    let text = f.query("--account a --role shared --by-session");
+    assert_eq!(
+        text,
+        "Getting info for role shared, by person\n\
+         arn:aws:iam::111111111111:user/alice\n    ec2:runinstances\n    iam:listusers\n\
+         carol@example.com\n    ec2:describeinstances\n\
+         dave\n    lambda:listfunctions\n\
+         erin\n    kms:listkeys\n"
+    );
+}
+
+#[test]
+fn the_demo_reproduces_the_documented_session_examples() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo");
+    let store = dir.path().join("store");
+    assert!(
+        ingest(&demo.join("AWSLogs"), &store, &["--quiet"])
+            .status
+            .success()
+    );
+    let query = |args: &str| {
+        let config = demo.join("config.yaml");
+        let mut all = vec![
+            "query",
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--start",
+            "2018-01-01",
+        ];
+        all.extend(args.split(' '));
+        stdout(&run(&all))
+    };
+    assert_eq!(
+        query("--account demo --user alice --destrole admin --show-used"),
+        "Getting info on alice, user created 2017-09-02T18:02:14Z\nGetting info for AssumeRole into admin\n  iam:createuser\n  s3:createbucket\n"
+    );
+    assert_eq!(
+        query("--account demo --user charlie --destrole admin --show-used"),
+        "Getting info on charlie, user created 2017-10-01T01:01:01Z\nGetting info for AssumeRole into admin\n  s3:createbucket\n"
+    );
+    assert_eq!(
+        query("--account demo --user charlie --destaccount backup --destrole admin --show-used"),
+        "Getting info on charlie, user created 2017-10-01T01:01:01Z\nGetting info for AssumeRole into admin\n  s3:createbucket\n"
+    );
+}
