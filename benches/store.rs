@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let runs: usize = env("CTIDX_BENCH_RUNS")
-        .map(|v| v.parse())
+        .map(|v| v.parse::<usize>())
         .transpose()
         .context("CTIDX_BENCH_RUNS")?
         .unwrap_or(5)
@@ -265,7 +265,7 @@ impl Targets {
 /// range of strings; `day` (a partition column) bounds the files read.
 fn queries(t: &Targets) -> Vec<(&'static str, String)> {
     let account = literal(&t.account);
-    let day_from = literal(t.from.get(..10).unwrap_or(&t.from));
+    let day_from = literal(t.from.get(..10).unwrap_or(t.from.as_str()));
     let day_to = literal(&last_day(&t.to));
     let (from, to) = (literal(&t.from), literal(&t.to));
     let range = format!(

@@ -6,9 +6,11 @@
 -- sessions set to the person's user name).
 -- Parameters (positional, bound): first and last day to look for role assumptions (a day earlier than
 -- the window), the depth limit, the role's account, first and last day of the window, the role's ARN.
-WITH RECURSIVE assumptions AS (
-    SELECT DISTINCT
-        coalesce(useridentity.arn, useridentity.username, useridentity.principalid) AS caller,
+WITH RECURSIVE copies AS (
+    SELECT
+        sharedeventid,
+        useridentity.arn AS caller_arn,
+        coalesce(useridentity.username, useridentity.principalid) AS caller_name,
         useridentity.accesskeyid AS caller_key,
         json_extract_scalar(responseelements, '$.credentials.accessKeyId') AS session_key
     FROM cloudtrail
@@ -16,6 +18,15 @@ WITH RECURSIVE assumptions AS (
       AND eventsource = 'sts.amazonaws.com'
       AND eventname IN ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity')
       AND errorcode IS NULL
+),
+-- The two copies of a cross-account call share a sharedeventid: the caller's copy names the caller.
+assumptions AS (
+    SELECT DISTINCT
+        coalesce(c.caller_arn, t.caller_arn, c.caller_name) AS caller,
+        coalesce(c.caller_key, t.caller_key) AS caller_key,
+        coalesce(c.session_key, t.session_key) AS session_key
+    FROM copies c
+    LEFT JOIN copies t ON c.sharedeventid = t.sharedeventid AND t.caller_arn IS NOT NULL
 ),
 lineage (session_key, person, depth) AS (
     SELECT a.session_key, a.caller, 1

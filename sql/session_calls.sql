@@ -12,8 +12,9 @@
 --   destination account records), the depth limit,
 --   the destination role's ARN, the destination account, first and last day of the window, and the
 --   destination role's ARN again.
-WITH RECURSIVE assumptions AS (
-    SELECT DISTINCT
+WITH RECURSIVE copies AS (
+    SELECT
+        sharedeventid,
         useridentity.arn AS caller_arn,
         useridentity.sessioncontext.sessionissuer.arn AS caller_role,
         split_part(useridentity.principalid, ':', 1) AS caller_id,
@@ -25,6 +26,19 @@ WITH RECURSIVE assumptions AS (
       AND eventsource = 'sts.amazonaws.com'
       AND eventname IN ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity')
       AND errorcode IS NULL
+),
+-- A cross-account call is recorded in both accounts with one sharedeventid; each copy takes from its
+-- twin what it lacks (only the caller's copy names the caller's ARN and access key).
+assumptions AS (
+    SELECT DISTINCT
+        coalesce(c.caller_arn, t.caller_arn) AS caller_arn,
+        coalesce(c.caller_role, t.caller_role) AS caller_role,
+        c.caller_id,
+        coalesce(c.caller_key, t.caller_key) AS caller_key,
+        c.role_arn,
+        coalesce(c.session_key, t.session_key) AS session_key
+    FROM copies c
+    LEFT JOIN copies t ON c.sharedeventid = t.sharedeventid AND t.caller_arn IS NOT NULL
 ),
 chain (session_key, role_arn, depth) AS (
     SELECT session_key, role_arn, 1

@@ -66,6 +66,10 @@ pub struct IngestArgs {
     /// Objects decoded in parallel [default: number of CPUs]
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// Decoded rows kept in memory before they are spilled to disk beside the store
+    #[arg(long, value_name = "MiB", default_value_t = 256)]
+    pub memory_budget: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -161,7 +161,7 @@ mod tests {
     use crate::iam::authz::AuthorizationDetails;
     use crate::iam::eval::{PrincipalRef, evaluate};
 
-    const CATALOGUE: &str = "cloudwatch:DescribeAlarms\tList\ncloudwatch:GetDashboard\tRead\ncloudwatch:GetMetricData\tRead\ns3:CreateBucket\tWrite\ns3:GetObject\tRead\nsts:GetCallerIdentity\tRead\n";
+    const CATALOGUE: &str = "cloudwatch\tDescribeAlarms\tList\ncloudwatch\tGetDashboard\tRead\ncloudwatch\tGetMetricData\tRead\ns3\tCreateBucket\tWrite\ns3\tGetObject\tRead\nsts\tGetCallerIdentity\tRead\n";
 
     fn details(statements: &str) -> AuthorizationDetails {
         let text = format!(

@@ -92,12 +92,13 @@ fn decode_value(value: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((high * 16 + low) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -215,6 +216,13 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// A folder on the store's disk for a writer's temporary files.
+    pub fn scratch_dir(&self) -> Result<PathBuf, StoreError> {
+        let path = self.root.join(META_DIR);
+        fs::create_dir_all(&path).map_err(io_error(&path))?;
+        Ok(path)
     }
 
     pub fn manifest(&self) -> Result<Manifest, StoreError> {
@@ -487,10 +495,10 @@ fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<(), 
 
 fn sync_dir(path: &Path) {
     // Makes the rename durable; not every platform can open a directory, which is fine.
-    if let Some(parent) = path.parent() {
-        if let Ok(dir) = File::open(parent) {
-            let _ = dir.sync_all();
-        }
+    if let Some(parent) = path.parent()
+        && let Ok(dir) = File::open(parent)
+    {
+        let _ = dir.sync_all();
     }
 }
 

@@ -16,6 +16,7 @@ pub fn run(
     let listing = source::list_local(&args.source).context("cannot list the source")?;
     let mut options = IngestOptions {
         full: args.full,
+        memory_budget: args.memory_budget.saturating_mul(1 << 20),
         ..IngestOptions::default()
     };
     if let Some(jobs) = args.jobs {

@@ -8,6 +8,7 @@
 pub mod decode;
 pub mod schema;
 pub mod source;
+mod staging;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +30,8 @@ pub struct IngestOptions {
     /// Objects decoded at once.
     pub jobs: usize,
     pub limits: decode::Limits,
+    /// Decoded rows held in memory before they are spilled to disk.
+    pub memory_budget: usize,
 }
 
 impl Default for IngestOptions {
@@ -39,6 +42,7 @@ impl Default for IngestOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             limits: decode::Limits::default(),
+            memory_budget: 256 << 20,
         }
     }
 }
@@ -105,7 +109,8 @@ pub fn ingest(
         .collect();
 
     progress.set_length(objects.iter().map(|o| o.size).sum());
-    let mut buffers: BTreeMap<PartitionKey, Vec<RecordBatch>> = BTreeMap::new();
+    let mut staging = staging::Staging::new(&store.scratch_dir()?, options.memory_budget)?;
+    let mut staging_error = None;
     let mut events_per_object: HashMap<usize, u64> = HashMap::new();
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::sync_channel::<Decoded>(options.jobs * 2);
@@ -138,7 +143,9 @@ pub fn ingest(
                     report.objects_ingested += 1;
                     events_per_object.insert(decoded.object, events);
                     for (key, batch) in parts {
-                        buffers.entry(key).or_default().push(batch);
+                        if let Err(error) = staging.push(key, batch) {
+                            staging_error.get_or_insert(error);
+                        }
                     }
                 }
                 Err(error) => {
@@ -157,13 +164,19 @@ pub fn ingest(
         }
     });
 
-    progress.set_message(format!("writing {} partitions", buffers.len()));
-    let written: Vec<Result<usize, StoreError>> = buffers
-        .par_iter()
-        .map(|(key, batches)| {
-            let existing = store.data_files(key)?;
+    if let Some(error) = staging_error {
+        return Err(error);
+    }
+    progress.set_message(format!("writing {} partitions", staging.partition_count()));
+    let (partitions, _spill_folder) = staging.into_partitions();
+    let written: Vec<Result<usize, StoreError>> = partitions
+        .into_par_iter()
+        .map(|partition| {
+            let key = partition.key.clone();
+            let batches = partition.batches()?;
+            let existing = store.data_files(&key)?;
             let mut known = store.event_ids(&existing)?;
-            store.write_partition(key, batches, &mut known, &lock)
+            store.write_partition(&key, &batches, &mut known, &lock)
         })
         .collect();
     for rows in written {

@@ -18,6 +18,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::Region;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::source::{Classification, Layout, SkipReason, classify};
@@ -36,7 +37,9 @@ const AWS_LOGS: &str = "AWSLogs";
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3Error {
-    #[error("{url:?} is not an S3 location: {reason}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX")]
+    #[error(
+        "{url:?} is not an S3 location: {reason}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX"
+    )]
     BadUrl { url: String, reason: &'static str },
     #[error("{text:?} is not a day\n  hint: write YYYY-MM-DD")]
     BadDay { text: String },
@@ -58,7 +61,9 @@ pub enum S3Error {
         "{location}: no such bucket\n  hint: check the bucket in --source or in `athena: s3_bucket` of config.yaml (and --endpoint-url for an S3-compatible store)"
     )]
     NoSuchBucket { location: String },
-    #[error("{location}: the bucket is in {actual}, not in {used}\n  hint: set AWS_REGION={actual}")]
+    #[error(
+        "{location}: the bucket is in {actual}, not in {used}\n  hint: set AWS_REGION={actual}"
+    )]
     WrongRegion {
         location: String,
         used: String,
@@ -70,6 +75,10 @@ pub enum S3Error {
         "{location}: cannot reach the S3 endpoint: {detail}\n  hint: check the network, AWS_REGION, and --endpoint-url or AWS_ENDPOINT_URL"
     )]
     Unreachable { location: String, detail: String },
+    #[error(
+        "{location}: S3 kept failing, retries included: {detail}\n  hint: run again later (what failed is read on the next run); for SlowDown, lower --concurrency"
+    )]
+    Busy { location: String, detail: String },
     #[error("{location}: {detail}")]
     Other { location: String, detail: String },
     #[error("cannot start the S3 client: {0}")]
@@ -100,7 +109,7 @@ impl S3Url {
         }
         let rest = &text[5..];
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        S3Url::new(bucket, prefix).map_err(|reason| bad(reason))
+        S3Url::new(bucket, prefix).map_err(bad)
     }
 
     /// From a bucket name and a prefix, as CloudTracker's `athena:` section gives them.
@@ -215,7 +224,9 @@ impl fmt::Display for Day {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -260,9 +271,9 @@ impl Window {
     fn folders(&self, years: &BTreeSet<u32>) -> Vec<String> {
         let mut folders = Vec::new();
         for &year in years {
-            let low = self
-                .start
-                .map_or(Day::first_of_year(year), |s| s.max(Day::first_of_year(year)));
+            let low = self.start.map_or(Day::first_of_year(year), |s| {
+                s.max(Day::first_of_year(year))
+            });
             let high = self
                 .end
                 .map_or(Day::last_of_year(year), |e| e.min(Day::last_of_year(year)));
@@ -500,29 +511,50 @@ async fn connect(bucket: &str, options: &ConnectOptions) -> Result<(Client, Stri
         Client::from_conf(config)
     };
     // Without a configured region, ask us-east-1, which answers for every bucket with its region.
-    let first = configured.clone().unwrap_or_else(|| "us-east-1".to_string());
+    let first = configured
+        .clone()
+        .unwrap_or_else(|| "us-east-1".to_string());
     let client = make_client(&first);
-    let location = format!("s3://{bucket}");
     let actual = match client.head_bucket().bucket(bucket).send().await {
         Ok(output) => output.bucket_region().map(str::to_string),
         Err(error) => match bucket_region_of(&error) {
             Some(actual) if actual != first => Some(actual),
-            _ => return Err(from_sdk(error, &location, &first)),
+            _ => return Err(explain(&client, bucket, error, &first).await),
         },
     };
     match actual {
         Some(actual) if actual != first => {
             let client = make_client(&actual);
-            client
-                .head_bucket()
-                .bucket(bucket)
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, &location, &actual))?;
+            if let Err(error) = client.head_bucket().bucket(bucket).send().await {
+                return Err(explain(&client, bucket, error, &actual).await);
+            }
             Ok((client, actual))
         }
         _ => Ok((client, first)),
     }
+}
+
+/// A HEAD response has no body, so a refused HeadBucket does not say why; a one-key listing does.
+async fn explain(
+    client: &Client,
+    bucket: &str,
+    error: SdkError<HeadBucketError, HttpResponse>,
+    region: &str,
+) -> S3Error {
+    let location = format!("s3://{bucket}");
+    let unexplained = matches!(&error, SdkError::ServiceError(context)
+        if context.err().code().is_none() && context.raw().status().as_u16() != 404);
+    if unexplained
+        && let Err(listing) = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .max_keys(1)
+            .send()
+            .await
+    {
+        return from_sdk(listing, &location, region);
+    }
+    from_sdk(error, &location, region)
 }
 
 fn bucket_region_of<E>(error: &SdkError<E, HttpResponse>) -> Option<String> {
@@ -533,41 +565,43 @@ fn bucket_region_of<E>(error: &SdkError<E, HttpResponse>) -> Option<String> {
 }
 
 /// Turns an SDK error into one that says what happened to which object, and what to do.
-fn from_sdk<E>(
-    error: SdkError<E, HttpResponse>,
-    location: &str,
-    region: &str,
-) -> S3Error
+fn from_sdk<E>(error: SdkError<E, HttpResponse>, location: &str, region: &str) -> S3Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let location = location.to_string();
-    let detail = DisplayErrorContext(&error).to_string();
-    if is_credentials_error(&error) {
-        return S3Error::NoCredentials {
-            location,
-            detail: first_line(&detail),
-        };
+    if let Some(detail) = credentials_failure(&error) {
+        return S3Error::NoCredentials { location, detail };
     }
+    let detail = DisplayErrorContext(&error).to_string();
     match &error {
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
             let code = context.err().code().unwrap_or_default().to_string();
             let message = context.err().message().unwrap_or_default().to_string();
             match (status, code.as_str()) {
-                (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired") => {
-                    S3Error::BadCredentials { location, code }
-                }
+                (
+                    _,
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "TokenRefreshRequired",
+                ) => S3Error::BadCredentials { location, code },
                 (_, "NoSuchBucket") => S3Error::NoSuchBucket { location },
                 (_, "NoSuchKey") => S3Error::NoSuchKey { location },
-                (301, _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException") => {
-                    S3Error::WrongRegion {
-                        location,
-                        used: region.to_string(),
-                        actual: bucket_region_of(&error)
-                            .unwrap_or_else(|| "another region".to_string()),
-                    }
-                }
+                (301, _)
+                | (
+                    _,
+                    "PermanentRedirect"
+                    | "AuthorizationHeaderMalformed"
+                    | "IllegalLocationConstraintException",
+                ) => S3Error::WrongRegion {
+                    location,
+                    used: region.to_string(),
+                    actual: bucket_region_of(&error)
+                        .unwrap_or_else(|| "another region".to_string()),
+                },
                 (403, _) | (_, "AccessDenied" | "AllAccessDisabled") => S3Error::AccessDenied {
                     location,
                     detail: if message.is_empty() || message == "Access Denied" {
@@ -578,9 +612,11 @@ where
                 },
                 // HEAD responses have no body, hence no code.
                 (404, _) => S3Error::NoSuchBucket { location },
-                (429 | 500..=599, _) => S3Error::Unreachable {
+                (429 | 500..=599, _) => S3Error::Busy {
                     location,
-                    detail: format!("HTTP {status} {code} {message}").trim_end().to_string(),
+                    detail: format!("HTTP {status} {code} {message}")
+                        .trim_end()
+                        .to_string(),
                 },
                 _ => S3Error::Other {
                     location,
@@ -595,22 +631,25 @@ where
     }
 }
 
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_string()
-}
-
-fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
+/// When credentials could not be had, what the credential chain said.
+fn credentials_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(error);
     while let Some(error) = current {
         if error
             .downcast_ref::<aws_credential_types::provider::error::CredentialsError>()
             .is_some()
         {
-            return true;
+            let mut messages = vec![error.to_string()];
+            let mut cause = error.source();
+            while let Some(inner) = cause {
+                messages.push(inner.to_string());
+                cause = inner.source();
+            }
+            return Some(messages.join(": "));
         }
         current = error.source();
     }
-    false
+    None
 }
 
 async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, S3Error> {
@@ -631,8 +670,7 @@ async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>,
         // The SDK retries requests, but not a body that breaks off half-way.
         match output.body.collect().await {
             Ok(body) => return Ok(Vec::from(body.into_bytes())),
-            Err(error) if attempt < BODY_ATTEMPTS => {
-                let _ = error;
+            Err(_) if attempt < BODY_ATTEMPTS => {
                 tokio::time::sleep(INITIAL_BACKOFF * 2u32.pow(attempt)).await;
             }
             Err(error) => {
@@ -714,7 +752,8 @@ impl Lister<'_> {
                 let aws_logs = format!("{root}{AWS_LOGS}/");
                 let accounts = self.accounts(&aws_logs, options).await?;
                 if accounts.is_empty() && self.folders(&aws_logs).await?.is_empty() {
-                    // No AWSLogs layout here: read every log object below, as a local folder is.
+                    // No AWSLogs layout here: read every log object below, as a local folder is
+                    // read; the window can then only filter what was listed.
                     return self.flat(&root, options).await;
                 }
                 accounts
@@ -756,7 +795,8 @@ impl Lister<'_> {
             );
         }
         accounts.retain(|account| {
-            options.accounts.is_empty() || options.accounts.iter().any(|a| a == last_folder(account))
+            options.accounts.is_empty()
+                || options.accounts.iter().any(|a| a == last_folder(account))
         });
         Ok(accounts)
     }
@@ -814,7 +854,7 @@ impl Lister<'_> {
                     let wanted = layout.as_ref().is_none_or(|l| {
                         options.window.contains(&l.date)
                             && (options.accounts.is_empty()
-                                || options.accounts.iter().any(|a| *a == l.account))
+                                || options.accounts.contains(&l.account))
                     });
                     if wanted {
                         listing.entries.push(S3Entry { layout, ..entry });
@@ -856,7 +896,10 @@ impl Lister<'_> {
                     .unwrap_or_default();
                 entries.push(S3Entry {
                     key: key.to_string(),
-                    size: object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    size: object
+                        .size()
+                        .and_then(|s| u64::try_from(s).ok())
+                        .unwrap_or(0),
                     version,
                     layout: None,
                 });
@@ -930,7 +973,10 @@ mod tests {
         };
         assert_eq!(ok("s3://logs"), ("logs".into(), "".into()));
         assert_eq!(ok("s3://logs/"), ("logs".into(), "".into()));
-        assert_eq!(ok("S3://Old_Bucket/a/b/"), ("Old_Bucket".into(), "a/b/".into()));
+        assert_eq!(
+            ok("S3://Old_Bucket/a/b/"),
+            ("Old_Bucket".into(), "a/b/".into())
+        );
         assert_eq!(ok("s3://logs/trail"), ("logs".into(), "trail/".into()));
         for bad in [
             "logs/trail",
@@ -951,7 +997,15 @@ mod tests {
     #[test]
     fn parses_days_and_windows() {
         assert!(Day::parse("2024-02-29").is_ok());
-        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "2024-01-00", "24-01-01", "2024/01/01", "+024-01-01"] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "2024-01-00",
+            "24-01-01",
+            "2024/01/01",
+            "+024-01-01",
+        ] {
             assert!(Day::parse(bad).is_err(), "{bad}");
         }
         assert!(matches!(
@@ -975,11 +1029,29 @@ mod tests {
             ["2024/02/28/", "2024/02/29/", "2024/03/01/"]
         );
         assert_eq!(
-            folders(Some("2023-11-30"), Some("2025-02-01"), &[2022, 2023, 2024, 2025, 2026]),
-            ["2023/11/30/", "2023/12/", "2024/", "2025/01/", "2025/02/01/"]
+            folders(
+                Some("2023-11-30"),
+                Some("2025-02-01"),
+                &[2022, 2023, 2024, 2025, 2026]
+            ),
+            [
+                "2023/11/30/",
+                "2023/12/",
+                "2024/",
+                "2025/01/",
+                "2025/02/01/"
+            ]
         );
-        assert_eq!(folders(None, Some("2024-01-31"), &[2023, 2024]), ["2023/", "2024/01/"]);
-        assert_eq!(folders(Some("2024-06-01"), None, &[2023, 2024]), ["2024/06/", "2024/07/", "2024/08/", "2024/09/", "2024/10/", "2024/11/", "2024/12/"]);
+        assert_eq!(
+            folders(None, Some("2024-01-31"), &[2023, 2024]),
+            ["2023/", "2024/01/"]
+        );
+        assert_eq!(
+            folders(Some("2024-06-01"), None, &[2023, 2024]),
+            [
+                "2024/06/", "2024/07/", "2024/08/", "2024/09/", "2024/10/", "2024/11/", "2024/12/"
+            ]
+        );
         assert!(folders(Some("2030-01-01"), None, &[2024]).is_empty());
     }
 
@@ -988,7 +1060,10 @@ mod tests {
         assert_eq!(Level::of(""), Level::Root(String::new()));
         assert_eq!(Level::of("trail/"), Level::Root("trail/".into()));
         assert_eq!(Level::of("AWSLogs/"), Level::Accounts("AWSLogs/".into()));
-        assert_eq!(Level::of("t/AWSLogs/o-abc/"), Level::Accounts("t/AWSLogs/o-abc/".into()));
+        assert_eq!(
+            Level::of("t/AWSLogs/o-abc/"),
+            Level::Accounts("t/AWSLogs/o-abc/".into())
+        );
         assert_eq!(
             Level::of("AWSLogs/o-abc/111111111111/CloudTrail/"),
             Level::Account("AWSLogs/o-abc/111111111111/".into())

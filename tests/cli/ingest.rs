@@ -477,3 +477,20 @@ fn walk_names(root: &std::path::Path) -> Vec<String> {
     }
     names
 }
+
+#[test]
+fn a_small_memory_budget_spills_to_disk_and_stores_the_same_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
+    let expected = generate(&source, 60, 150);
+    let output = ingest(&source, &store, &["--memory-budget", "1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
+    let leftovers: Vec<String> = std::fs::read_dir(store.join("_ctidx"))
+        .expect("meta")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".spill-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -37,14 +37,23 @@ fn ctidx_aws(home: &Path) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", server::SECRET_KEY)
         .env("AWS_REGION", server::REGION)
         .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-aws-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.join("no-aws-credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true");
     command
 }
 
 fn s3_ingest(server: &Server, home: &Path, store: &Path, source: &str, extra: &[&str]) -> Output {
     ctidx_aws(home)
-        .args(["ingest", "--source", source, "--endpoint-url", &server.endpoint])
+        .args([
+            "ingest",
+            "--source",
+            source,
+            "--endpoint-url",
+            &server.endpoint,
+        ])
         .arg("--store")
         .arg(store)
         .args(extra)
@@ -70,9 +79,19 @@ fn more_than_1000_keys_are_paged_through_and_a_rerun_downloads_only_what_changed
     let expected = generate(&server.root.join(BUCKET).join("logs"), 1030, 2);
     // Not logs: skipped, never downloaded.
     server.put(BUCKET, "logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/111111111111_CloudTrail-Digest_us-east-1_x.json.gz", b"digest");
-    server.put(BUCKET, "logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/readme.txt", b"text");
+    server.put(
+        BUCKET,
+        "logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/03/01/readme.txt",
+        b"text",
+    );
 
-    let first = s3_ingest(&server, dir.path(), &store, "s3://trail/logs", &["--concurrency", "8"]);
+    let first = s3_ingest(
+        &server,
+        dir.path(),
+        &store,
+        "s3://trail/logs",
+        &["--concurrency", "8"],
+    );
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(
         stderr(&first).contains("ingested 1030 objects, 2060 events"),
@@ -80,15 +99,35 @@ fn more_than_1000_keys_are_paged_through_and_a_rerun_downloads_only_what_changed
         stderr(&first)
     );
     assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
-    let object_pages = server.control.lists().iter().filter(|(_, delimited)| !delimited).count();
-    assert!(object_pages >= 2, "the listing was paged: {object_pages} pages");
-    assert_eq!(gets(&server), 1030, "each log downloaded once, nothing else");
+    let object_pages = server
+        .control
+        .lists()
+        .iter()
+        .filter(|(_, delimited)| !delimited)
+        .count();
+    assert!(
+        object_pages >= 2,
+        "the listing was paged: {object_pages} pages"
+    );
+    assert_eq!(
+        gets(&server),
+        1030,
+        "each log downloaded once, nothing else"
+    );
 
     server.control.reset_counts();
     let again = s3_ingest(&server, dir.path(), &store, "s3://trail/logs", &[]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(stderr(&again).contains("ingested 0 objects"), "{}", stderr(&again));
-    assert!(stderr(&again).contains("1030 unchanged"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("ingested 0 objects"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(
+        stderr(&again).contains("1030 unchanged"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(gets(&server), 0, "nothing downloaded again");
 
     // A changed object (new ETag) is downloaded again; its events are not stored twice.
@@ -99,14 +138,28 @@ fn more_than_1000_keys_are_paged_through_and_a_rerun_downloads_only_what_changed
         "2024-03-01",
         &format!("{:016}", 0),
     );
-    let mut body = serde_json::from_slice::<serde_json::Value>(&gunzip(&std::fs::read(&changed).expect("read"))).expect("json");
+    let mut body = serde_json::from_slice::<serde_json::Value>(&gunzip(
+        &std::fs::read(&changed).expect("read"),
+    ))
+    .expect("json");
     let records = body["Records"].as_array_mut().expect("records");
-    records.push(record("111111111111", "2024-03-01T12:00:00Z", "s3.amazonaws.com", "ListBuckets", "added-later", "bob"));
+    records.push(record(
+        "111111111111",
+        "2024-03-01T12:00:00Z",
+        "s3.amazonaws.com",
+        "ListBuckets",
+        "added-later",
+        "bob",
+    ));
     std::fs::write(&changed, gzip(body.to_string().as_bytes())).expect("write");
     server.control.reset_counts();
     let third = s3_ingest(&server, dir.path(), &store, "s3://trail/logs", &[]);
     assert!(third.status.success(), "{}", stderr(&third));
-    assert!(stderr(&third).contains("ingested 1 objects, 3 events (1 new, 2 duplicates)"), "{}", stderr(&third));
+    assert!(
+        stderr(&third).contains("ingested 1 objects, 3 events (1 new, 2 duplicates)"),
+        "{}",
+        stderr(&third)
+    );
     assert_eq!(gets(&server), 1);
     assert_eq!(stored_event_ids(&store).1, expected.len() + 1);
 }
@@ -123,14 +176,29 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 fn put_log(server: &Server, key: &str, account: &str, day: &str, ids: &[&str]) {
     let records: Vec<_> = ids
         .iter()
-        .map(|id| record(account, &format!("{day}T08:00:00Z"), "ec2.amazonaws.com", "DescribeInstances", id, "alice"))
+        .map(|id| {
+            record(
+                account,
+                &format!("{day}T08:00:00Z"),
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+                id,
+                "alice",
+            )
+        })
         .collect();
-    server.put(BUCKET, key, &gzip(json!({ "Records": records }).to_string().as_bytes()));
+    server.put(
+        BUCKET,
+        key,
+        &gzip(json!({ "Records": records }).to_string().as_bytes()),
+    );
 }
 
 fn org_key(org: &str, account: &str, region: &str, day: &str, n: u32) -> String {
     let (y, m, d) = (&day[..4], &day[5..7], &day[8..10]);
-    format!("trails/AWSLogs/{org}/{account}/CloudTrail/{region}/{y}/{m}/{d}/{account}_CloudTrail_{region}_{y}{m}{d}T0000Z_{n}.json.gz")
+    format!(
+        "trails/AWSLogs/{org}/{account}/CloudTrail/{region}/{y}/{m}/{d}/{account}_CloudTrail_{region}_{y}{m}{d}T0000Z_{n}.json.gz"
+    )
 }
 
 #[test]
@@ -139,11 +207,41 @@ fn an_organization_trail_from_the_config_reads_the_configured_accounts_in_every_
     let server = Server::start(&dir.path().join("s3"));
     let store = dir.path().join("store");
     let org = "o-abc123def4";
-    put_log(&server, &org_key(org, "111111111111", "us-east-1", "2024-05-01", 1), "111111111111", "2024-05-01", &["a1"]);
-    put_log(&server, &org_key(org, "111111111111", "ap-southeast-4", "2024-05-02", 2), "111111111111", "2024-05-02", &["a2"]);
-    put_log(&server, &org_key(org, "222222222222", "eu-west-1", "2024-05-02", 3), "222222222222", "2024-05-02", &["b1"]);
-    put_log(&server, &org_key(org, "999999999999", "eu-west-1", "2024-05-02", 4), "999999999999", "2024-05-02", &["not-configured"]);
-    put_log(&server, &org_key("o-zzzzzzzzzz", "111111111111", "eu-west-1", "2024-05-02", 5), "111111111111", "2024-05-02", &["other-org"]);
+    put_log(
+        &server,
+        &org_key(org, "111111111111", "us-east-1", "2024-05-01", 1),
+        "111111111111",
+        "2024-05-01",
+        &["a1"],
+    );
+    put_log(
+        &server,
+        &org_key(org, "111111111111", "ap-southeast-4", "2024-05-02", 2),
+        "111111111111",
+        "2024-05-02",
+        &["a2"],
+    );
+    put_log(
+        &server,
+        &org_key(org, "222222222222", "eu-west-1", "2024-05-02", 3),
+        "222222222222",
+        "2024-05-02",
+        &["b1"],
+    );
+    put_log(
+        &server,
+        &org_key(org, "999999999999", "eu-west-1", "2024-05-02", 4),
+        "999999999999",
+        "2024-05-02",
+        &["not-configured"],
+    );
+    put_log(
+        &server,
+        &org_key("o-zzzzzzzzzz", "111111111111", "eu-west-1", "2024-05-02", 5),
+        "111111111111",
+        "2024-05-02",
+        &["other-org"],
+    );
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
@@ -167,7 +265,10 @@ fn an_organization_trail_from_the_config_reads_the_configured_accounts_in_every_
     assert_eq!(ids, ["a1", "a2", "b1"].map(String::from).into());
     assert_eq!(rows, 3);
     for (prefix, _) in server.control.lists() {
-        assert!(!prefix.contains("999999999999") && !prefix.contains("o-zzzzzzzzzz"), "{prefix} was listed");
+        assert!(
+            !prefix.contains("999999999999") && !prefix.contains("o-zzzzzzzzzz"),
+            "{prefix} was listed"
+        );
     }
 }
 
@@ -176,11 +277,23 @@ fn a_date_window_lists_and_downloads_only_its_days() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("s3"));
     let store = dir.path().join("store");
-    let all_days = ["2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02", "2024-04-01"];
+    let all_days = [
+        "2024-02-28",
+        "2024-02-29",
+        "2024-03-01",
+        "2024-03-02",
+        "2024-04-01",
+    ];
     let mut keys_by_day = Vec::new();
     for (n, day) in all_days.iter().enumerate() {
         for region in ["us-east-1", "eu-north-1"] {
-            let key = aws_key(Path::new("logs"), "111111111111", region, day, &format!("{n:016}"));
+            let key = aws_key(
+                Path::new("logs"),
+                "111111111111",
+                region,
+                day,
+                &format!("{n:016}"),
+            );
             let key = key.to_str().expect("utf-8").to_string();
             let id = format!("{day}-{region}");
             put_log(&server, &key, "111111111111", day, &[&id]);
@@ -202,7 +315,10 @@ fn a_date_window_lists_and_downloads_only_its_days() {
         .filter(|(day, _)| day.as_str() == "2024-02-29" || day.as_str() == "2024-03-01")
         .map(|(_, key)| key.clone())
         .collect();
-    assert_eq!(fetched, in_window, "only the window's objects were downloaded");
+    assert_eq!(
+        fetched, in_window,
+        "only the window's objects were downloaded"
+    );
     let object_listings: BTreeSet<String> = server
         .control
         .lists()
@@ -217,7 +333,10 @@ fn a_date_window_lists_and_downloads_only_its_days() {
                 .map(|day| format!("logs/AWSLogs/111111111111/CloudTrail/{region}/{day}"))
         })
         .collect();
-    assert_eq!(object_listings, expected, "only the window's day folders were listed");
+    assert_eq!(
+        object_listings, expected,
+        "only the window's day folders were listed"
+    );
 }
 
 #[test]
@@ -225,25 +344,64 @@ fn an_object_that_fails_once_is_retried_and_a_corrupt_one_is_reported_by_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("s3"));
     let store = dir.path().join("store");
-    let key = |n: u32| format!("logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/06/01/111111111111_CloudTrail_us-east-1_20240601T0000Z_{n}.json.gz");
+    let key = |n: u32| {
+        format!(
+            "logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/06/01/111111111111_CloudTrail_us-east-1_20240601T0000Z_{n}.json.gz"
+        )
+    };
     put_log(&server, &key(1), "111111111111", "2024-06-01", &["one"]);
     put_log(&server, &key(2), "111111111111", "2024-06-01", &["two"]);
     server.put(BUCKET, &key(3), b"\x1f\x8b\x08\x00 this is not gzip");
+    put_log(&server, &key(4), "111111111111", "2024-06-01", &["four"]);
     server.control.fail_once(&key(2));
+    server.control.fail_always(&key(4));
 
-    let output = s3_ingest(&server, dir.path(), &store, "s3://trail/logs", &[]);
+    let run = || {
+        ctidx_aws(dir.path())
+            .env("AWS_MAX_ATTEMPTS", "3")
+            .args([
+                "ingest",
+                "--source",
+                "s3://trail/logs",
+                "--endpoint-url",
+                &server.endpoint,
+            ])
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .expect("ctidx runs")
+    };
+    let output = run();
     assert!(!output.status.success(), "the corrupt object fails the run");
     let err = stderr(&output);
-    assert_eq!(server.control.gets(&key(2)), 2, "503 SlowDown, then success");
+    assert_eq!(
+        server.control.gets(&key(2)),
+        2,
+        "503 SlowDown, then success"
+    );
     assert!(err.contains(&format!("s3://{BUCKET}/{}", key(3))), "{err}");
+    assert_eq!(
+        server.control.gets(&key(4)),
+        3,
+        "AWS_MAX_ATTEMPTS is obeyed"
+    );
+    assert!(
+        err.contains(&format!("s3://{BUCKET}/{}: S3 kept failing", key(4))),
+        "{err}"
+    );
     assert!(err.contains("ingested 2 objects, 2 events"), "{err}");
-    assert_eq!(stored_event_ids(&store).0, ["one", "two"].map(String::from).into());
+    assert_eq!(
+        stored_event_ids(&store).0,
+        ["one", "two"].map(String::from).into()
+    );
 
-    // The corrupt object was not recorded: a rerun tries it (and only it) again.
+    // The failed objects were not recorded: a rerun tries them (and only them) again.
     server.control.reset_counts();
-    let again = s3_ingest(&server, dir.path(), &store, "s3://trail/logs", &[]);
-    assert!(!again.status.success());
-    assert_eq!(server.control.get_keys().into_keys().collect::<Vec<_>>(), vec![key(3)]);
+    assert!(!run().status.success());
+    assert_eq!(
+        server.control.get_keys().into_keys().collect::<Vec<_>>(),
+        vec![key(3), key(4)]
+    );
 }
 
 #[test]
@@ -256,40 +414,69 @@ fn credentials_come_from_the_environment_and_bad_ones_are_explained() {
 
     let wrong = ctidx_aws(dir.path())
         .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-        .args(["ingest", "--source", "s3://trail/logs", "--endpoint-url", &server.endpoint])
+        .args([
+            "ingest",
+            "--source",
+            "s3://trail/logs",
+            "--endpoint-url",
+            &server.endpoint,
+        ])
         .arg("--store")
         .arg(&store)
         .output()
         .expect("ctidx runs");
     assert!(!wrong.status.success());
     let err = stderr(&wrong);
-    assert!(err.contains("s3://trail: the credentials were rejected (SignatureDoesNotMatch)"), "{err}");
+    assert!(
+        err.contains("s3://trail: the credentials were rejected (SignatureDoesNotMatch)"),
+        "{err}"
+    );
     assert!(err.contains("AWS_PROFILE"), "{err}");
 
     let none = ctidx_aws(dir.path())
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
-        .args(["ingest", "--source", "s3://trail/logs", "--endpoint-url", &server.endpoint])
+        .args([
+            "ingest",
+            "--source",
+            "s3://trail/logs",
+            "--endpoint-url",
+            &server.endpoint,
+        ])
         .arg("--store")
         .arg(&store)
         .output()
         .expect("ctidx runs");
     assert!(!none.status.success());
     let err = stderr(&none);
-    assert!(err.contains("s3://trail: no AWS credentials found"), "{err}");
+    assert!(
+        err.contains("s3://trail: no AWS credentials found"),
+        "{err}"
+    );
     assert!(err.contains("AWS_ACCESS_KEY_ID"), "{err}");
 
     let missing = s3_ingest(&server, dir.path(), &store, "s3://no-such-bucket/logs", &[]);
-    assert!(stderr(&missing).contains("s3://no-such-bucket: no such bucket"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("s3://no-such-bucket: no such bucket"),
+        "{}",
+        stderr(&missing)
+    );
 
     server.control.deny(key);
     let denied = s3_ingest(&server, dir.path(), &store, "s3://trail/logs", &[]);
     assert!(!denied.status.success());
     let err = stderr(&denied);
-    assert!(err.contains(&format!("s3://trail/{key}: access denied")), "{err}");
+    assert!(
+        err.contains(&format!("s3://trail/{key}: access denied")),
+        "{err}"
+    );
 
     let bad_url = s3_ingest(&server, dir.path(), &store, "s3://", &[]);
-    assert!(stderr(&bad_url).contains("is not an S3 location"), "{}", stderr(&bad_url));
+    assert!(
+        stderr(&bad_url).contains("is not an S3 location"),
+        "{}",
+        stderr(&bad_url)
+    );
 }
 
 #[test]
@@ -297,11 +484,23 @@ fn the_bucket_region_is_used_when_the_configured_one_is_wrong() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("s3"));
     let store = dir.path().join("store");
-    put_log(&server, "logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/06/01/x.json.gz", "111111111111", "2024-06-01", &["one"]);
+    put_log(
+        &server,
+        "logs/AWSLogs/111111111111/CloudTrail/us-east-1/2024/06/01/x.json.gz",
+        "111111111111",
+        "2024-06-01",
+        &["one"],
+    );
     server.control.enforce_region();
     let output = ctidx_aws(dir.path())
         .env("AWS_REGION", "us-west-2")
-        .args(["ingest", "--source", "s3://trail/logs", "--endpoint-url", &server.endpoint])
+        .args([
+            "ingest",
+            "--source",
+            "s3://trail/logs",
+            "--endpoint-url",
+            &server.endpoint,
+        ])
         .arg("--store")
         .arg(&store)
         .output()
@@ -316,9 +515,16 @@ fn account_values_from_objects_cannot_place_files_outside_the_store() {
     let server = Server::start(&dir.path().join("s3"));
     let store = dir.path().join("store");
     // Outside the AWSLogs layout, the partition account comes from the records themselves.
-    for (n, account) in ["../../../escaped", "/tmp/escaped", "..", "a/../../b"].iter().enumerate() {
+    for (n, account) in ["../../../escaped", "/tmp/escaped", "..", "a/../../b"]
+        .iter()
+        .enumerate()
+    {
         let body = json!({"Records": [record(account, "2024-06-01T00:00:00Z", "s3.amazonaws.com", "ListBuckets", &format!("e{n}"), "eve")]});
-        server.put(BUCKET, &format!("odd/{n}..%2F..%2Fescape.json"), body.to_string().as_bytes());
+        server.put(
+            BUCKET,
+            &format!("odd/{n}..%2F..%2Fescape.json"),
+            body.to_string().as_bytes(),
+        );
     }
     let output = s3_ingest(&server, dir.path(), &store, "s3://trail/odd", &[]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -331,7 +537,11 @@ fn account_values_from_objects_cannot_place_files_outside_the_store() {
         .collect();
     assert!(outside.is_empty(), "written outside the store: {outside:?}");
     for entry in std::fs::read_dir(&store).expect("store") {
-        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         assert!(!name.contains('/') && name != "..", "{name}");
     }
 }

@@ -214,6 +214,20 @@ fn fixture() -> Fixture {
             "ListFunctions20150331",
             "e1",
         ),
+        // bob into the other account's role: the caller's copy of a call recorded in both accounts.
+        {
+            let mut copy = assume(
+                A,
+                bob.clone(),
+                &t(9, 0),
+                "AssumeRole",
+                &role_arn(B, "remote"),
+                Some("ASIAK8"),
+                "h1",
+            );
+            copy["sharedEventID"] = json!("shared-h");
+            copy
+        },
         // A session that carries a source identity.
         {
             let mut identity = session_identity(A, "shared", "batch", "ASIAK6");
@@ -239,6 +253,28 @@ fn fixture() -> Fixture {
             "s3.amazonaws.com",
             "ListBuckets",
             "g2",
+        ),
+        // The destination's copy of bob's call, linked to the caller's copy by sharedEventID.
+        {
+            let mut copy = assume(
+                B,
+                json!({"type": "AWSAccount", "principalId": "AIDABOB", "accountId": A}),
+                &t(9, 0),
+                "AssumeRole",
+                &role_arn(B, "remote"),
+                Some("ASIAK8"),
+                "h2",
+            );
+            copy["sharedEventID"] = json!("shared-h");
+            copy
+        },
+        event(
+            B,
+            session_identity(B, "remote", "bob", "ASIAK8"),
+            &t(9, 1),
+            "s3.amazonaws.com",
+            "GetBucketAcl",
+            "h3",
         ),
         // Another account's same-named key must not leak: a call by a different role.
         event(
@@ -329,6 +365,21 @@ fn by_session_names_each_person_of_a_shared_role() {
          carol@example.com\n    ec2:describeinstances\n\
          dave\n    lambda:listfunctions\n\
          erin\n    kms:listkeys\n"
+    );
+}
+
+#[test]
+fn cross_account_copies_are_linked_by_shared_event_id() {
+    let f = fixture();
+    assert_eq!(
+        body(&f.query("--account a --user bob --destaccount b --destrole remote --show-used")),
+        ["  s3:getbucketacl"]
+    );
+    // In the destination account, bob's session is named by his ARN, taken from the caller's copy;
+    // alice's, whose caller copy is missing, by the unique ID the destination recorded.
+    assert_eq!(
+        f.query("--account b --role remote --by-session"),
+        "Getting info for role remote, by person\nAIDAALICE\n    s3:listallmybuckets\narn:aws:iam::111111111111:user/bob\n    s3:getbucketacl\n"
     );
 }
 

@@ -85,7 +85,10 @@ impl Layer {
         if self.control.state().enforce_region && signed.as_deref() != Some(REGION) {
             let mut error = s3_error!(PermanentRedirect, "the bucket is in another region");
             let mut headers = hyper::HeaderMap::new();
-            headers.insert("x-amz-bucket-region", hyper::header::HeaderValue::from_static(REGION));
+            headers.insert(
+                "x-amz-bucket-region",
+                hyper::header::HeaderValue::from_static(REGION),
+            );
             error.set_headers(headers);
             return Err(error);
         }
@@ -97,7 +100,11 @@ impl Layer {
         let bytes = std::fs::read(self.root.join(bucket).join(key)).ok()?;
         let mut hasher = DefaultHasher::new();
         hasher.write(&bytes);
-        Some(ETag::Strong(format!("{:016x}{:08x}", hasher.finish(), bytes.len())))
+        Some(ETag::Strong(format!(
+            "{:016x}{:08x}",
+            hasher.finish(),
+            bytes.len()
+        )))
     }
 }
 
@@ -228,10 +235,6 @@ impl Server {
         let path = self.root.join(bucket).join(key);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, bytes).expect("write object");
-    }
-
-    pub fn create_bucket(&self, bucket: &str) {
-        std::fs::create_dir_all(self.root.join(bucket)).expect("bucket");
     }
 }
 
