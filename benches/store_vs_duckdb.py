@@ -9,7 +9,7 @@ DIR is a tree written by the synthetic generator (DIR/AWSLogs/..., DIR/bench_met
 --anchor names the DuckDB yardstick script (or set CTIDX_DUCKDB_ANCHOR); it is run first, unless
 --anchor-json gives the JSON it wrote earlier. Then, with the same query parameters:
   * `ctidx ingest --full` into --store (default DIR.ctidx-store): wall time, events/s, MB/s of JSON,
-    peak RSS of the child (getrusage), Parquet bytes;
+    peak RSS of that process (wait4), Parquet bytes;
   * every query as a whole `ctidx sql` process (min and median of --runs runs after one warm-up), and
     a process that runs `SELECT 1` only, so that the difference estimates the query alone;
   * DuckDB as a whole process (Python, duckdb, its Parquet) for the one-user query;
@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -61,10 +60,6 @@ def parquet_bytes(root):
         total += sum(os.path.getsize(os.path.join(base, f)) for f in files
                      if f.endswith(".parquet") and not f.startswith("."))
     return total
-
-
-def child_maxrss_mib():
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
 
 def run_anchor(anchor, d, json_out):
@@ -137,9 +132,13 @@ def main():
         shutil.rmtree(store)
     cmd = [a.ctidx, "ingest", "--quiet", "--full", "--source", os.path.join(d, "AWSLogs"), "--store", store]
     t = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    child = subprocess.Popen(cmd)
+    _pid, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the yardstick's
     t_ingest = time.perf_counter() - t
-    rss = child_maxrss_mib()
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"ctidx ingest failed with status {child.returncode}")
+    rss = usage.ru_maxrss / 1024.0
     pq = parquet_bytes(store)
     print(f"ctidx ingest {t_ingest:.2f} s  {events / t_ingest:,.0f} events/s  "
           f"{raw_bytes / t_ingest / 1e6:.1f} MB/s JSON  parquet {pq / 1e6:.1f} MB  peak RSS {rss:.0f} MiB",
