@@ -241,26 +241,20 @@ pub fn answer(
                 arn,
             ],
         )?;
-        let persons = strings(&batches, "person");
-        let mut by_person: std::collections::BTreeMap<String, Vec<RecordBatch>> =
-            Default::default();
-        for (batch, person) in batches
-            .iter()
-            .flat_map(|b| (0..b.num_rows()).map(move |r| (b.slice(r, 1), r)))
-            .zip(persons)
-        {
+        let mut by_person: std::collections::BTreeMap<String, Vec<Call>> = Default::default();
+        for (person, call) in keyed_calls(&batches, Some("person")) {
             by_person
                 .entry(person.unwrap_or_else(|| "unknown".into()))
                 .or_default()
-                .push(batch.0);
+                .push(call);
         }
         let used_only = Filters {
             show_used: true,
             ..filters
         };
-        for (person, rows) in by_person {
+        for (person, calls) in by_person {
             writeln!(out, "{person}")?;
-            let used = map_calls(&rows, catalogue, printer);
+            let used = map_calls(&calls, catalogue, printer);
             let lines = diff::apply(
                 diff::diff(catalogue, &evaluation.granted, &used, &recording),
                 used_only,
@@ -425,26 +419,48 @@ fn used_actions(
     printer: &Printer,
 ) -> anyhow::Result<BTreeSet<ActionId>> {
     let batches = run_query(ctx, query, params)?;
-    Ok(map_calls(&batches, catalogue, printer))
+    Ok(map_calls(&calls(&batches), catalogue, printer))
 }
 
 /// IAM actions exercised by rows of (eventsource, eventname, eventtype).
-fn map_calls(
-    batches: &[RecordBatch],
-    catalogue: &Catalogue,
-    printer: &Printer,
-) -> BTreeSet<ActionId> {
+/// One kind of call: (eventsource, eventname, eventtype).
+type Call = (String, String, Option<String>);
+
+fn calls(batches: &[RecordBatch]) -> Vec<Call> {
+    keyed_calls(batches, None)
+        .into_iter()
+        .map(|(_, call)| call)
+        .collect()
+}
+
+/// Each row's call, with the row's value of the column `key` (such as the person behind it).
+fn keyed_calls(batches: &[RecordBatch], key: Option<&str>) -> Vec<(Option<String>, Call)> {
     let (sources, names, types) = (
         strings(batches, "eventsource"),
         strings(batches, "eventname"),
         strings(batches, "eventtype"),
     );
+    let keys = key.map(|column| strings(batches, column));
+    let mut rows = Vec::with_capacity(sources.len());
+    for (row, (source, name)) in sources.into_iter().zip(names).enumerate() {
+        if let (Some(source), Some(name)) = (source, name) {
+            let event_type = types.get(row).cloned().flatten();
+            let key = keys.as_ref().and_then(|k| k.get(row).cloned().flatten());
+            rows.push((key, (source, name, event_type)));
+        }
+    }
+    rows
+}
+
+/// IAM actions exercised by `calls`; calls the mapping does not know are reported, never guessed.
+fn map_calls<'a>(
+    calls: impl IntoIterator<Item = &'a Call>,
+    catalogue: &Catalogue,
+    printer: &Printer,
+) -> BTreeSet<ActionId> {
     let mut used = BTreeSet::new();
     let mut unmapped = BTreeSet::new();
-    for ((source, name), event_type) in sources.iter().zip(&names).zip(&types) {
-        let (Some(source), Some(name)) = (source, name) else {
-            continue;
-        };
+    for (source, name, event_type) in calls {
         match mapping::map_record(catalogue, event_type.as_deref(), source, name) {
             Mapping::Actions(actions) => used.extend(actions),
             Mapping::NoPermission(_) => {}
