@@ -132,7 +132,6 @@ pub fn answer(
             out,
         );
     }
-    let evaluator = Evaluator::new(&details, catalogue);
     let actor = if let Some(name) = &args.user {
         let user = details
             .users
@@ -224,7 +223,7 @@ pub fn answer(
         );
     }
 
-    let evaluation = evaluator
+    let evaluation = Evaluator::new(&details, catalogue)
         .evaluate(actor.principal)
         .with_context(|| format!("cannot evaluate the policies of {arn}"))?;
     if args.by_session {

@@ -124,8 +124,12 @@ pub fn ingest(
                     let Some(object) = objects.get(index) else {
                         break;
                     };
-                    let decoded = decode_object(object, options.limits);
-                    if sender.send(decoded_at(index, object, decoded)).is_err() {
+                    let decoded = Decoded {
+                        object: index,
+                        bytes: object.size,
+                        result: decode_object(object, options.limits),
+                    };
+                    if sender.send(decoded).is_err() {
                         break;
                     }
                 }
@@ -149,7 +153,7 @@ pub fn ingest(
                     }
                 }
                 Err(error) => {
-                    progress.suspend(|| tracing_failure(&object.location, &error));
+                    progress.suspend(|| eprintln!("error: {}: {error}", object.location));
                     report.failures.push(Failure {
                         location: object.location.clone(),
                         error,
@@ -200,22 +204,6 @@ pub fn ingest(
     report.failures.sort_by(|a, b| a.location.cmp(&b.location));
     report.elapsed = started.elapsed();
     Ok(report)
-}
-
-fn tracing_failure(location: &str, error: &str) {
-    eprintln!("error: {location}: {error}");
-}
-
-fn decoded_at(
-    index: usize,
-    object: &SourceObject,
-    result: Result<Vec<(PartitionKey, RecordBatch)>, String>,
-) -> Decoded {
-    Decoded {
-        object: index,
-        bytes: object.size,
-        result,
-    }
 }
 
 fn decode_object(
