@@ -55,9 +55,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Folder of CloudTrail logs (walked recursively: AWSLogs layout, or any .json/.json.gz files)
-    #[arg(long, value_name = "DIR")]
-    pub source: PathBuf,
+    /// Where the logs are: a folder (walked recursively: AWSLogs layout, or any .json/.json.gz
+    /// files) or s3://BUCKET[/PREFIX] [default: the `athena:` section of config.yaml]
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub source: Option<PathBuf>,
 
     /// Rebuild the store from scratch instead of adding what is new
     #[arg(long)]
@@ -70,6 +71,26 @@ pub struct IngestArgs {
     /// Decoded rows kept in memory before they are spilled to disk beside the store
     #[arg(long, value_name = "MiB", default_value_t = 256)]
     pub memory_budget: usize,
+
+    /// First delivery day to read, UTC (S3: only those days' folders are listed)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub start: Option<String>,
+
+    /// Last delivery day to read, UTC, inclusive
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub end: Option<String>,
+
+    /// Only these accounts [default for S3 from config.yaml: the configured accounts]
+    #[arg(long, value_name = "ID")]
+    pub account: Vec<String>,
+
+    /// S3-compatible endpoint, addressed path-style [default: AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// S3 downloads in flight at once
+    #[arg(long, value_name = "N", default_value_t = crate::ingest::s3::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

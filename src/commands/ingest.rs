@@ -3,6 +3,7 @@ use anyhow::Context;
 use crate::ExitStatus;
 use crate::cli::IngestArgs;
 use crate::config::Settings;
+use crate::ingest::s3::{ConnectOptions, ListOptions, S3Source, S3Url, Window};
 use crate::ingest::{self, IngestOptions, IngestReport, source};
 use crate::printer::Printer;
 use crate::store::Store;
@@ -13,21 +14,24 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let store = Store::new(&settings.store);
-    let listing = source::list_local(&args.source).context("cannot list the source")?;
+    let window = Window::parse(args.start.as_deref(), args.end.as_deref())?;
+    let progress = printer.progress_bytes();
+    let (listing, described) = list(settings, args, &window, &progress)?;
     let mut options = IngestOptions {
         full: args.full,
         memory_budget: args.memory_budget.saturating_mul(1 << 20),
+        concurrency: args.concurrency.max(1),
         ..IngestOptions::default()
     };
     if let Some(jobs) = args.jobs {
         options.jobs = jobs.max(1);
     }
-    printer.detail(format!(
-        "{} objects listed under {}",
-        listing.objects.len(),
-        args.source.display()
-    ));
-    let progress = printer.progress_bytes();
+    progress.suspend(|| {
+        printer.detail(format!(
+            "{} objects listed under {described}",
+            listing.objects.len()
+        ))
+    });
     let report = ingest::ingest(&store, listing, &options, &progress)
         .with_context(|| format!("ingest into {} failed", store.root().display()))?;
     progress.finish_and_clear();
@@ -41,6 +45,64 @@ pub fn run(
         ));
         Ok(ExitStatus::Failure)
     }
+}
+
+/// The objects of `--source`, else of the config's `athena:` bucket; and what they are, in words.
+fn list(
+    settings: &Settings,
+    args: &IngestArgs,
+    window: &Window,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<(source::Listing, String)> {
+    let s3_source = args
+        .source
+        .as_deref()
+        .map(|path| (path, path.to_str().filter(|text| S3Url::is_s3(text))));
+    let (url, accounts, org_id) = match s3_source {
+        Some((path, None)) => {
+            let mut listing = source::list_local(path).context("cannot list the source")?;
+            listing.retain(window, &args.account);
+            return Ok((listing, path.display().to_string()));
+        }
+        Some((_, Some(text))) => (S3Url::parse(text)?, args.account.clone(), None),
+        None => {
+            let athena = settings.config.athena.as_ref().context(
+                "no --source, and the config has no `athena:` section\n  hint: pass --source DIR or --source s3://BUCKET/PREFIX",
+            )?;
+            let accounts = if args.account.is_empty() {
+                settings
+                    .config
+                    .accounts
+                    .iter()
+                    .map(|a| a.id.clone())
+                    .collect()
+            } else {
+                args.account.clone()
+            };
+            (
+                S3Url::from_parts(&athena.s3_bucket, &athena.path)?,
+                accounts,
+                athena.org_id.clone(),
+            )
+        }
+    };
+    let s3 = S3Source::connect(
+        &url.bucket,
+        &ConnectOptions {
+            endpoint_url: args.endpoint_url.clone(),
+            ..ConnectOptions::default()
+        },
+    )?;
+    let options = ListOptions {
+        accounts,
+        org_id,
+        window: *window,
+        concurrency: args.concurrency.max(1),
+    };
+    let listing = s3.list(&url, &options, &|listed| {
+        progress.set_message(format!("listed {listed} objects"));
+    })?;
+    Ok((source::Listing::from_s3(&url, listing, s3), url.to_string()))
 }
 
 fn summary(report: &IngestReport) -> String {

@@ -6,6 +6,7 @@
 //! the others.
 
 pub mod decode;
+pub mod s3;
 pub mod schema;
 pub mod source;
 mod staging;
@@ -29,6 +30,8 @@ pub struct IngestOptions {
     pub full: bool,
     /// Objects decoded at once.
     pub jobs: usize,
+    /// S3 downloads in flight at once.
+    pub concurrency: usize,
     pub limits: decode::Limits,
     /// Decoded rows held in memory before they are spilled to disk.
     pub memory_budget: usize,
@@ -41,6 +44,7 @@ impl Default for IngestOptions {
             jobs: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            concurrency: s3::DEFAULT_CONCURRENCY,
             limits: decode::Limits::default(),
             memory_budget: 256 << 20,
         }
@@ -95,6 +99,7 @@ pub fn ingest(
         skipped: listing.skipped,
         ..IngestReport::default()
     };
+    let s3 = listing.s3;
     let objects: Vec<SourceObject> = listing
         .objects
         .into_iter()
@@ -113,21 +118,52 @@ pub fn ingest(
     let mut staging_error = None;
     let mut events_per_object: HashMap<usize, u64> = HashMap::new();
     let next = AtomicUsize::new(0);
+    // S3 objects are downloaded ahead of the decoders, a bounded number at a time; local ones are
+    // read by the decoders themselves.
+    let downloads = s3.as_ref().map(|source| {
+        let keys = objects
+            .iter()
+            .enumerate()
+            .filter_map(|(index, object)| Some((index, object.s3_key()?.to_string())))
+            .collect();
+        source.download(keys, options.concurrency)
+    });
+    let next_bytes = || -> Option<(usize, Result<Vec<u8>, String>)> {
+        match &downloads {
+            Some(downloads) => downloads.next().map(|download| {
+                let location = &objects[download.index].location;
+                let result = download.result.map_err(|error| {
+                    let message = error.to_string();
+                    match message.strip_prefix(location.as_str()) {
+                        Some(rest) => rest.trim_start_matches(": ").to_string(),
+                        None => message,
+                    }
+                });
+                (download.index, result)
+            }),
+            None => {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let object = objects.get(index)?;
+                Some((
+                    index,
+                    object.read().map_err(|e| format!("cannot read: {e}")),
+                ))
+            }
+        }
+    };
     let (sender, receiver) = mpsc::sync_channel::<Decoded>(options.jobs * 2);
     std::thread::scope(|scope| {
         for _ in 0..options.jobs.max(1) {
             let sender = sender.clone();
-            let (objects, next) = (&objects, &next);
+            let (objects, next_bytes) = (&objects, &next_bytes);
             scope.spawn(move || {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(object) = objects.get(index) else {
-                        break;
-                    };
+                while let Some((index, bytes)) = next_bytes() {
+                    let object = &objects[index];
                     let decoded = Decoded {
                         object: index,
                         bytes: object.size,
-                        result: decode_object(object, options.limits),
+                        result: bytes
+                            .and_then(|bytes| decode_bytes(object, &bytes, options.limits)),
                     };
                     if sender.send(decoded).is_err() {
                         break;
@@ -161,8 +197,9 @@ pub fn ingest(
                 }
             }
             progress.set_message(format!(
-                "{} objects, {} events",
+                "{}/{} objects, {} events",
                 report.objects_ingested + report.failures.len() as u64,
+                objects.len(),
                 report.events_read
             ));
         }
@@ -206,12 +243,12 @@ pub fn ingest(
     Ok(report)
 }
 
-fn decode_object(
+fn decode_bytes(
     object: &SourceObject,
+    bytes: &[u8],
     limits: decode::Limits,
 ) -> Result<Vec<(PartitionKey, RecordBatch)>, String> {
-    let bytes = object.read().map_err(|e| format!("cannot read: {e}"))?;
-    let batch = decode::decode_object(&bytes, limits).map_err(|e| e.to_string())?;
+    let batch = decode::decode_object(bytes, limits).map_err(|e| e.to_string())?;
     split_by_partition(&batch, object.layout.as_ref().map(|l| l.account.as_str()))
         .map_err(|e| e.to_string())
 }

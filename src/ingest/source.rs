@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::s3::{S3Entry, S3Listing, S3Source, S3Url, Window};
+
 /// What a key in the `AWSLogs/[o-org/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>` layout says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -112,14 +114,43 @@ pub struct SourceObject {
     /// Modification time (local) or ETag (S3): with `size`, tells whether it changed since ingested.
     pub version: String,
     pub layout: Option<Layout>,
-    local_path: Option<PathBuf>,
+    origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+enum Origin {
+    Local(PathBuf),
+    /// Fetched by the listing's [`S3Source`].
+    S3 {
+        key: String,
+    },
 }
 
 impl SourceObject {
+    /// An object of an S3 listing.
+    pub fn s3(url: &S3Url, entry: S3Entry) -> SourceObject {
+        SourceObject {
+            location: url.location(&entry.key),
+            size: entry.size,
+            version: entry.version,
+            layout: entry.layout,
+            origin: Origin::S3 { key: entry.key },
+        }
+    }
+
+    /// The key of an S3 object.
+    pub fn s3_key(&self) -> Option<&str> {
+        match &self.origin {
+            Origin::S3 { key } => Some(key),
+            Origin::Local(_) => None,
+        }
+    }
+
+    /// Reads a local object; S3 objects are downloaded by [`S3Source::download`].
     pub fn read(&self) -> std::io::Result<Vec<u8>> {
-        match &self.local_path {
-            Some(path) => std::fs::read(path),
-            None => Err(std::io::Error::other("not a local file")),
+        match &self.origin {
+            Origin::Local(path) => std::fs::read(path),
+            Origin::S3 { .. } => Err(std::io::Error::other("an S3 object is not read locally")),
         }
     }
 }
@@ -128,6 +159,34 @@ impl SourceObject {
 pub struct Listing {
     pub objects: Vec<SourceObject>,
     pub skipped: BTreeMap<SkipReason, u64>,
+    /// Where the objects are downloaded from, when they are in S3.
+    pub s3: Option<S3Source>,
+}
+
+impl Listing {
+    /// Keeps the objects delivered in `window` (by their key's day), for `accounts` (all if
+    /// empty). Objects whose key says neither are kept.
+    pub fn retain(&mut self, window: &Window, accounts: &[String]) {
+        self.objects.retain(|object| {
+            object.layout.as_ref().is_none_or(|layout| {
+                window.contains(&layout.date)
+                    && (accounts.is_empty() || accounts.contains(&layout.account))
+            })
+        });
+    }
+
+    /// The objects of an S3 listing, to be downloaded from `source`.
+    pub fn from_s3(url: &S3Url, listing: S3Listing, source: S3Source) -> Listing {
+        Listing {
+            objects: listing
+                .entries
+                .into_iter()
+                .map(|entry| SourceObject::s3(url, entry))
+                .collect(),
+            skipped: listing.skipped,
+            s3: Some(source),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +247,7 @@ pub fn list_local(root: &Path) -> Result<Listing, SourceError> {
                     size: metadata.len(),
                     version: modified,
                     layout,
-                    local_path: Some(entry.path().to_path_buf()),
+                    origin: Origin::Local(entry.path().to_path_buf()),
                 });
             }
         }

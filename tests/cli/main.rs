@@ -3,5 +3,6 @@
 mod ingest;
 mod query;
 mod realdata;
+mod s3;
 mod sessions;
 mod support;
