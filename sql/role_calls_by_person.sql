@@ -1,11 +1,13 @@
 -- Who used one role, and which API calls did each of them make there?
 -- Each session of the role is attributed to a person: the source identity the session carries, if
 -- set; else the principal at the start of the chain of role assumptions that produced its access key
--- (an IAM user or role ARN, or the SAML / web-identity user name); else the Identity Center user the
--- session acts for; else the role session name (which console role switches and Identity Center
+-- (an IAM user or role ARN, or the SAML / web-identity user name); else whoever switched to the role
+-- in the console under that session ARN (when only one principal did); else the Identity Center user
+-- the session acts for; else the role session name (which console role switches and Identity Center
 -- sessions set to the person's user name).
 -- Parameters (positional, bound): first and last day to look for role assumptions (a day earlier than
--- the window), the depth limit, the role's account, first and last day of the window, the role's ARN.
+-- the window), the depth limit, the same two days again (for role switches), the role's account,
+-- first and last day of the window, the role's ARN.
 WITH RECURSIVE copies AS (
     SELECT
         sharedeventid,
@@ -41,17 +43,33 @@ lineage (session_key, person, depth) AS (
 ),
 origins AS (
     SELECT session_key, min(person) AS person FROM lineage WHERE session_key IS NOT NULL GROUP BY session_key
+),
+switchers AS (
+    SELECT
+        useridentity.arn AS session_arn,
+        CASE
+            WHEN count(DISTINCT json_extract_scalar(additionaleventdata, '$.SwitchFrom')) = 1
+            THEN min(json_extract_scalar(additionaleventdata, '$.SwitchFrom'))
+        END AS person
+    FROM cloudtrail
+    WHERE day BETWEEN ? AND ?
+      AND eventsource = 'signin.amazonaws.com'
+      AND eventname = 'SwitchRole'
+      AND json_extract_scalar(responseelements, '$.SwitchRole') = 'Success'
+    GROUP BY useridentity.arn
 )
 SELECT
     coalesce(
         e.useridentity.sessioncontext.sourceidentity,
         o.person,
+        w.person,
         e.useridentity.onbehalfof.userid,
         split_part(e.useridentity.arn, '/', 3)
     ) AS person,
     e.eventsource, e.eventname, e.eventtype, count(*) AS calls, max(e.eventtime) AS last_call
 FROM cloudtrail e
 LEFT JOIN origins o ON e.useridentity.accesskeyid = o.session_key
+LEFT JOIN switchers w ON e.useridentity.arn = w.session_arn
 WHERE e.account = ?
   AND e.day BETWEEN ? AND ?
   AND e.errorcode IS NULL

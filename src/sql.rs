@@ -35,7 +35,10 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
     if store.partitions()?.is_empty() {
         return Err(SqlError::EmptyStore(store.root().display().to_string()).into());
     }
-    let config = SessionConfig::new().with_information_schema(true);
+    // The store's text columns are Utf8; `CAST(… AS VARCHAR)` in SQL must give the same type, or
+    // UNIONs and recursive queries mixing the two fail.
+    let mut config = SessionConfig::new().with_information_schema(true);
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     let ctx = SessionContext::new_with_config(config);
     ctx.register_udf(json_extract_scalar());
     let root = store

@@ -157,6 +157,8 @@ pub fn answer(
         Actor {
             principal: PrincipalRef::User(&user.arn),
             unique_id: &user.user_id,
+            // A user has no sessions of its own: no session ARN starts with "<user ARN>/".
+            session_prefix: format!("{}/", user.arn),
             calls: queries::USER_CALLS,
         }
     } else if let Some(name) = &args.role {
@@ -169,6 +171,7 @@ pub fn answer(
         Actor {
             principal: PrincipalRef::Role(&role.arn),
             unique_id: &role.role_id,
+            session_prefix: role_session_prefix(&role.arn, &role.name),
             calls: queries::ROLE_CALLS,
         }
     } else {
@@ -195,10 +198,17 @@ pub fn answer(
             &[
                 &sessions_start,
                 &window.end,
+                &sessions_start,
+                &window.end,
                 arn,
                 arn,
                 actor.unique_id,
+                &actor.session_prefix,
                 &depth,
+                &role.arn,
+                &destination_account.id,
+                &window.start,
+                &window.end,
                 &role.arn,
                 &destination_account.id,
                 &window.start,
@@ -234,6 +244,8 @@ pub fn answer(
                 &sessions_start,
                 &window.end,
                 &depth,
+                &sessions_start,
+                &window.end,
                 &account.id,
                 &window.start,
                 &window.end,
@@ -287,7 +299,19 @@ pub fn answer(
 struct Actor<'a> {
     principal: PrincipalRef<'a>,
     unique_id: &'a str,
+    /// How the ARNs of the actor's own sessions begin, to recognise console role switches made
+    /// from them.
+    session_prefix: String,
     calls: NamedQuery,
+}
+
+/// `arn:aws:iam::123456789012:role/path/name` → `arn:aws:sts::123456789012:assumed-role/name/`
+/// (session ARNs leave out the role's path).
+fn role_session_prefix(role_arn: &str, role_name: &str) -> String {
+    let mut parts = role_arn.splitn(6, ':');
+    let partition = parts.nth(1).unwrap_or("aws");
+    let account = parts.nth(2).unwrap_or_default();
+    format!("arn:{partition}:sts::{account}:assumed-role/{role_name}/")
 }
 
 fn find_role<'a>(
@@ -560,5 +584,17 @@ mod tests {
         ] {
             assert!(Window::from_args(start, end).is_err(), "{start:?} {end:?}");
         }
+    }
+
+    #[test]
+    fn session_prefixes_leave_out_the_role_path() {
+        assert_eq!(
+            role_session_prefix("arn:aws:iam::123456789012:role/ops/admin", "admin"),
+            "arn:aws:sts::123456789012:assumed-role/admin/"
+        );
+        assert_eq!(
+            role_session_prefix("arn:aws-cn:iam::123456789012:role/admin", "admin"),
+            "arn:aws-cn:sts::123456789012:assumed-role/admin/"
+        );
     }
 }

@@ -31,6 +31,37 @@ fn session_identity(account: &str, role: &str, session: &str, key: &str) -> Valu
     })
 }
 
+fn console_identity(account: &str, role: &str, session: &str, key: &str, created: &str) -> Value {
+    let mut identity = session_identity(account, role, session, key);
+    identity["sessionContext"]["attributes"]["creationDate"] = json!(created);
+    identity
+}
+
+/// A console role switch as the destination account records it: no access key returned, the
+/// switched-from principal in additionalEventData.
+fn switch_role(
+    account: &str,
+    role: &str,
+    session: &str,
+    from: &str,
+    time: &str,
+    id: &str,
+) -> Value {
+    let mut record = event(
+        account,
+        console_identity(account, role, session, "", time),
+        time,
+        "signin.amazonaws.com",
+        "SwitchRole",
+        id,
+    );
+    record["eventType"] = json!("AwsConsoleSignIn");
+    record["responseElements"] = json!({"SwitchRole": "Success"});
+    record["additionalEventData"] =
+        json!({"SwitchFrom": from, "RedirectTo": "https://console.aws.amazon.com/"});
+    record
+}
+
 fn event(account: &str, identity: Value, time: &str, source: &str, name: &str, id: &str) -> Value {
     json!({
         "eventVersion": "1.08", "userIdentity": identity, "eventTime": time, "eventSource": source,
@@ -234,6 +265,67 @@ fn fixture() -> Fixture {
             identity["sessionContext"]["sourceIdentity"] = json!("erin");
             event(A, identity, &t(7, 1), "kms.amazonaws.com", "ListKeys", "f1")
         },
+        // Console role switches: bob from his user, carol from her SAML session of the shared role.
+        // Console sessions rotate their access keys; the session ARN and creation time stay.
+        switch_role(
+            A,
+            "console",
+            "bob",
+            &format!("arn:aws:iam::{A}:user/bob"),
+            &t(10, 0),
+            "s1",
+        ),
+        event(
+            A,
+            console_identity(A, "console", "bob", "ASIACONSOLE1", &t(10, 0)),
+            &t(10, 1),
+            "iam.amazonaws.com",
+            "GetUser",
+            "s2",
+        ),
+        event(
+            A,
+            console_identity(A, "console", "bob", "ASIACONSOLE2", &t(10, 0)),
+            &t(11, 1),
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            "s3",
+        ),
+        switch_role(
+            A,
+            "console",
+            "carol@example.com",
+            &format!("arn:aws:sts::{A}:assumed-role/shared/carol@example.com"),
+            &t(12, 0),
+            "s4",
+        ),
+        event(
+            A,
+            console_identity(A, "console", "carol@example.com", "ASIACONSOLE3", &t(12, 0)),
+            &t(12, 1),
+            "sns.amazonaws.com",
+            "ListTopics",
+            "s5",
+        ),
+        // alice, by the API, into the same role with bob's name as her session name: a session of
+        // the same ARN but another creation time, which is not bob's.
+        assume(
+            A,
+            alice.clone(),
+            &t(13, 0),
+            "AssumeRole",
+            &role_arn(A, "console"),
+            Some("ASIAK9"),
+            "s6",
+        ),
+        event(
+            A,
+            console_identity(A, "console", "bob", "ASIAK9", &t(13, 0)),
+            &t(13, 1),
+            "s3.amazonaws.com",
+            "DeleteBucket",
+            "s7",
+        ),
     ];
     // Cross-account: only the destination's copy of alice's assumption (as AWS records it there).
     let b_records = vec![
@@ -298,7 +390,7 @@ fn fixture() -> Fixture {
     let store = dir.path().join("store");
     let output = ingest(&logs, &store, &["--quiet"]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let iam_a = json!({"UserDetailList": [user("alice", "AIDAALICE"), user("bob", "AIDABOB")], "RoleDetailList": [admin_role(A, "hop1"), admin_role(A, "hop2"), admin_role(A, "shared")]});
+    let iam_a = json!({"UserDetailList": [user("alice", "AIDAALICE"), user("bob", "AIDABOB")], "RoleDetailList": [admin_role(A, "hop1"), admin_role(A, "hop2"), admin_role(A, "shared"), admin_role(A, "console")]});
     let iam_b = json!({"RoleDetailList": [admin_role(B, "remote"), admin_role(B, "other")]});
     write(&dir.path().join("a.json"), iam_a.to_string().as_bytes());
     write(&dir.path().join("b.json"), iam_b.to_string().as_bytes());
@@ -352,6 +444,31 @@ fn sessions_are_attributed_exactly() {
     );
     let header = f.query("--account a --user alice --destaccount b --destrole remote --show-used");
     assert!(header.starts_with("Getting info on alice, user created 2024-01-01T00:00:00Z\nGetting info for AssumeRole into remote\n"), "{header}");
+}
+
+#[test]
+fn console_role_switches_are_followed_by_session_name_and_creation_time() {
+    let f = fixture();
+    assert_eq!(
+        body(&f.query("--account a --user bob --destrole console --show-used")),
+        ["  ec2:describeinstances", "  iam:getuser"]
+    );
+    assert_eq!(
+        body(&f.query("--account a --user alice --destrole console --show-used")),
+        ["  s3:deletebucket"]
+    );
+    // A switch made from a role session belongs to that role.
+    assert_eq!(
+        body(&f.query("--account a --role shared --destrole console --show-used")),
+        ["  sns:listtopics"]
+    );
+    assert_eq!(
+        f.query("--account a --role console --by-session"),
+        "Getting info for role console, by person\n\
+         arn:aws:iam::111111111111:user/alice\n    s3:deletebucket\n\
+         arn:aws:iam::111111111111:user/bob\n    ec2:describeinstances\n    iam:getuser\n\
+         arn:aws:sts::111111111111:assumed-role/shared/carol@example.com\n    sns:listtopics\n"
+    );
 }
 
 #[test]
