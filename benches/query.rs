@@ -5,7 +5,10 @@
 //! CTIDX_BENCH_USER=olivia.wright CTIDX_BENCH_ROLE=backup-operator CTIDX_BENCH_ASSUMER=bob.adams \
 //! CTIDX_BENCH_WINDOW=2024-03-01:2024-03-31 cargo bench --bench query
 //! ```
-//! The store is made with `ctidx ingest`, for example from `gen_cloudtrail.py` output.
+//! The store is made with `ctidx ingest`, for example from `gen_cloudtrail.py` output. For role
+//! sessions at scale, `benches/gen_sessions.py --sessions 100000` writes logs, an IAM snapshot and a
+//! config (account `bench`, users `user000`…, roles `role00`…); `benches/check_sessions.py` checks
+//! `--destrole` answers against the generator's record of who did what in which role.
 
 use std::process::Command;
 use std::time::{Duration, Instant};

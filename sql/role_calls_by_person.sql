@@ -4,31 +4,14 @@
 -- (an IAM user or role ARN, or the SAML / web-identity user name); else whoever switched to the role
 -- in the console under that session ARN (when only one principal did); else the Identity Center user
 -- the session acts for; else the role session name (which console role switches and Identity Center
--- sessions set to the person's user name).
--- Parameters (positional, bound): first and last day to look for role assumptions (a day earlier than
--- the window), the depth limit, the same two days again (for role switches), the role's account,
--- first and last day of the window, the role's ARN.
-WITH RECURSIVE copies AS (
-    SELECT
-        sharedeventid,
-        useridentity.arn AS caller_arn,
-        coalesce(useridentity.username, useridentity.principalid) AS caller_name,
-        useridentity.accesskeyid AS caller_key,
-        json_extract_scalar(responseelements, '$.credentials.accessKeyId') AS session_key
-    FROM cloudtrail
-    WHERE day BETWEEN ? AND ?
-      AND eventsource = 'sts.amazonaws.com'
-      AND eventname IN ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity')
-      AND errorcode IS NULL
-),
--- The two copies of a cross-account call share a sharedeventid: the caller's copy names the caller.
+-- sessions set to the person's user name). Reads `session_links`, the result of session_links.sql.
+-- Parameters (positional, bound): the depth limit, the role's account, first and last day of the
+-- window, the role's ARN.
+WITH RECURSIVE
 assumptions AS (
-    SELECT DISTINCT
-        coalesce(c.caller_arn, t.caller_arn, c.caller_name) AS caller,
-        coalesce(c.caller_key, t.caller_key) AS caller_key,
-        coalesce(c.session_key, t.session_key) AS session_key
-    FROM copies c
-    LEFT JOIN copies t ON c.sharedeventid = t.sharedeventid AND t.caller_arn IS NOT NULL
+    SELECT caller_name AS caller, caller_key, session_key
+    FROM session_links
+    WHERE first_of_session AND NOT switched
 ),
 lineage (session_key, person, depth) AS (
     SELECT a.session_key, a.caller, 1
@@ -46,17 +29,11 @@ origins AS (
 ),
 switchers AS (
     SELECT
-        useridentity.arn AS session_arn,
-        CASE
-            WHEN count(DISTINCT json_extract_scalar(additionaleventdata, '$.SwitchFrom')) = 1
-            THEN min(json_extract_scalar(additionaleventdata, '$.SwitchFrom'))
-        END AS person
-    FROM cloudtrail
-    WHERE day BETWEEN ? AND ?
-      AND eventsource = 'signin.amazonaws.com'
-      AND eventname = 'SwitchRole'
-      AND json_extract_scalar(responseelements, '$.SwitchRole') = 'Success'
-    GROUP BY useridentity.arn
+        session_arn,
+        CASE WHEN count(DISTINCT caller_arn) = 1 THEN min(caller_arn) END AS person
+    FROM session_links
+    WHERE first_of_session AND switched
+    GROUP BY session_arn
 )
 SELECT
     coalesce(

@@ -30,6 +30,8 @@ pub const ACTIVE_ROLES: NamedQuery = named!("active_roles");
 pub const USER_CALLS: NamedQuery = named!("user_calls");
 pub const ROLE_CALLS: NamedQuery = named!("role_calls");
 pub const EVENT_NAMES: NamedQuery = named!("event_names");
+pub const SESSION_EVENTS: NamedQuery = named!("session_events");
+pub const SESSION_LINKS: NamedQuery = named!("session_links");
 pub const SESSION_CALLS: NamedQuery = named!("session_calls");
 pub const ROLE_CALLS_BY_PERSON: NamedQuery = named!("role_calls_by_person");
 
@@ -39,6 +41,8 @@ pub const ALL: &[NamedQuery] = &[
     USER_CALLS,
     ROLE_CALLS,
     EVENT_NAMES,
+    SESSION_EVENTS,
+    SESSION_LINKS,
     SESSION_CALLS,
     ROLE_CALLS_BY_PERSON,
 ];
@@ -55,6 +59,26 @@ impl NamedQuery {
         ctx: &datafusion::prelude::SessionContext,
         params: &[&str],
     ) -> Result<Vec<arrow::array::RecordBatch>, SqlError> {
+        let (text, values) = self.bind(params)?;
+        crate::sql::query(ctx, &text, values)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Runs the query and keeps its result in memory as a table named after the query, for the
+    /// queries that read it.
+    pub async fn materialize(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        params: &[&str],
+    ) -> Result<(), SqlError> {
+        let (text, values) = self.bind(params)?;
+        crate::sql::materialize(ctx, &text, values, self.name)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    fn bind(&self, params: &[&str]) -> Result<(String, Vec<ScalarValue>), SqlError> {
         let (text, expected) = self.numbered()?;
         if expected != params.len() {
             return Err(SqlError::Query(format!(
@@ -67,9 +91,11 @@ impl NamedQuery {
             .iter()
             .map(|p| ScalarValue::Utf8(Some(p.to_string())))
             .collect();
-        crate::sql::query(ctx, &text, values)
-            .await
-            .map_err(|e| SqlError::Query(format!("sql/{}.sql: {e}", self.name)))
+        Ok((text, values))
+    }
+
+    fn error(&self, error: SqlError) -> SqlError {
+        SqlError::Query(format!("sql/{}.sql: {error}", self.name))
     }
 }
 

@@ -79,6 +79,60 @@ pub async fn query(
     frame.collect().await.map_err(clean)
 }
 
+/// The statements of a script, split at semicolons outside literals and comments; statements that
+/// are only whitespace and comments are dropped.
+pub fn split_statements(text: &str) -> Result<Vec<String>, SqlError> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    let tokens = Tokenizer::new(&GenericDialect {}, text)
+        .tokenize()
+        .map_err(|e| SqlError::Query(e.to_string()))?;
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut substantive = false;
+    for token in tokens {
+        match token {
+            Token::SemiColon => {
+                if substantive {
+                    statements.push(std::mem::take(&mut current));
+                }
+                current.clear();
+                substantive = false;
+            }
+            Token::Whitespace(Whitespace::SingleLineComment { .. })
+            | Token::Whitespace(Whitespace::MultiLineComment(_))
+            | Token::Whitespace(_) => current.push_str(&token.to_string()),
+            other => {
+                substantive = true;
+                current.push_str(&other.to_string());
+            }
+        }
+    }
+    if substantive {
+        statements.push(current);
+    }
+    Ok(statements)
+}
+
+/// Runs `sql` once and registers its result, held in memory, as the table `name`.
+pub async fn materialize(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<ScalarValue>,
+    name: &str,
+) -> Result<(), SqlError> {
+    let frame = ctx.sql(sql).await.map_err(clean)?;
+    let frame = if params.is_empty() {
+        frame
+    } else {
+        frame.with_param_values(params).map_err(clean)?
+    };
+    let cached = frame.cache().await.map_err(clean)?;
+    ctx.register_table(name, cached.into_view())
+        .map_err(clean)?;
+    Ok(())
+}
+
 fn clean(error: datafusion::error::DataFusionError) -> SqlError {
     SqlError::Query(error.strip_backtrace().trim().to_string())
 }
@@ -250,6 +304,25 @@ fn json_path(path: &str) -> Option<Vec<PathStep>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_scripts_at_semicolons_outside_literals_and_comments() {
+        let script =
+            "CREATE VIEW v AS SELECT 'a;b' AS x; -- done; really\nSELECT * FROM v;\n-- trailing;\n";
+        let statements = split_statements(script).expect("tokenizes");
+        assert_eq!(statements.len(), 2, "{statements:?}");
+        assert_eq!(statements[0], "CREATE VIEW v AS SELECT 'a;b' AS x");
+        assert!(
+            statements[1]
+                .trim_start()
+                .starts_with("-- done; really\nSELECT * FROM v")
+        );
+        assert!(
+            split_statements(" ; -- only a comment\n")
+                .expect("tokenizes")
+                .is_empty()
+        );
+    }
 
     #[test]
     fn extracts_scalars_like_athena() {

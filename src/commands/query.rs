@@ -178,8 +178,17 @@ pub fn answer(
         unreachable!("clap requires one of --list, --user, --role")
     };
     let arn = actor.principal.arn();
-    let sessions_start = day_before(&window.start);
     let depth = args.max_depth.to_string();
+    if args.destrole.is_some() || args.by_session {
+        // A session opened the day before the window still counts.
+        let sessions_start = day_before(&window.start);
+        super::block_on(async {
+            queries::SESSION_EVENTS
+                .materialize(&ctx, &[&sessions_start, &window.end])
+                .await?;
+            queries::SESSION_LINKS.materialize(&ctx, &[]).await
+        })??;
+    }
 
     if let Some(destination) = &args.destrole {
         let destination_account =
@@ -196,19 +205,11 @@ pub fn answer(
             &ctx,
             queries::SESSION_CALLS,
             &[
-                &sessions_start,
-                &window.end,
-                &sessions_start,
-                &window.end,
                 arn,
                 arn,
                 actor.unique_id,
                 &actor.session_prefix,
                 &depth,
-                &role.arn,
-                &destination_account.id,
-                &window.start,
-                &window.end,
                 &role.arn,
                 &destination_account.id,
                 &window.start,
@@ -240,17 +241,7 @@ pub fn answer(
         let batches = run_query(
             &ctx,
             queries::ROLE_CALLS_BY_PERSON,
-            &[
-                &sessions_start,
-                &window.end,
-                &depth,
-                &sessions_start,
-                &window.end,
-                &account.id,
-                &window.start,
-                &window.end,
-                arn,
-            ],
+            &[&depth, &account.id, &window.start, &window.end, arn],
         )?;
         let mut by_person: std::collections::BTreeMap<String, Vec<Call>> = Default::default();
         for (person, call) in keyed_calls(&batches, Some("person")) {

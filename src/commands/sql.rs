@@ -26,7 +26,16 @@ pub fn run(settings: &Settings, args: &SqlArgs, _printer: &Printer) -> anyhow::R
     }
     let store = Store::new(&settings.store);
     let ctx = crate::sql::session(&store)?;
-    let batches = crate::commands::block_on(crate::sql::query(&ctx, &text, Vec::new()))??;
+    let statements = crate::sql::split_statements(&text)?;
+    let Some((last, before)) = statements.split_last() else {
+        anyhow::bail!("no SQL given: pass a query, -f FILE, or SQL on stdin");
+    };
+    // Earlier statements (CREATE TABLE ... AS, CREATE VIEW, SET) prepare for the last one, whose
+    // result is printed.
+    for statement in before {
+        crate::commands::block_on(crate::sql::query(&ctx, statement, Vec::new()))??;
+    }
+    let batches = crate::commands::block_on(crate::sql::query(&ctx, last, Vec::new()))??;
     let stdout = std::io::stdout();
     crate::sql::write_batches(&batches, args.format, &mut stdout.lock())?;
     Ok(ExitStatus::Success)

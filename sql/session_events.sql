@@ -1,0 +1,55 @@
+-- Every event that opened a role session in a window, one row per copy (a cross-account call is
+-- recorded in both accounts, linked by sharedeventid). The first of the steps that follow role
+-- sessions: session_links.sql reads its result as the table `session_events`. ctidx keeps each
+-- step's result in memory; on Athena or Trino, store it with
+-- CREATE TABLE session_events AS <this query>. The steps are separate because sessions are followed
+-- recursively, and a recursive query reads its inputs again at every step.
+--
+-- A session opened by a successful AssumeRole (or AssumeRoleWithSAML / WithWebIdentity) is known by
+-- the access key it returned; a console role switch returns none, so its session is known by its
+-- session ARN, and by the session's creation time where the switch records it. A switch names where
+-- it came from (the user, or the role session, that switched) in SwitchFrom.
+-- Parameters (positional, bound): first and last day to look for role assumptions.
+SELECT
+    sharedeventid,
+    eventsource = 'signin.amazonaws.com' AS switched,
+    CASE
+        WHEN eventsource = 'signin.amazonaws.com'
+        THEN json_extract_scalar(additionaleventdata, '$.SwitchFrom')
+        ELSE useridentity.arn
+    END AS caller_arn,
+    CASE
+        WHEN eventsource = 'signin.amazonaws.com'
+        THEN json_extract_scalar(additionaleventdata, '$.SwitchFrom')
+        ELSE coalesce(useridentity.username, useridentity.principalid)
+    END AS caller_name,
+    CASE
+        WHEN eventsource = 'sts.amazonaws.com' THEN useridentity.sessioncontext.sessionissuer.arn
+    END AS caller_role,
+    CASE
+        WHEN eventsource = 'sts.amazonaws.com' THEN split_part(useridentity.principalid, ':', 1)
+    END AS caller_id,
+    CASE WHEN eventsource = 'sts.amazonaws.com' THEN useridentity.accesskeyid END AS caller_key,
+    CASE
+        WHEN eventsource = 'signin.amazonaws.com' THEN useridentity.sessioncontext.sessionissuer.arn
+        ELSE json_extract_scalar(requestparameters, '$.roleArn')
+    END AS role_arn,
+    json_extract_scalar(responseelements, '$.credentials.accessKeyId') AS session_key,
+    CASE
+        WHEN eventsource = 'signin.amazonaws.com' THEN useridentity.arn
+        ELSE json_extract_scalar(responseelements, '$.assumedRoleUser.arn')
+    END AS session_arn,
+    CASE
+        WHEN eventsource = 'signin.amazonaws.com'
+        THEN useridentity.sessioncontext.attributes.creationdate
+    END AS session_created
+FROM cloudtrail
+WHERE day BETWEEN ? AND ?
+  AND errorcode IS NULL
+  AND (
+      (eventsource = 'sts.amazonaws.com'
+       AND eventname IN ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity'))
+      OR (eventsource = 'signin.amazonaws.com'
+          AND eventname = 'SwitchRole'
+          AND json_extract_scalar(responseelements, '$.SwitchRole') = 'Success')
+  )
