@@ -545,3 +545,108 @@ fn account_values_from_objects_cannot_place_files_outside_the_store() {
         assert!(!name.contains('/') && name != "..", "{name}");
     }
 }
+
+#[test]
+fn sigkill_during_an_s3_ingest_then_rerun_stores_every_event_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("s3"));
+    let expected = generate(&server.root.join(BUCKET).join("logs"), 240, 150);
+    let source = "s3://trail/logs";
+
+    let timing_store = dir.path().join("timing");
+    let started = std::time::Instant::now();
+    let full = s3_ingest(&server, dir.path(), &timing_store, source, &["--quiet"]);
+    assert!(full.status.success(), "{}", stderr(&full));
+    let full_run = started.elapsed();
+
+    for (attempt, fraction) in [0.1, 0.3, 0.5, 0.7, 0.9, 1.1].iter().enumerate() {
+        let store = dir.path().join(format!("store-{attempt}"));
+        // Two interrupted runs in a row, then one that completes.
+        for _ in 0..2 {
+            let mut child = ctidx_aws(dir.path())
+                .args([
+                    "ingest",
+                    "--quiet",
+                    "--source",
+                    source,
+                    "--endpoint-url",
+                    &server.endpoint,
+                ])
+                .arg("--store")
+                .arg(&store)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn");
+            std::thread::sleep(full_run.mul_f64(*fraction));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let finish = s3_ingest(&server, dir.path(), &store, source, &[]);
+        assert!(finish.status.success(), "{}", stderr(&finish));
+        let (ids, rows) = stored_event_ids(&store);
+        assert_eq!(rows, expected.len(), "attempt {attempt}: rows");
+        assert_eq!(ids, expected, "attempt {attempt}: ids");
+    }
+}
+
+/// Peak resident memory of one run of ctidx, in KiB, from the kernel's accounting for that child.
+fn peak_rss_kib(mut command: Command) -> (i32, i64) {
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child, not yet waited for; status and usage point to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    (status, usage.ru_maxrss)
+}
+
+#[test]
+fn memory_stays_bounded_as_the_object_count_grows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("s3"));
+    let small = generate(&server.root.join(BUCKET).join("small"), 200, 100);
+    let large = generate(&server.root.join(BUCKET).join("large"), 1600, 100);
+    let run = |prefix: &str, store: &Path| {
+        let mut command = ctidx_aws(dir.path());
+        command
+            .args([
+                "ingest",
+                "--quiet",
+                "--memory-budget",
+                "8",
+                "--source",
+                &format!("s3://trail/{prefix}"),
+                "--endpoint-url",
+                &server.endpoint,
+            ])
+            .arg("--store")
+            .arg(store);
+        peak_rss_kib(command)
+    };
+    let (small_store, large_store) = (dir.path().join("small"), dir.path().join("large"));
+    let (status, small_rss) = run("small", &small_store);
+    assert_eq!(status, 0);
+    let (status, large_rss) = run("large", &large_store);
+    assert_eq!(status, 0);
+    assert_eq!(stored_event_ids(&small_store).1, small.len());
+    assert_eq!(stored_event_ids(&large_store).1, large.len());
+    println!(
+        "peak memory: {} objects {} MiB, {} objects {} MiB",
+        200,
+        small_rss / 1024,
+        1600,
+        large_rss / 1024
+    );
+    // Eight times the objects and events: memory must not follow them.
+    assert!(
+        large_rss < small_rss * 3 / 2 + 32 * 1024,
+        "peak memory grew with the object count: {small_rss} KiB for 200 objects, {large_rss} KiB for 1600"
+    );
+}
