@@ -214,10 +214,10 @@ pub fn ingest(
         .into_par_iter()
         .map(|partition| {
             let key = partition.key.clone();
-            let batches = partition.batches()?;
+            let runs = partition.runs()?;
             let existing = store.data_files(&key)?;
             let mut known = store.event_ids(&existing)?;
-            store.write_partition(&key, &batches, &mut known, &lock)
+            store.write_partition(&key, runs, &mut known, &lock)
         })
         .collect();
     for rows in written {

@@ -1,17 +1,20 @@
 //! Rows waiting to be written, grouped by partition. When they outgrow the memory budget they are
-//! spilled to Arrow IPC files beside the store (on the same disk, not in a RAM-backed temp folder), so
-//! memory stays bounded by the budget and the largest single partition, whatever the input size.
+//! sorted and spilled to Arrow IPC files beside the store (on the same disk, not in a RAM-backed temp
+//! folder): each spill is a sorted run, and a partition is written by merging its runs, so memory
+//! stays bounded by the budget whatever the input size, however large one partition is.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 
 use crate::ingest::schema;
-use crate::store::{PartitionKey, StoreError};
+use crate::store::{PartitionKey, Run, StoreError, merge_sorted_runs, sort_by_principal_and_time};
 
 pub struct Staging {
     in_memory: BTreeMap<PartitionKey, Vec<RecordBatch>>,
@@ -63,11 +66,18 @@ impl Staging {
                 .path()
                 .join(format!("{}.arrow", self.spill_files));
             self.spill_files += 1;
+            let sorted = sorted_run(&batches).map_err(|e| spill_error(&path, e))?;
             let file = File::create(&path).map_err(|e| spill_error(&path, e))?;
             let mut writer = FileWriter::try_new(file, &schema::file_schema())
                 .map_err(|e| spill_error(&path, e))?;
-            for batch in &batches {
-                writer.write(batch).map_err(|e| spill_error(&path, e))?;
+            // Written in slices so that reading the run back holds one slice at a time.
+            let mut offset = 0;
+            while offset < sorted.num_rows() {
+                let length = SPILL_SLICE_ROWS.min(sorted.num_rows() - offset);
+                writer
+                    .write(&sorted.slice(offset, length))
+                    .map_err(|e| spill_error(&path, e))?;
+                offset += length;
             }
             writer.finish().map_err(|e| spill_error(&path, e))?;
             self.spilled.entry(key).or_default().push(path);
@@ -100,6 +110,7 @@ impl Staging {
             .map(|key| StagedPartition {
                 in_memory: self.in_memory.remove(&key).unwrap_or_default(),
                 spilled: self.spilled.remove(&key).unwrap_or_default(),
+                folder: self.folder.path().to_path_buf(),
                 key,
             })
             .collect();
@@ -107,22 +118,78 @@ impl Staging {
     }
 }
 
+/// Rows per batch of a spilled run: the merge holds one such batch per run it reads.
+const SPILL_SLICE_ROWS: usize = 1024;
+/// Most runs merged at once; more are first merged in groups into longer runs.
+const MERGE_FAN_IN: usize = 16;
+static MERGED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// The batches as one batch sorted by principal and time.
+fn sorted_run(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let batch = concat_batches(&schema::file_schema(), batches)?;
+    sort_by_principal_and_time(&batch)
+}
+
 pub struct StagedPartition {
     pub key: PartitionKey,
     in_memory: Vec<RecordBatch>,
     spilled: Vec<PathBuf>,
+    folder: PathBuf,
+}
+
+fn spilled_run(path: PathBuf) -> Result<Run<'static>, StoreError> {
+    let file = File::open(&path).map_err(|e| spill_error(&path, e))?;
+    let reader = FileReader::try_new(file, None).map_err(|e| spill_error(&path, e))?;
+    Ok(Box::new(reader.map(move |batch| {
+        batch.map_err(|e| spill_error(&path, e))
+    })))
+}
+
+/// Merges spilled runs into one longer spilled run.
+fn merge_spills(group: Vec<PathBuf>, folder: &Path) -> Result<PathBuf, StoreError> {
+    let path = folder.join(format!(
+        "merged-{}.arrow",
+        MERGED_RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let runs = group
+        .iter()
+        .cloned()
+        .map(spilled_run)
+        .collect::<Result<Vec<_>, _>>()?;
+    let file = File::create(&path).map_err(|e| spill_error(&path, e))?;
+    let mut writer =
+        FileWriter::try_new(file, &schema::file_schema()).map_err(|e| spill_error(&path, e))?;
+    merge_sorted_runs(runs, SPILL_SLICE_ROWS, &path, |batch| {
+        writer.write(&batch).map_err(|e| spill_error(&path, e))
+    })?;
+    writer.finish().map_err(|e| spill_error(&path, e))?;
+    for done in group {
+        let _ = std::fs::remove_file(done);
+    }
+    Ok(path)
 }
 
 impl StagedPartition {
-    pub fn batches(self) -> Result<Vec<RecordBatch>, StoreError> {
-        let mut batches = self.in_memory;
-        for path in &self.spilled {
-            let file = File::open(path).map_err(|e| spill_error(path, e))?;
-            let reader = FileReader::try_new(file, None).map_err(|e| spill_error(path, e))?;
-            for batch in reader {
-                batches.push(batch.map_err(|e| spill_error(path, e))?);
-            }
+    /// The partition's rows as at most [`MERGE_FAN_IN`] sorted runs (what is still in memory, then
+    /// the spills, read back slice by slice as the merge asks for them), so that writing the
+    /// partition holds a bounded number of slices whatever its size.
+    pub fn runs(self) -> Result<Vec<Run<'static>>, StoreError> {
+        let mut spilled = self.spilled;
+        while spilled.len() + 1 > MERGE_FAN_IN {
+            let group: Vec<PathBuf> = spilled.drain(..MERGE_FAN_IN).collect();
+            spilled.push(merge_spills(group, &self.folder)?);
         }
-        Ok(batches)
+        let mut runs: Vec<Run<'static>> = Vec::new();
+        if !self.in_memory.is_empty() {
+            let sorted = sorted_run(&self.in_memory).map_err(|e| StoreError::Invalid {
+                path: self.key.relative_dir().display().to_string(),
+                message: format!("cannot sort staged rows: {e}"),
+            })?;
+            runs.push(Box::new(std::iter::once(Ok(sorted))));
+        }
+        for path in spilled {
+            runs.push(spilled_run(path)?);
+        }
+        Ok(runs)
     }
 }

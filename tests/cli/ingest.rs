@@ -494,3 +494,77 @@ fn a_small_memory_budget_spills_to_disk_and_stores_the_same_events() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `files` objects of `per_file` records, all of one account and one day: a single partition.
+fn one_partition(root: &std::path::Path, files: usize, per_file: usize) -> usize {
+    for file in 0..files {
+        let records: Vec<_> = (0..per_file)
+            .map(|i| {
+                let n = file * per_file + i;
+                record(
+                    "111111111111",
+                    &format!(
+                        "2024-03-01T{:02}:{:02}:{:02}Z",
+                        (n / 3600) % 24,
+                        (n / 60) % 60,
+                        n % 60
+                    ),
+                    "ec2.amazonaws.com",
+                    "DescribeInstances",
+                    &format!("{file:08x}-0000-4000-8000-{n:012x}"),
+                    &format!("user{}", n % 13),
+                )
+            })
+            .collect();
+        write(
+            &aws_key(
+                root,
+                "111111111111",
+                "us-east-1",
+                "2024-03-01",
+                &file.to_string(),
+            ),
+            &gzip(json!({ "Records": records }).to_string().as_bytes()),
+        );
+    }
+    files * per_file
+}
+
+#[test]
+fn one_partition_larger_than_the_memory_budget_is_written_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (small, large) = (dir.path().join("small"), dir.path().join("large"));
+    let small_events = one_partition(&small, 40, 1000);
+    let large_events = one_partition(&large, 320, 1000);
+    let run = |source: &std::path::Path, store: &std::path::Path| {
+        let mut command = ctidx();
+        command
+            .args(["ingest", "--quiet", "--memory-budget", "8", "--source"])
+            .arg(source)
+            .arg("--store")
+            .arg(store);
+        peak_rss_kib(command)
+    };
+    let (small_store, large_store) = (
+        dir.path().join("small-store"),
+        dir.path().join("large-store"),
+    );
+    let (status, small_rss) = run(&small, &small_store);
+    assert_eq!(status, 0);
+    let (status, large_rss) = run(&large, &large_store);
+    assert_eq!(status, 0);
+    assert_eq!(stored_event_ids(&small_store).1, small_events);
+    assert_eq!(stored_event_ids(&large_store).1, large_events);
+    // Eight times the events in one partition; spilled runs merged into one file.
+    let files = walk_names(&large_store.join("account=111111111111"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    println!(
+        "peak memory, one partition: {small_events} events {} MiB, {large_events} events {} MiB",
+        small_rss / 1024,
+        large_rss / 1024
+    );
+    assert!(
+        large_rss < small_rss * 3 / 2 + 32 * 1024,
+        "peak memory grew with the partition: {small_rss} KiB for {small_events} events, {large_rss} KiB for {large_events}"
+    );
+}

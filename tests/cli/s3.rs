@@ -590,23 +590,6 @@ fn sigkill_during_an_s3_ingest_then_rerun_stores_every_event_exactly_once() {
     }
 }
 
-/// Peak resident memory of one run of ctidx, in KiB, from the kernel's accounting for that child.
-fn peak_rss_kib(mut command: Command) -> (i32, i64) {
-    let child = command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our own child, not yet waited for; status and usage point to live locals.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    (status, usage.ru_maxrss)
-}
-
 #[test]
 fn memory_stays_bounded_as_the_object_count_grows() {
     let dir = tempfile::tempdir().expect("tempdir");

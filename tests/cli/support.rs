@@ -159,3 +159,23 @@ pub fn generate(root: &Path, files: usize, per_file: usize) -> BTreeSet<String> 
     }
     ids
 }
+
+/// One run of ctidx: its raw wait status (0 when it exited with 0) and its peak resident memory in
+/// KiB, from the kernel's accounting for that child.
+// The child is reaped by wait4, which std cannot see.
+#[allow(clippy::zombie_processes)]
+pub fn peak_rss_kib(mut command: Command) -> (i32, i64) {
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child, not yet waited for; status and usage point to live locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4");
+    (status, usage.ru_maxrss)
+}

@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StructArray};
 use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
-    take_record_batch,
+    SortColumn, SortOptions, filter_record_batch, lexsort_to_indices, take_record_batch,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
@@ -26,6 +25,9 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::schema;
+
+mod merge;
+pub use merge::{Run, merge_sorted_runs};
 
 const META_DIR: &str = "_ctidx";
 const MANIFEST: &str = "manifest.json";
@@ -365,31 +367,41 @@ impl Store {
         Ok(ids)
     }
 
-    /// Sorts `batches` by principal and time, drops events already in `known_ids` (and repeats within
-    /// the batches), and writes what remains as one new file of the partition. Returns the rows written.
+    /// Merges `runs` (each sorted by principal and time), drops events already in `known_ids` (and
+    /// repeats among the runs), and writes what remains as one new file of the partition, streaming:
+    /// memory holds about one batch per run, whatever the partition's size. Returns the rows written.
     pub fn write_partition(
         &self,
         key: &PartitionKey,
-        batches: &[RecordBatch],
+        runs: Vec<Run<'_>>,
         known_ids: &mut HashSet<String>,
         _lock: &WriteLock,
     ) -> Result<usize, StoreError> {
         let dir = self.root.join(key.relative_dir());
-        let invalid = |message: String| StoreError::Invalid {
-            path: dir.display().to_string(),
-            message,
-        };
-        let batch =
-            concat_batches(&schema::file_schema(), batches).map_err(|e| invalid(e.to_string()))?;
-        let batch = sort_by_principal_and_time(&batch).map_err(|e| invalid(e.to_string()))?;
-        let batch = drop_known_events(&batch, known_ids).map_err(|e| invalid(e.to_string()))?;
-        if batch.num_rows() == 0 {
-            return Ok(0);
+        let mut file: Option<ParquetFile> = None;
+        let mut rows = 0;
+        merge::merge_sorted_runs(runs, merge::MERGED_BATCH_ROWS, &dir, |batch| {
+            let batch = drop_known_events(&batch, known_ids).map_err(|e| StoreError::Invalid {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+            if batch.num_rows() == 0 {
+                return Ok(());
+            }
+            let file = match &mut file {
+                Some(file) => file,
+                None => {
+                    fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+                    file.insert(ParquetFile::create(&dir.join(new_file_name()))?)
+                }
+            };
+            rows += batch.num_rows();
+            file.write(&batch)
+        })?;
+        if let Some(file) = file {
+            file.commit()?;
         }
-        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-        let name = new_file_name();
-        write_parquet_atomically(&dir.join(&name), std::slice::from_ref(&batch))?;
-        Ok(batch.num_rows())
+        Ok(rows)
     }
 
     /// Merges a partition's files into one (crash-safe through a journal). Returns files merged.
@@ -402,10 +414,10 @@ impl Store {
         if files.len() < 2 {
             return Ok(files.len());
         }
-        let mut batches = Vec::new();
-        for path in &files {
-            batches.extend(read_parquet(path)?);
-        }
+        let runs = files
+            .iter()
+            .map(|path| parquet_run(path))
+            .collect::<Result<Vec<_>, _>>()?;
         let dir = self.root.join(key.relative_dir());
         let name = new_file_name();
         let journal = CompactionJournal {
@@ -420,17 +432,17 @@ impl Store {
             path: dir.display().to_string(),
             message: e.to_string(),
         })?;
-        let invalid = |message: String| StoreError::Invalid {
-            path: dir.display().to_string(),
-            message,
-        };
-        let batch =
-            concat_batches(&schema::file_schema(), &batches).map_err(|e| invalid(e.to_string()))?;
-        let batch = sort_by_principal_and_time(&batch).map_err(|e| invalid(e.to_string()))?;
-        let batch =
-            drop_known_events(&batch, &mut HashSet::new()).map_err(|e| invalid(e.to_string()))?;
         write_atomically(&self.meta(COMPACTION_JOURNAL), &journal_bytes)?;
-        write_parquet_atomically(&dir.join(&name), std::slice::from_ref(&batch))?;
+        let mut file = ParquetFile::create(&dir.join(&name))?;
+        let mut seen = HashSet::new();
+        merge::merge_sorted_runs(runs, merge::MERGED_BATCH_ROWS, &dir, |batch| {
+            let batch = drop_known_events(&batch, &mut seen).map_err(|e| StoreError::Invalid {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+            file.write(&batch)
+        })?;
+        file.commit()?;
         self.recover()?;
         let _ = lock;
         Ok(files.len())
@@ -474,23 +486,60 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn write_parquet_atomically(path: &Path, batches: &[RecordBatch]) -> Result<(), StoreError> {
-    let temp = temp_path(path);
-    let parquet_error = |source| StoreError::Parquet {
-        path: temp.display().to_string(),
-        source,
-    };
-    let file = File::create(&temp).map_err(io_error(&temp))?;
-    let mut writer = ArrowWriter::try_new(file, schema::file_schema(), Some(writer_properties()))
-        .map_err(parquet_error)?;
-    for batch in batches {
-        writer.write(batch).map_err(parquet_error)?;
+const ROW_GROUP_MAX_BYTES: usize = 32 << 20;
+
+/// A Parquet file written aside and renamed into place by [`ParquetFile::commit`], so it appears
+/// whole or not at all.
+struct ParquetFile {
+    path: PathBuf,
+    temp: PathBuf,
+    writer: ArrowWriter<File>,
+}
+
+impl ParquetFile {
+    fn create(path: &Path) -> Result<ParquetFile, StoreError> {
+        let temp = temp_path(path);
+        let file = File::create(&temp).map_err(io_error(&temp))?;
+        let writer = ArrowWriter::try_new(file, schema::file_schema(), Some(writer_properties()))
+            .map_err(|source| StoreError::Parquet {
+            path: temp.display().to_string(),
+            source,
+        })?;
+        Ok(ParquetFile {
+            path: path.to_path_buf(),
+            temp,
+            writer,
+        })
     }
-    let file = writer.into_inner().map_err(parquet_error)?;
-    file.sync_all().map_err(io_error(&temp))?;
-    fs::rename(&temp, path).map_err(io_error(path))?;
-    sync_dir(path);
-    Ok(())
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        let parquet_error = |source| StoreError::Parquet {
+            path: self.temp.display().to_string(),
+            source,
+        };
+        self.writer.write(batch).map_err(parquet_error)?;
+        // A row group is held in memory until it is flushed: bound it by bytes as well as rows, so
+        // wide records cannot make it large.
+        if self.writer.memory_size() > ROW_GROUP_MAX_BYTES {
+            self.writer.flush().map_err(parquet_error)?;
+        }
+        Ok(())
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        let temp = self.temp;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|source| StoreError::Parquet {
+                path: temp.display().to_string(),
+                source,
+            })?;
+        file.sync_all().map_err(io_error(&temp))?;
+        fs::rename(&temp, &self.path).map_err(io_error(&self.path))?;
+        sync_dir(&self.path);
+        Ok(())
+    }
 }
 
 fn sync_dir(path: &Path) {
@@ -500,6 +549,28 @@ fn sync_dir(path: &Path) {
     {
         let _ = dir.sync_all();
     }
+}
+
+/// A data file's rows, batch by batch.
+fn parquet_run(path: &Path) -> Result<Run<'static>, StoreError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|source| StoreError::Parquet {
+            path: path.display().to_string(),
+            source,
+        })?
+        .build()
+        .map_err(|source| StoreError::Parquet {
+            path: path.display().to_string(),
+            source,
+        })?;
+    let path = path.display().to_string();
+    Ok(Box::new(reader.map(move |batch| {
+        batch.map_err(|e| StoreError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })
+    })))
 }
 
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
@@ -547,23 +618,29 @@ pub fn principal_column(batch: &RecordBatch) -> StringArray {
         .collect()
 }
 
-fn sort_by_principal_and_time(
+/// The columns rows are sorted by, in order: principal, event time, event ID.
+fn sort_key_columns(batch: &RecordBatch) -> Vec<ArrayRef> {
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(principal_column(batch))];
+    for name in ["eventtime", "eventid"] {
+        columns.push(batch.column_by_name(name).cloned().unwrap_or_else(|| {
+            arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, batch.num_rows())
+        }));
+    }
+    columns
+}
+
+/// Rows sorted by principal, time and event ID: the order of every data file, and of every run
+/// merged into one.
+pub fn sort_by_principal_and_time(
     batch: &RecordBatch,
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let principal: ArrayRef = Arc::new(principal_column(batch));
-    let column = |name: &str| batch.column_by_name(name).cloned();
-    let mut sort_columns = vec![SortColumn {
-        values: principal,
-        options: Some(SortOptions::default()),
-    }];
-    for name in ["eventtime", "eventid"] {
-        if let Some(values) = column(name) {
-            sort_columns.push(SortColumn {
-                values,
-                options: Some(SortOptions::default()),
-            });
-        }
-    }
+    let sort_columns: Vec<SortColumn> = sort_key_columns(batch)
+        .into_iter()
+        .map(|values| SortColumn {
+            values,
+            options: Some(SortOptions::default()),
+        })
+        .collect();
     let indices = lexsort_to_indices(&sort_columns, None)?;
     take_record_batch(batch, &indices)
 }

@@ -1,0 +1,226 @@
+//! Streaming k-way merge of runs that are each sorted by principal, time and eventID, so that a
+//! partition of any size is written (or compacted) holding about one batch per run in memory.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::compute::interleave_record_batch;
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+
+use super::{StoreError, sort_key_columns};
+
+/// A sorted run: its batches in order.
+pub type Run<'a> = Box<dyn Iterator<Item = Result<RecordBatch, StoreError>> + Send + 'a>;
+
+/// Rows per merged batch handed to `emit`.
+pub const MERGED_BATCH_ROWS: usize = 32 * 1024;
+
+struct Cursor<'a> {
+    run: Run<'a>,
+    batch: RecordBatch,
+    keys: Rows,
+    position: usize,
+    /// Where `batch` sits among the batches the pending output rows point into.
+    slot: usize,
+}
+
+fn keys(converter: &RowConverter, batch: &RecordBatch) -> Result<Rows, ArrowError> {
+    converter.convert_columns(&sort_key_columns(batch))
+}
+
+fn merge_error(context: &Path) -> impl Fn(ArrowError) -> StoreError + '_ {
+    move |error| StoreError::Invalid {
+        path: context.display().to_string(),
+        message: format!("cannot merge sorted rows: {error}"),
+    }
+}
+
+/// The next non-empty batch of `run`, with its sort keys.
+fn next_batch(
+    run: &mut Run<'_>,
+    converter: &RowConverter,
+    context: &Path,
+) -> Result<Option<(RecordBatch, Rows)>, StoreError> {
+    for batch in run.by_ref() {
+        let batch = batch?;
+        if batch.num_rows() > 0 {
+            let keys = keys(converter, &batch).map_err(merge_error(context))?;
+            return Ok(Some((batch, keys)));
+        }
+    }
+    Ok(None)
+}
+
+/// Merges `runs` into batches of at most `rows_per_batch` rows in sort order, calling `emit` with
+/// each. Rows with equal keys keep no particular order among themselves. Errors name `context`.
+pub fn merge_sorted_runs(
+    runs: Vec<Run<'_>>,
+    rows_per_batch: usize,
+    context: &Path,
+    mut emit: impl FnMut(RecordBatch) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let converter =
+        RowConverter::new(vec![SortField::new(DataType::Utf8); 3]).map_err(merge_error(context))?;
+    let mut cursors: Vec<Option<Cursor>> = Vec::new();
+    let mut slots: Vec<RecordBatch> = Vec::new();
+    let mut heap: BinaryHeap<Reverse<(OwnedRow, usize)>> = BinaryHeap::new();
+    for mut run in runs {
+        if let Some((batch, keys)) = next_batch(&mut run, &converter, context)? {
+            heap.push(Reverse((keys.row(0).owned(), cursors.len())));
+            slots.push(batch.clone());
+            cursors.push(Some(Cursor {
+                run,
+                batch,
+                keys,
+                position: 0,
+                slot: slots.len() - 1,
+            }));
+        }
+    }
+    let mut pending: Vec<(usize, usize)> = Vec::with_capacity(rows_per_batch.max(1));
+    while let Some(Reverse((_, index))) = heap.pop() {
+        let Some(cursor) = cursors[index].as_mut() else {
+            continue;
+        };
+        pending.push((cursor.slot, cursor.position));
+        cursor.position += 1;
+        if cursor.position == cursor.batch.num_rows() {
+            match next_batch(&mut cursor.run, &converter, context)? {
+                Some((batch, keys)) => {
+                    slots.push(batch.clone());
+                    cursor.slot = slots.len() - 1;
+                    cursor.batch = batch;
+                    cursor.keys = keys;
+                    cursor.position = 0;
+                }
+                None => cursors[index] = None,
+            }
+        }
+        if let Some(cursor) = cursors[index].as_ref() {
+            heap.push(Reverse((cursor.keys.row(cursor.position).owned(), index)));
+        }
+        if pending.len() >= rows_per_batch.max(1) {
+            flush(&mut pending, &mut slots, &mut cursors, context, &mut emit)?;
+        }
+    }
+    if !pending.is_empty() {
+        flush(&mut pending, &mut slots, &mut cursors, context, &mut emit)?;
+    }
+    Ok(())
+}
+
+/// Builds the pending rows into one batch, then forgets every batch no cursor still reads from.
+fn flush(
+    pending: &mut Vec<(usize, usize)>,
+    slots: &mut Vec<RecordBatch>,
+    cursors: &mut [Option<Cursor>],
+    context: &Path,
+    emit: &mut impl FnMut(RecordBatch) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let sources: Vec<&RecordBatch> = slots.iter().collect();
+    let merged = interleave_record_batch(&sources, pending).map_err(merge_error(context))?;
+    pending.clear();
+    slots.clear();
+    for cursor in cursors.iter_mut().flatten() {
+        slots.push(cursor.batch.clone());
+        cursor.slot = slots.len() - 1;
+    }
+    emit(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray, StringArray};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A batch of the store's schema whose rows have the given (principal, time, id) keys.
+    fn batch(rows: &[(String, String, String)]) -> RecordBatch {
+        let records: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(principal, time, id)| {
+                serde_json::json!({
+                    "eventVersion": "1.08", "eventTime": time, "eventSource": "s3.amazonaws.com",
+                    "eventName": "ListBuckets", "awsRegion": "us-east-1", "eventID": id,
+                    "userIdentity": {"type": "IAMUser", "arn": principal, "accountId": "1"},
+                })
+            })
+            .collect();
+        let text = serde_json::json!({ "Records": records }).to_string();
+        crate::ingest::decode::decode_json(text.as_bytes(), Default::default()).expect("decodes")
+    }
+
+    fn ids(batches: &[RecordBatch]) -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let ids = b
+                    .column_by_name("eventid")
+                    .expect("eventid")
+                    .as_string::<i32>();
+                (0..ids.len())
+                    .map(|i| ids.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn key_strategy() -> impl Strategy<Value = (String, String, String)> {
+        (0u8..4, 0u8..6, 0u32..1_000_000).prop_map(|(p, t, id)| {
+            (
+                format!("arn:aws:iam::1:user/u{p}"),
+                format!("2024-03-01T00:00:0{t}Z"),
+                format!("{id:08}"),
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn merging_sorted_runs_equals_sorting_everything(
+            runs in prop::collection::vec(prop::collection::vec(key_strategy(), 0..40), 0..6),
+            rows_per_batch in 1usize..50,
+            batch_rows in 1usize..15,
+        ) {
+            let mut expected: Vec<(String, String, String)> = runs.iter().flatten().cloned().collect();
+            expected.sort();
+            let sorted_runs: Vec<Vec<RecordBatch>> = runs
+                .iter()
+                .map(|run| {
+                    let mut run = run.clone();
+                    run.sort();
+                    run.chunks(batch_rows).map(batch).collect()
+                })
+                .collect();
+            let boxed: Vec<Run> = sorted_runs
+                .into_iter()
+                .map(|batches| Box::new(batches.into_iter().map(Ok)) as Run)
+                .collect();
+            let mut out = Vec::new();
+            merge_sorted_runs(boxed, rows_per_batch, Path::new("test"), |b| {
+                assert!(b.num_rows() <= rows_per_batch);
+                out.push(b);
+                Ok(())
+            }).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            // Equal keys may come in any order; their ids are equal too, so the id list is exact.
+            let expected_ids: Vec<String> = expected.iter().map(|(_, _, id)| id.clone()).collect();
+            let merged_keys: Vec<(String, String, String)> = out
+                .iter()
+                .flat_map(|b| {
+                    let columns = sort_key_columns(b);
+                    let strings: Vec<&StringArray> = columns.iter().map(|c| c.as_string::<i32>()).collect();
+                    (0..b.num_rows()).map(move |i| {
+                        (strings[0].value(i).to_string(), strings[1].value(i).to_string(), strings[2].value(i).to_string())
+                    }).collect::<Vec<_>>()
+                })
+                .collect();
+            prop_assert_eq!(&merged_keys, &expected);
+            prop_assert_eq!(ids(&out), expected_ids);
+        }
+    }
+}
