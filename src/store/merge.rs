@@ -83,28 +83,49 @@ pub fn merge_sorted_runs(
     }
     let mut pending: Vec<(usize, usize)> = Vec::with_capacity(rows_per_batch.max(1));
     while let Some(Reverse((_, index))) = heap.pop() {
-        let Some(cursor) = cursors[index].as_mut() else {
-            continue;
-        };
-        pending.push((cursor.slot, cursor.position));
-        cursor.position += 1;
-        if cursor.position == cursor.batch.num_rows() {
-            match next_batch(&mut cursor.run, &converter, context)? {
-                Some((batch, keys)) => {
-                    slots.push(batch.clone());
-                    cursor.slot = slots.len() - 1;
-                    cursor.batch = batch;
-                    cursor.keys = keys;
-                    cursor.position = 0;
+        // Take rows from this run while they come no later than the next run's head: one heap
+        // operation per stretch of rows, not per row.
+        let mut exhausted = false;
+        loop {
+            let Some(cursor) = cursors[index].as_mut() else {
+                exhausted = true;
+                break;
+            };
+            pending.push((cursor.slot, cursor.position));
+            cursor.position += 1;
+            if cursor.position == cursor.batch.num_rows() {
+                match next_batch(&mut cursor.run, &converter, context)? {
+                    Some((batch, keys)) => {
+                        slots.push(batch.clone());
+                        cursor.slot = slots.len() - 1;
+                        cursor.batch = batch;
+                        cursor.keys = keys;
+                        cursor.position = 0;
+                    }
+                    None => {
+                        cursors[index] = None;
+                        exhausted = true;
+                    }
                 }
-                None => cursors[index] = None,
+            }
+            if pending.len() >= rows_per_batch.max(1) {
+                flush(&mut pending, &mut slots, &mut cursors, context, &mut emit)?;
+            }
+            if exhausted {
+                break;
+            }
+            let Some(cursor) = cursors[index].as_ref() else {
+                break;
+            };
+            let next_is_later = heap
+                .peek()
+                .is_some_and(|Reverse((head, _))| cursor.keys.row(cursor.position) > head.row());
+            if next_is_later {
+                break;
             }
         }
-        if let Some(cursor) = cursors[index].as_ref() {
+        if !exhausted && let Some(cursor) = cursors[index].as_ref() {
             heap.push(Reverse((cursor.keys.row(cursor.position).owned(), index)));
-        }
-        if pending.len() >= rows_per_batch.max(1) {
-            flush(&mut pending, &mut slots, &mut cursors, context, &mut emit)?;
         }
     }
     if !pending.is_empty() {
