@@ -517,7 +517,12 @@ pub fn day_of(event_time: &str) -> Option<&str> {
     if !(digits(0..4) && bytes[4] == b'-' && digits(5..7) && bytes[7] == b'-' && digits(8..10)) {
         return None;
     }
-    chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+    let number = |r: std::ops::Range<usize>| {
+        bytes[r]
+            .iter()
+            .fold(0u32, |n, digit| n * 10 + u32::from(digit - b'0'))
+    };
+    chrono::NaiveDate::from_ymd_opt(number(0..4) as i32, number(5..7), number(8..10))?;
     match event_time.as_bytes().get(10) {
         None | Some(b'T') | Some(b' ') => Some(day),
         _ => None,
