@@ -5,27 +5,39 @@
 -- in the console under that session ARN (when only one principal did); else the Identity Center user
 -- the session acts for; else the role session name (which console role switches and Identity Center
 -- sessions set to the person's user name). Reads `session_links`, the result of session_links.sql.
--- Parameters (positional, bound): the depth limit, the role's account, first and last day of the
--- window, the role's ARN.
+-- Parameters (positional, bound): the role's account, first and last day of the window and the
+-- role's ARN (for the sessions to trace), the depth limit, then the role's account, first and last
+-- day of the window and the role's ARN again (for the calls).
 WITH RECURSIVE
-assumptions AS (
-    SELECT caller_name AS caller, caller_key, session_key
+-- Starting from the sessions whose keys this role's calls used, climb the chain of role assumptions
+-- (each session's caller key is the key of the session that opened it) to the first caller.
+ancestry (session_key, caller_key, caller, depth) AS (
+    SELECT session_key, caller_key, caller_name, 1
     FROM session_links
-    WHERE first_of_session AND NOT switched
-),
-lineage (session_key, person, depth) AS (
-    SELECT a.session_key, a.caller, 1
-    FROM assumptions a
-    LEFT JOIN assumptions parent ON a.caller_key = parent.session_key
-    WHERE parent.session_key IS NULL
+    WHERE first_of_session
+      AND NOT switched
+      AND session_key IN (
+          SELECT useridentity.accesskeyid
+          FROM cloudtrail
+          WHERE account = ?
+            AND day BETWEEN ? AND ?
+            AND useridentity.sessioncontext.sessionissuer.arn = ?
+      )
     UNION ALL
-    SELECT a.session_key, l.person, l.depth + 1
-    FROM assumptions a
-    JOIN lineage l ON a.caller_key = l.session_key
-    WHERE l.depth < CAST(? AS INTEGER)
+    SELECT a.session_key, parent.caller_key, parent.caller_name, a.depth + 1
+    FROM ancestry a
+    JOIN session_links parent
+      ON parent.session_key = a.caller_key AND parent.first_of_session AND NOT parent.switched
+    WHERE a.depth < CAST(? AS INTEGER)
+),
+furthest AS (
+    SELECT session_key, max(depth) AS depth FROM ancestry GROUP BY session_key
 ),
 origins AS (
-    SELECT session_key, min(person) AS person FROM lineage WHERE session_key IS NOT NULL GROUP BY session_key
+    SELECT a.session_key, min(a.caller) AS person
+    FROM ancestry a
+    JOIN furthest f ON a.session_key = f.session_key AND a.depth = f.depth
+    GROUP BY a.session_key
 ),
 switchers AS (
     SELECT

@@ -241,7 +241,17 @@ pub fn answer(
         let batches = run_query(
             &ctx,
             queries::ROLE_CALLS_BY_PERSON,
-            &[&depth, &account.id, &window.start, &window.end, arn],
+            &[
+                &account.id,
+                &window.start,
+                &window.end,
+                arn,
+                &depth,
+                &account.id,
+                &window.start,
+                &window.end,
+                arn,
+            ],
         )?;
         let mut by_person: std::collections::BTreeMap<String, Vec<Call>> = Default::default();
         for (person, call) in keyed_calls(&batches, Some("person")) {
@@ -258,7 +268,7 @@ pub fn answer(
             writeln!(out, "{person}")?;
             let used = map_calls(&calls, catalogue, printer);
             let lines = diff::apply(
-                diff::diff(catalogue, &evaluation.granted, &used, &recording),
+                diff::used_lines(catalogue, &evaluation.granted, &used),
                 used_only,
                 catalogue,
             );
