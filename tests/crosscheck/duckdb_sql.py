@@ -125,7 +125,7 @@ def main():
                 compare(f"session_calls {user} -> {role}", duck_rows(con, sql, params),
                         ctidx_rows(args, steps + paste(sql, params)))
         for role in roles:
-            params = [args.depth] + window + [role]
+            params = window + [role, args.depth] + window + [role]
             sql = text("role_calls_by_person")
             compare(f"role_calls_by_person {role}", duck_rows(con, sql, params),
                     ctidx_rows(args, steps + paste(sql, params)))
