@@ -613,7 +613,7 @@ pub fn principal_column(batch: &RecordBatch) -> StringArray {
             candidates
                 .iter()
                 .find(|c| c.is_valid(row))
-                .map(|c| c.as_string::<i32>().value(row).to_string())
+                .map(|c| c.as_string::<i32>().value(row))
         })
         .collect()
 }
