@@ -259,6 +259,37 @@ fn fixture() -> Fixture {
             copy["sharedEventID"] = json!("shared-h");
             copy
         },
+        // Web identity into the shared role: the person is the federated user name.
+        assume(
+            A,
+            json!({"type": "WebIdentityUser", "principalId": "accounts.example.com:frank", "userName": "frank", "identityProvider": "accounts.example.com"}),
+            &t(14, 0),
+            "AssumeRoleWithWebIdentity",
+            &role_arn(A, "shared"),
+            Some("ASIAK10"),
+            "w1",
+        ),
+        event(
+            A,
+            session_identity(A, "shared", "web-session", "ASIAK10"),
+            &t(14, 1),
+            "sqs.amazonaws.com",
+            "ListQueues",
+            "w2",
+        ),
+        // An Identity Center session acting for a user: the user it acts for, not the session name.
+        {
+            let mut identity = session_identity(A, "shared", "sso-session", "ASIAK11");
+            identity["onBehalfOf"] = json!({"userId": "u-grace", "identityStoreArn": "arn:aws:identitystore::111111111111:identitystore/d-1"});
+            event(
+                A,
+                identity,
+                &t(15, 1),
+                "sns.amazonaws.com",
+                "ListTopics",
+                "x1",
+            )
+        },
         // A session that carries a source identity.
         {
             let mut identity = session_identity(A, "shared", "batch", "ASIAK6");
@@ -481,7 +512,9 @@ fn by_session_names_each_person_of_a_shared_role() {
          arn:aws:iam::111111111111:user/alice\n    ec2:runinstances\n    iam:listusers\n\
          carol@example.com\n    ec2:describeinstances\n\
          dave\n    lambda:listfunctions\n\
-         erin\n    kms:listkeys\n"
+         erin\n    kms:listkeys\n\
+         frank\n    sqs:listqueues\n\
+         u-grace\n    sns:listtopics\n"
     );
 }
 
