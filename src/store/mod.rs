@@ -52,6 +52,13 @@ pub enum StoreError {
     Busy(String),
 }
 
+fn parquet_error(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> StoreError + '_ {
+    move |source| StoreError::Parquet {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.display().to_string(),
@@ -333,12 +340,9 @@ impl Store {
     pub fn event_ids(&self, files: &[PathBuf]) -> Result<HashSet<String>, StoreError> {
         let mut ids = HashSet::new();
         for path in files {
-            let parquet_error = |source| StoreError::Parquet {
-                path: path.display().to_string(),
-                source,
-            };
             let file = File::open(path).map_err(io_error(path))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
+            let builder =
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error(path))?;
             let Some(index) = builder
                 .parquet_schema()
                 .columns()
@@ -354,7 +358,7 @@ impl Store {
             let reader = builder
                 .with_projection(mask)
                 .build()
-                .map_err(parquet_error)?;
+                .map_err(parquet_error(path))?;
             for batch in reader {
                 let batch = batch.map_err(|e| StoreError::Invalid {
                     path: path.display().to_string(),
@@ -501,10 +505,7 @@ impl ParquetFile {
         let temp = temp_path(path);
         let file = File::create(&temp).map_err(io_error(&temp))?;
         let writer = ArrowWriter::try_new(file, schema::file_schema(), Some(writer_properties()))
-            .map_err(|source| StoreError::Parquet {
-            path: temp.display().to_string(),
-            source,
-        })?;
+            .map_err(parquet_error(&temp))?;
         Ok(ParquetFile {
             path: path.to_path_buf(),
             temp,
@@ -513,28 +514,20 @@ impl ParquetFile {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        let parquet_error = |source| StoreError::Parquet {
-            path: self.temp.display().to_string(),
-            source,
-        };
-        self.writer.write(batch).map_err(parquet_error)?;
+        self.writer
+            .write(batch)
+            .map_err(parquet_error(&self.temp))?;
         // A row group is held in memory until it is flushed: bound it by bytes as well as rows, so
         // wide records cannot make it large.
         if self.writer.memory_size() > ROW_GROUP_MAX_BYTES {
-            self.writer.flush().map_err(parquet_error)?;
+            self.writer.flush().map_err(parquet_error(&self.temp))?;
         }
         Ok(())
     }
 
     fn commit(self) -> Result<(), StoreError> {
         let temp = self.temp;
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|source| StoreError::Parquet {
-                path: temp.display().to_string(),
-                source,
-            })?;
+        let file = self.writer.into_inner().map_err(parquet_error(&temp))?;
         file.sync_all().map_err(io_error(&temp))?;
         fs::rename(&temp, &self.path).map_err(io_error(&self.path))?;
         sync_dir(&self.path);
@@ -555,15 +548,9 @@ fn sync_dir(path: &Path) {
 fn parquet_run(path: &Path) -> Result<Run<'static>, StoreError> {
     let file = File::open(path).map_err(io_error(path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|source| StoreError::Parquet {
-            path: path.display().to_string(),
-            source,
-        })?
+        .map_err(parquet_error(path))?
         .build()
-        .map_err(|source| StoreError::Parquet {
-            path: path.display().to_string(),
-            source,
-        })?;
+        .map_err(parquet_error(path))?;
     let path = path.display().to_string();
     Ok(Box::new(reader.map(move |batch| {
         batch.map_err(|e| StoreError::Invalid {
@@ -574,15 +561,11 @@ fn parquet_run(path: &Path) -> Result<Run<'static>, StoreError> {
 }
 
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
-    let parquet_error = |source| StoreError::Parquet {
-        path: path.display().to_string(),
-        source,
-    };
     let file = File::open(path).map_err(io_error(path))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet_error)?
+        .map_err(parquet_error(path))?
         .build()
-        .map_err(parquet_error)?;
+        .map_err(parquet_error(path))?;
     reader
         .map(|batch| {
             batch.map_err(|e| StoreError::Invalid {

@@ -45,8 +45,15 @@ fn ctidx_aws(home: &Path) -> Command {
     command
 }
 
-fn s3_ingest(server: &Server, home: &Path, store: &Path, source: &str, extra: &[&str]) -> Output {
-    ctidx_aws(home)
+fn s3_ingest_command(
+    server: &Server,
+    home: &Path,
+    store: &Path,
+    source: &str,
+    extra: &[&str],
+) -> Command {
+    let mut command = ctidx_aws(home);
+    command
         .args([
             "ingest",
             "--source",
@@ -56,7 +63,12 @@ fn s3_ingest(server: &Server, home: &Path, store: &Path, source: &str, extra: &[
         ])
         .arg("--store")
         .arg(store)
-        .args(extra)
+        .args(extra);
+    command
+}
+
+fn s3_ingest(server: &Server, home: &Path, store: &Path, source: &str, extra: &[&str]) -> Output {
+    s3_ingest_command(server, home, store, source, extra)
         .output()
         .expect("ctidx runs")
 }
@@ -563,17 +575,7 @@ fn sigkill_during_an_s3_ingest_then_rerun_stores_every_event_exactly_once() {
         let store = dir.path().join(format!("store-{attempt}"));
         // Two interrupted runs in a row, then one that completes.
         for _ in 0..2 {
-            let mut child = ctidx_aws(dir.path())
-                .args([
-                    "ingest",
-                    "--quiet",
-                    "--source",
-                    source,
-                    "--endpoint-url",
-                    &server.endpoint,
-                ])
-                .arg("--store")
-                .arg(&store)
+            let mut child = s3_ingest_command(&server, dir.path(), &store, source, &["--quiet"])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -597,21 +599,13 @@ fn memory_stays_bounded_as_the_object_count_grows() {
     let small = generate(&server.root.join(BUCKET).join("small"), 200, 100);
     let large = generate(&server.root.join(BUCKET).join("large"), 1600, 100);
     let run = |prefix: &str, store: &Path| {
-        let mut command = ctidx_aws(dir.path());
-        command
-            .args([
-                "ingest",
-                "--quiet",
-                "--memory-budget",
-                "8",
-                "--source",
-                &format!("s3://trail/{prefix}"),
-                "--endpoint-url",
-                &server.endpoint,
-            ])
-            .arg("--store")
-            .arg(store);
-        peak_rss_kib(command)
+        peak_rss_kib(s3_ingest_command(
+            &server,
+            dir.path(),
+            store,
+            &format!("s3://trail/{prefix}"),
+            &["--quiet", "--memory-budget", "8"],
+        ))
     };
     let (small_store, large_store) = (dir.path().join("small"), dir.path().join("large"));
     let (status, small_rss) = run("small", &small_store);
