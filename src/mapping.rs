@@ -413,6 +413,45 @@ fn checked_field<'a>(
     }
 }
 
+/// Every record of the CloudTrail files (`.json`, `.json.gz`) under `<root>/cloudtrail`, for the
+/// tests that run on real data.
+#[cfg(test)]
+pub(crate) fn real_cloudtrail_records(root: &std::path::Path) -> Vec<serde_json::Value> {
+    use std::io::Read;
+    let mut all = Vec::new();
+    for entry in walkdir::WalkDir::new(root.join("cloudtrail")).sort_by_file_name() {
+        let entry = entry.expect("walk real data folder");
+        let path = entry.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !entry.file_type().is_file() || !(name.ends_with(".json") || name.ends_with(".json.gz"))
+        {
+            continue;
+        }
+        let mut text = String::new();
+        let file =
+            std::fs::File::open(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let read = if name.ends_with(".gz") {
+            flate2::read::GzDecoder::new(file).read_to_string(&mut text)
+        } else {
+            std::io::BufReader::new(file).read_to_string(&mut text)
+        };
+        read.unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Array(records)) => all.extend(records),
+            Ok(serde_json::Value::Object(mut top)) => {
+                if let Some(serde_json::Value::Array(records)) = top.remove("Records") {
+                    all.extend(records);
+                }
+            }
+            _ => println!("not CloudTrail JSON, skipped: {}", path.display()),
+        }
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -947,32 +986,9 @@ mod tests {
     mod real_data {
         use super::super::*;
         use std::collections::BTreeMap;
-        use std::io::Read;
         use std::path::Path;
 
         const REQUIRED_SHARE: f64 = 0.995;
-
-        fn read_text(path: &Path) -> std::io::Result<String> {
-            let file = std::fs::File::open(path)?;
-            let mut text = String::new();
-            if path.extension().is_some_and(|ext| ext == "gz") {
-                flate2::read::GzDecoder::new(file).read_to_string(&mut text)?;
-            } else {
-                std::io::BufReader::new(file).read_to_string(&mut text)?;
-            }
-            Ok(text)
-        }
-
-        fn records_of(document: serde_json::Value) -> Vec<serde_json::Value> {
-            match document {
-                serde_json::Value::Array(records) => records,
-                serde_json::Value::Object(mut top) => match top.remove("Records") {
-                    Some(serde_json::Value::Array(records)) => records,
-                    _ => Vec::new(),
-                },
-                _ => Vec::new(),
-            }
-        }
 
         /// Runs only when CTIDX_REALDATA_DIR points at a folder with a `cloudtrail` subfolder.
         #[test]
@@ -986,42 +1002,21 @@ mod tests {
             let mut mapped = 0usize;
             let mut mapped_by_name_alone = 0usize;
             let mut unmapped: BTreeMap<(String, String), usize> = BTreeMap::new();
-            for entry in
-                walkdir::WalkDir::new(Path::new(&root).join("cloudtrail")).sort_by_file_name()
-            {
-                let entry = entry.expect("walk real data folder");
-                let path = entry.path();
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
-                if !entry.file_type().is_file()
-                    || !(name.ends_with(".json") || name.ends_with(".json.gz"))
-                {
-                    continue;
+            for record in real_cloudtrail_records(Path::new(&root)) {
+                let field = |key: &str| record.get(key).and_then(|v| v.as_str());
+                let source = field("eventSource").unwrap_or_default();
+                let event = field("eventName").unwrap_or_default();
+                checked += 1;
+                if map_event(catalogue, source, event) != Mapping::Unmapped {
+                    mapped_by_name_alone += 1;
                 }
-                let text =
-                    read_text(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-                let Ok(document) = serde_json::from_str::<serde_json::Value>(&text) else {
-                    println!("not JSON, skipped: {}", path.display());
-                    continue;
-                };
-                for record in records_of(document) {
-                    let field = |key: &str| record.get(key).and_then(|v| v.as_str());
-                    let source = field("eventSource").unwrap_or_default();
-                    let event = field("eventName").unwrap_or_default();
-                    checked += 1;
-                    if map_event(catalogue, source, event) != Mapping::Unmapped {
-                        mapped_by_name_alone += 1;
-                    }
-                    match map_record(catalogue, field("eventType"), source, event) {
-                        Mapping::Actions(ids) if !ids.is_empty() => mapped += 1,
-                        Mapping::NoPermission(_) => mapped += 1,
-                        _ => {
-                            *unmapped
-                                .entry((source.to_string(), event.to_string()))
-                                .or_default() += 1
-                        }
+                match map_record(catalogue, field("eventType"), source, event) {
+                    Mapping::Actions(ids) if !ids.is_empty() => mapped += 1,
+                    Mapping::NoPermission(_) => mapped += 1,
+                    _ => {
+                        *unmapped
+                            .entry((source.to_string(), event.to_string()))
+                            .or_default() += 1
                     }
                 }
             }

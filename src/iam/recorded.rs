@@ -1094,19 +1094,7 @@ mod tests {
     mod real_data {
         use super::super::*;
         use crate::mapping::map_record;
-        use std::io::Read;
         use std::path::Path;
-
-        fn read_text(path: &Path) -> std::io::Result<String> {
-            let file = std::fs::File::open(path)?;
-            let mut text = String::new();
-            if path.extension().is_some_and(|ext| ext == "gz") {
-                flate2::read::GzDecoder::new(file).read_to_string(&mut text)?;
-            } else {
-                std::io::BufReader::new(file).read_to_string(&mut text)?;
-            }
-            Ok(text)
-        }
 
         /// Every action mapped from a real CloudTrail record was evidently performed by a call, so none
         /// may be marked as performed by no API operation. Runs only when CTIDX_REALDATA_DIR points at a
@@ -1121,45 +1109,20 @@ mod tests {
             let facts = RecordedFacts::embedded();
             let mut seen = 0usize;
             let mut wrong = std::collections::BTreeSet::new();
-            for entry in
-                walkdir::WalkDir::new(Path::new(&root).join("cloudtrail")).sort_by_file_name()
-            {
-                let entry = entry.expect("walk real data folder");
-                let path = entry.path();
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
-                if !entry.file_type().is_file()
-                    || !(name.ends_with(".json") || name.ends_with(".json.gz"))
-                {
+            for record in crate::mapping::real_cloudtrail_records(Path::new(&root)) {
+                let field = |key: &str| record.get(key).and_then(|v| v.as_str());
+                let Mapping::Actions(ids) = map_record(
+                    catalogue,
+                    field("eventType"),
+                    field("eventSource").unwrap_or_default(),
+                    field("eventName").unwrap_or_default(),
+                ) else {
                     continue;
-                }
-                let text =
-                    read_text(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-                let records = match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(serde_json::Value::Array(records)) => records,
-                    Ok(serde_json::Value::Object(mut top)) => match top.remove("Records") {
-                        Some(serde_json::Value::Array(records)) => records,
-                        _ => continue,
-                    },
-                    _ => continue,
                 };
-                for record in records {
-                    let field = |key: &str| record.get(key).and_then(|v| v.as_str());
-                    let Mapping::Actions(ids) = map_record(
-                        catalogue,
-                        field("eventType"),
-                        field("eventSource").unwrap_or_default(),
-                        field("eventName").unwrap_or_default(),
-                    ) else {
-                        continue;
-                    };
-                    for id in ids {
-                        seen += 1;
-                        if facts.no_api_operation(catalogue, id).is_some() {
-                            wrong.insert(catalogue.display(id));
-                        }
+                for id in ids {
+                    seen += 1;
+                    if facts.no_api_operation(catalogue, id).is_some() {
+                        wrong.insert(catalogue.display(id));
                     }
                 }
             }
