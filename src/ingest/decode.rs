@@ -246,6 +246,9 @@ impl ColumnBuilder {
 struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
     extra: StringBuilder,
+    /// The column of each key of the last record, by position: records of one object nearly always
+    /// list their keys in the same order, so one comparison usually finds the column.
+    last_key_columns: Vec<Option<usize>>,
 }
 
 impl BatchBuilder {
@@ -253,7 +256,23 @@ impl BatchBuilder {
         BatchBuilder {
             columns: RECORD.iter().map(|f| ColumnBuilder::new(&f.kind)).collect(),
             extra: StringBuilder::new(),
+            last_key_columns: Vec::new(),
         }
+    }
+
+    /// The column a record's key at position `slot` goes to, if it has one.
+    fn column_of(&mut self, slot: usize, key: &str) -> Option<usize> {
+        if let Some(Some(column)) = self.last_key_columns.get(slot).copied()
+            && RECORD[column].json == key
+        {
+            return Some(column);
+        }
+        let column = RECORD_KEYS.get(key).copied();
+        if slot >= self.last_key_columns.len() {
+            self.last_key_columns.resize(slot + 1, None);
+        }
+        self.last_key_columns[slot] = column;
+        column
     }
 
     fn finish(self) -> Result<RecordBatch, DecodeError> {
@@ -296,7 +315,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut records = Some(self.0);
         let mut keys = Vec::new();
-        while let Some(key) = map.next_key::<Cow<str>>()? {
+        while let Some(JsonStr(key)) = map.next_key()? {
             match (key.as_ref(), records.take()) {
                 ("Records", Some(seed)) => map.next_value_seed(seed)?,
                 (_, seed) => {
@@ -386,8 +405,8 @@ fn decode_record(raw: &RawValue, builder: &mut BatchBuilder, limits: Limits) -> 
         extra.push(':');
         extra.push_str(raw);
     };
-    for (key, value) in &members {
-        let Some(&column) = RECORD_KEYS.get(key.as_ref()) else {
+    for (slot, (key, value)) in members.iter().enumerate() {
+        let Some(column) = builder.column_of(slot, key) else {
             keep_extra(key, value.get());
             continue;
         };
@@ -486,7 +505,32 @@ fn decode_top_level<'a>(field: &Field, raw: &'a RawValue) -> Result<(Decoded<'a>
 }
 
 fn parse_str(text: &str) -> Result<Cow<'_, str>, String> {
-    serde_json::from_str::<Cow<str>>(text).map_err(|e| strip_position(&e))
+    serde_json::from_str::<JsonStr>(text)
+        .map(|s| s.0)
+        .map_err(|e| strip_position(&e))
+}
+
+/// A JSON string, borrowed from the input unless it holds escapes. (serde's own `Cow<str>` always
+/// allocates, which cost an allocation per key and per value of every record.)
+struct JsonStr<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for JsonStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = JsonStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<JsonStr<'de>, E> {
+                Ok(JsonStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonStr<'de>, E> {
+                Ok(JsonStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
 }
 
 fn json_kind(text: &str) -> &'static str {
@@ -542,7 +586,7 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for OrderedMembers<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(24));
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(JsonStr(key)) = map.next_key()? {
                     let value: &'de RawValue = map.next_value()?;
                     members.push((key, value));
                 }
@@ -668,9 +712,16 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 },
             ) => {
                 let mut set = vec![false; fields.len()];
-                while let Some(key) = map.next_key::<Cow<str>>()? {
-                    match fields.iter().position(|f| f.json == key) {
+                // Members usually come in the schema's order: try the one after the last match first.
+                let mut expected = 0;
+                while let Some(JsonStr(key)) = map.next_key()? {
+                    let position = match fields.get(expected) {
+                        Some(f) if f.json == key => Some(expected),
+                        _ => fields.iter().position(|f| f.json == key),
+                    };
+                    match position {
                         Some(i) => {
+                            expected = i + 1;
                             if std::mem::replace(&mut set[i], true) {
                                 return Err(de::Error::custom(format!(
                                     "{}.{key} appears twice",
@@ -708,13 +759,16 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 },
             ) => {
                 let mut count = 0i32;
-                while let Some(key) = map.next_key::<Cow<str>>()? {
-                    match map.next_value::<serde_json::Value>()? {
-                        serde_json::Value::String(s) => values.append_value(s),
-                        serde_json::Value::Null => values.append_null(),
-                        other => {
+                while let Some(JsonStr(key)) = map.next_key()? {
+                    let value: &RawValue = map.next_value()?;
+                    match value.get().as_bytes().first() {
+                        Some(b'"') => {
+                            values.append_value(parse_str(value.get()).map_err(de::Error::custom)?)
+                        }
+                        Some(b'n') => values.append_null(),
+                        _ => {
                             *self.exact = false;
-                            values.append_value(other.to_string());
+                            values.append_value(value.get());
                         }
                     }
                     keys.append_value(key);

@@ -272,32 +272,35 @@ fn split_by_partition(
         .and_then(|c| c.as_struct().column_by_name("accountid").cloned());
     let identity_accounts = identity_accounts.as_ref().map(|a| a.as_string::<i32>());
 
-    let mut rows_by_key: BTreeMap<PartitionKey, Vec<u32>> = BTreeMap::new();
+    // An object nearly always holds one partition's rows (rarely a few): keys are found by a scan
+    // and only allocated when a new one appears.
+    let mut rows_by_key: Vec<(PartitionKey, Vec<u32>)> = Vec::new();
     for row in 0..batch.num_rows() {
         let account = layout_account
-            .map(str::to_string)
-            .or_else(|| {
-                recipients
-                    .is_valid(row)
-                    .then(|| recipients.value(row).to_string())
-            })
+            .or_else(|| recipients.is_valid(row).then(|| recipients.value(row)))
             .or_else(|| {
                 identity_accounts
                     .filter(|a| a.is_valid(row))
-                    .map(|a| a.value(row).to_string())
+                    .map(|a| a.value(row))
             })
-            .unwrap_or_else(|| "unknown".to_string());
-        let day = decode::day_of(times.value(row))
-            .unwrap_or("unknown")
-            .to_string();
-        rows_by_key
-            .entry(PartitionKey { account, day })
-            .or_default()
-            .push(row as u32);
+            .unwrap_or("unknown");
+        let day = decode::day_of(times.value(row)).unwrap_or("unknown");
+        let position = rows_by_key
+            .iter()
+            .position(|(key, _)| key.account == account && key.day == day);
+        let index = position.unwrap_or_else(|| {
+            let key = PartitionKey {
+                account: account.to_string(),
+                day: day.to_string(),
+            };
+            rows_by_key.push((key, Vec::new()));
+            rows_by_key.len() - 1
+        });
+        rows_by_key[index].1.push(row as u32);
     }
-    if rows_by_key.len() == 1 {
-        let key = rows_by_key.into_keys().next().into_iter();
-        return Ok(key.map(|k| (k, batch.clone())).collect());
+    rows_by_key.sort_by(|a, b| a.0.cmp(&b.0));
+    if let [(key, _)] = rows_by_key.as_slice() {
+        return Ok(vec![(key.clone(), batch.clone())]);
     }
     rows_by_key
         .into_iter()

@@ -12,6 +12,7 @@ use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
+use rayon::prelude::*;
 
 use crate::ingest::schema;
 use crate::store::{PartitionKey, Run, StoreError, merge_sorted_runs, sort_by_principal_and_time};
@@ -59,27 +60,29 @@ impl Staging {
         Ok(())
     }
 
+    /// Sorts and writes every partition's rows as one run each, the partitions in parallel, so that
+    /// a spill keeps every core busy rather than stalling the decoders behind one thread.
     fn spill(&mut self) -> Result<(), StoreError> {
-        for (key, batches) in std::mem::take(&mut self.in_memory) {
-            let path = self
-                .folder
-                .path()
-                .join(format!("{}.arrow", self.spill_files));
-            self.spill_files += 1;
-            let sorted = sorted_run(&batches).map_err(|e| spill_error(&path, e))?;
-            let file = File::create(&path).map_err(|e| spill_error(&path, e))?;
-            let mut writer = FileWriter::try_new(file, &schema::file_schema())
-                .map_err(|e| spill_error(&path, e))?;
-            // Written in slices so that reading the run back holds one slice at a time.
-            let mut offset = 0;
-            while offset < sorted.num_rows() {
-                let length = SPILL_SLICE_ROWS.min(sorted.num_rows() - offset);
-                writer
-                    .write(&sorted.slice(offset, length))
-                    .map_err(|e| spill_error(&path, e))?;
-                offset += length;
-            }
-            writer.finish().map_err(|e| spill_error(&path, e))?;
+        let first = self.spill_files;
+        let partitions: Vec<(PathBuf, PartitionKey, Vec<RecordBatch>)> =
+            std::mem::take(&mut self.in_memory)
+                .into_iter()
+                .enumerate()
+                .map(|(i, (key, batches))| {
+                    let path = self.folder.path().join(format!("{}.arrow", first + i));
+                    (path, key, batches)
+                })
+                .collect();
+        self.spill_files += partitions.len();
+        let written: Vec<Result<(PartitionKey, PathBuf), StoreError>> = partitions
+            .into_par_iter()
+            .map(|(path, key, batches)| {
+                write_run(&path, &batches).map_err(|e| spill_error(&path, e))?;
+                Ok((key, path))
+            })
+            .collect();
+        for result in written {
+            let (key, path) = result?;
             self.spilled.entry(key).or_default().push(path);
         }
         self.bytes = 0;
@@ -123,6 +126,20 @@ const SPILL_SLICE_ROWS: usize = 1024;
 /// Most runs merged at once; more are first merged in groups into longer runs.
 const MERGE_FAN_IN: usize = 16;
 static MERGED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes the batches, sorted by principal and time, as one spilled run.
+fn write_run(path: &Path, batches: &[RecordBatch]) -> Result<(), arrow::error::ArrowError> {
+    let sorted = sorted_run(batches)?;
+    let mut writer = FileWriter::try_new(File::create(path)?, &schema::file_schema())?;
+    // Written in slices so that reading the run back holds one slice at a time.
+    let mut offset = 0;
+    while offset < sorted.num_rows() {
+        let length = SPILL_SLICE_ROWS.min(sorted.num_rows() - offset);
+        writer.write(&sorted.slice(offset, length))?;
+        offset += length;
+    }
+    writer.finish()
+}
 
 /// The batches as one batch sorted by principal and time.
 fn sorted_run(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
