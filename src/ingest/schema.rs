@@ -348,6 +348,20 @@ mod tests {
     }
 
     #[test]
+    fn structs_have_at_most_64_members() {
+        // The decoder tracks which members a JSON object set in one u64.
+        fn check(fields: &[Field]) {
+            assert!(fields.len() <= 64);
+            for field in fields {
+                if let Kind::Struct(members) | Kind::ListOfStruct(members) = &field.kind {
+                    check(members);
+                }
+            }
+        }
+        check(RECORD);
+    }
+
+    #[test]
     fn athena_nested_columns_exist() {
         let schema = file_schema();
         let identity = schema

@@ -23,6 +23,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::schema;
@@ -501,8 +502,16 @@ fn new_file_name() -> String {
     format!("part-{now}-{}-{sequence}.parquet", std::process::id())
 }
 
+/// Columns whose values are (nearly) unique per event: a dictionary would only be built to be
+/// abandoned, at a cost in time for no gain in size.
+const UNIQUE_VALUE_COLUMNS: [&str; 4] = ["eventid", "requestid", "sharedeventid", "eventtime"];
+
 fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    UNIQUE_VALUE_COLUMNS
+        .iter()
+        .fold(WriterProperties::builder(), |builder, column| {
+            builder.set_column_dictionary_enabled(ColumnPath::from(*column), false)
+        })
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_max_row_group_row_count(Some(128 * 1024))
         .build()
