@@ -272,9 +272,11 @@ fn split_by_partition(
         .and_then(|c| c.as_struct().column_by_name("accountid").cloned());
     let identity_accounts = identity_accounts.as_ref().map(|a| a.as_string::<i32>());
 
-    // An object nearly always holds one partition's rows (rarely a few): keys are found by a scan
-    // and only allocated when a new one appears.
+    // An object nearly always holds one partition's rows: the previous row's key is tried first,
+    // and keys are only allocated when a new one appears.
     let mut rows_by_key: Vec<(PartitionKey, Vec<u32>)> = Vec::new();
+    let mut index_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut previous: Option<((&str, &str), usize)> = None;
     for row in 0..batch.num_rows() {
         let account = layout_account
             .or_else(|| recipients.is_valid(row).then(|| recipients.value(row)))
@@ -285,17 +287,18 @@ fn split_by_partition(
             })
             .unwrap_or("unknown");
         let day = decode::day_of(times.value(row)).unwrap_or("unknown");
-        let position = rows_by_key
-            .iter()
-            .position(|(key, _)| key.account == account && key.day == day);
-        let index = position.unwrap_or_else(|| {
-            let key = PartitionKey {
-                account: account.to_string(),
-                day: day.to_string(),
-            };
-            rows_by_key.push((key, Vec::new()));
-            rows_by_key.len() - 1
-        });
+        let index = match previous {
+            Some((key, index)) if key == (account, day) => index,
+            _ => *index_of.entry((account, day)).or_insert_with(|| {
+                let key = PartitionKey {
+                    account: account.to_string(),
+                    day: day.to_string(),
+                };
+                rows_by_key.push((key, Vec::new()));
+                rows_by_key.len() - 1
+            }),
+        };
+        previous = Some(((account, day), index));
         rows_by_key[index].1.push(row as u32);
     }
     rows_by_key.sort_by(|a, b| a.0.cmp(&b.0));
@@ -306,4 +309,87 @@ fn split_by_partition(
         .into_iter()
         .map(|(key, rows)| Ok((key, take_record_batch(batch, &UInt32Array::from(rows))?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+
+    fn record(id: usize, day: &str, account: &str) -> String {
+        format!(
+            r#"{{"eventTime":"{day}T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","eventID":"e{id}","recipientAccountId":"{account}"}}"#
+        )
+    }
+
+    fn split(records: &[String], layout_account: Option<&str>) -> Vec<(PartitionKey, Vec<String>)> {
+        let text = format!("{{\"Records\":[{}]}}", records.join(","));
+        let batch =
+            decode::decode_json(text.as_bytes(), decode::Limits::default()).expect("decodes");
+        split_by_partition(&batch, layout_account)
+            .expect("splits")
+            .into_iter()
+            .map(|(key, part)| {
+                let ids = part
+                    .column_by_name("eventid")
+                    .expect("column")
+                    .as_string::<i32>();
+                (key, ids.iter().flatten().map(str::to_string).collect())
+            })
+            .collect()
+    }
+
+    fn key(account: &str, day: &str) -> PartitionKey {
+        PartitionKey {
+            account: account.into(),
+            day: day.into(),
+        }
+    }
+
+    #[test]
+    fn rows_are_grouped_by_account_and_day_in_key_order() {
+        let records = [
+            record(0, "2024-03-02", "222"),
+            record(1, "2024-03-01", "111"),
+            record(2, "2024-03-02", "222"),
+            record(3, "2024-03-02", "111"),
+            record(4, "2024-03-01", "111"),
+        ];
+        assert_eq!(
+            split(&records, None),
+            vec![
+                (key("111", "2024-03-01"), vec!["e1".into(), "e4".into()]),
+                (key("111", "2024-03-02"), vec!["e3".into()]),
+                (key("222", "2024-03-02"), vec!["e0".into(), "e2".into()]),
+            ]
+        );
+        // The account in the object's key wins over the record's.
+        let parts = split(&records, Some("999"));
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|(k, _)| k.account == "999"));
+    }
+
+    #[test]
+    fn an_object_spanning_thousands_of_days_is_split_exactly() {
+        let start = chrono::NaiveDate::from_ymd_opt(2010, 1, 1).expect("valid date");
+        let days: Vec<String> = (0..4000)
+            .map(|i| {
+                (start + chrono::Days::new(i))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+            .collect();
+        // Each day twice, far apart, so that no two neighbouring rows share a partition.
+        let records: Vec<String> = (0..2)
+            .flat_map(|_| days.iter())
+            .enumerate()
+            .map(|(id, day)| record(id, day, "111"))
+            .collect();
+        let parts = split(&records, None);
+        assert_eq!(parts.len(), days.len());
+        for (i, (key, ids)) in parts.iter().enumerate() {
+            assert_eq!(key.day, days[i]);
+            assert_eq!(ids, &[format!("e{i}"), format!("e{}", i + days.len())]);
+        }
+    }
 }
