@@ -1009,4 +1009,190 @@ mod tests {
             assert_eq!(day_of(bad), None, "{bad}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{Map, Value};
+
+        /// Member names a record may carry: every column's JSON name at every depth (so values of
+        /// the wrong type reach each builder), and some names no column has.
+        fn member_names() -> Vec<&'static str> {
+            fn collect(fields: &[Field], names: &mut Vec<&'static str>) {
+                for field in fields {
+                    names.push(field.json);
+                    if let Kind::Struct(members) | Kind::ListOfStruct(members) = &field.kind {
+                        collect(members, names);
+                    }
+                }
+            }
+            let mut names = vec!["managementEvent", "unknownKey", "é\"quoted\\"];
+            collect(RECORD, &mut names);
+            names
+        }
+
+        fn json_value() -> BoxedStrategy<Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                (-1e6f64..1e6).prop_map(Value::from),
+                "[a-z0-9:/\\\\\"\\u{0}-\\u{1f}é€😀 ]{0,12}".prop_map(Value::String),
+            ];
+            let leaf = leaf.boxed();
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec((prop::sample::select(member_names()), inner), 0..5)
+                        .prop_map(|members| {
+                            Value::Object(
+                                members
+                                    .into_iter()
+                                    .map(|(k, v)| (k.to_string(), v))
+                                    .collect(),
+                            )
+                        }),
+                ]
+            })
+            .boxed()
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            "[a-z0-9:/\\\\\"\\u{0}-\\u{1f}é€😀 ]{0,12}"
+        }
+
+        fn object(members: Vec<(String, Value)>) -> Value {
+            Value::Object(members.into_iter().collect())
+        }
+
+        /// A value of the type the schema expects for `kind`, with unknown members mixed in.
+        fn typed_value(kind: &'static Kind) -> BoxedStrategy<Value> {
+            match kind {
+                Kind::Text => text().prop_map(Value::String).boxed(),
+                Kind::BoolText => any::<bool>().prop_map(Value::Bool).boxed(),
+                Kind::JsonText => json_value(),
+                Kind::Struct(members) => typed_members(members).prop_map(object).boxed(),
+                Kind::ListOfStruct(members) => {
+                    prop::collection::vec(typed_members(members).prop_map(object), 0..3)
+                        .prop_map(Value::Array)
+                        .boxed()
+                }
+                Kind::StringMap => prop::collection::vec((text(), prop::option::of(text())), 0..3)
+                    .prop_map(|entries| {
+                        object(
+                            entries
+                                .into_iter()
+                                .map(|(k, v)| (k, v.map_or(Value::Null, Value::String)))
+                                .collect(),
+                        )
+                    })
+                    .boxed(),
+            }
+        }
+
+        /// Some of `fields`, each with a well-typed value, in a random order, sometimes with a
+        /// member the schema does not know.
+        fn typed_members(fields: &'static [Field]) -> BoxedStrategy<Vec<(String, Value)>> {
+            let chosen: Vec<BoxedStrategy<Option<(String, Value)>>> = fields
+                .iter()
+                .map(|field| {
+                    prop::option::of(
+                        typed_value(&field.kind).prop_map(|v| (field.json.to_string(), v)),
+                    )
+                    .boxed()
+                })
+                .collect();
+            (
+                chosen,
+                prop::option::of(json_value()),
+                any::<prop::sample::Index>(),
+            )
+                .prop_map(|(members, unknown, shift)| {
+                    let mut members: Vec<(String, Value)> = members.into_iter().flatten().collect();
+                    members.extend(unknown.map(|v| ("unknownMember".to_string(), v)));
+                    if !members.is_empty() {
+                        let by = shift.index(members.len());
+                        members.rotate_left(by);
+                    }
+                    members
+                })
+                .boxed()
+        }
+
+        fn with_required(mut record: Map<String, Value>, id: String) -> Value {
+            record.insert("eventTime".into(), "2024-03-01T10:00:00Z".into());
+            record.insert("eventSource".into(), "s3.amazonaws.com".into());
+            record.insert("eventName".into(), "ListBuckets".into());
+            record.insert("eventID".into(), id.into());
+            Value::Object(record)
+        }
+
+        /// Records with members of any type under any name: mostly refused, which is the point.
+        fn loose_record() -> impl Strategy<Value = Value> {
+            (
+                prop::collection::vec((prop::sample::select(member_names()), json_value()), 0..8),
+                "[a-z0-9-]{1,8}",
+            )
+                .prop_map(|(members, id)| {
+                    let record = members
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect();
+                    with_required(record, id)
+                })
+        }
+
+        /// Records shaped like CloudTrail's, which must all be stored.
+        fn typed_record() -> impl Strategy<Value = Value> {
+            (typed_members(RECORD), "[a-z0-9-]{1,8}")
+                .prop_map(|(members, id)| with_required(members.into_iter().collect(), id))
+        }
+
+        fn record() -> impl Strategy<Value = Value> {
+            prop_oneof![loose_record(), typed_record()]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever the records hold, decoding either refuses the object with a reason or stores
+            /// every record so that it is rebuilt exactly, whatever order its keys come in.
+            #[test]
+            fn decoded_records_rebuild_exactly(records in prop::collection::vec(record(), 1..6)) {
+                let text = serde_json::to_string(&serde_json::json!({ "Records": records }))
+                    .expect("serializable");
+                // Compared with the records as the text reads back (serde_json parses floats
+                // approximately; the store keeps the text itself).
+                let parsed: Value = serde_json::from_str(&text).expect("valid JSON");
+                let records = parsed["Records"].as_array().expect("records").clone();
+                if let Ok(batch) = decode(&text) {
+                    prop_assert_eq!(batch.num_rows(), records.len());
+                    for (row, original) in records.iter().enumerate() {
+                        let rebuilt = schema::reconstruct(&batch, row).expect("reconstructs");
+                        prop_assert_eq!(&rebuilt, original);
+                    }
+                }
+            }
+
+            /// Records shaped like CloudTrail's are never refused.
+            #[test]
+            fn well_typed_records_are_stored(records in prop::collection::vec(typed_record(), 1..6)) {
+                let text = serde_json::to_string(&serde_json::json!({ "Records": records }))
+                    .expect("serializable");
+                let decoded = decode(&text);
+                prop_assert!(decoded.is_ok(), "{:?}", decoded.err());
+            }
+
+            /// Arbitrary bytes, plain or gzip, never panic the decoder.
+            #[test]
+            fn arbitrary_bytes_are_refused_or_decoded(bytes in prop::collection::vec(any::<u8>(), 0..512), gzipped in any::<bool>()) {
+                let bytes = if gzipped {
+                    gzip(&String::from_utf8_lossy(&bytes))
+                } else {
+                    bytes
+                };
+                let _ = decode_object(&bytes, Limits::default());
+            }
+        }
+    }
 }
