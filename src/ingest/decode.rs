@@ -74,7 +74,7 @@ fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
     // CloudTrail writes one gzip member, whose trailer gives its inflated size: such a member is
     // inflated by libdeflate in one call, about twice as fast as streaming. Anything else (several
     // members, a size that does not match, damage) takes the streaming path, which reports the error.
-    if let Some(size) = single_member_size(bytes).filter(|&size| size as u64 <= limit) {
+    if let Some(size) = gzip_trailer_size(bytes).filter(|&size| size as u64 <= limit) {
         let mut text = vec![0u8; size];
         let inflated = libdeflater::Decompressor::new().gzip_decompress(bytes, &mut text);
         if inflated.is_ok_and(|n| n == size) {
@@ -93,7 +93,7 @@ fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
 }
 
 /// The inflated size a gzip trailer records (modulo 2^32, as gzip stores it).
-fn single_member_size(bytes: &[u8]) -> Option<usize> {
+fn gzip_trailer_size(bytes: &[u8]) -> Option<usize> {
     let trailer: [u8; 4] = bytes.get(bytes.len().checked_sub(4)?..)?.try_into().ok()?;
     Some(u32::from_le_bytes(trailer) as usize)
 }
@@ -731,7 +731,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                     members, validity, ..
                 },
             ) => {
-                // One bit per member (the schema test keeps structs under 64 members).
+                // One bit per member (a schema test keeps structs at 64 members or fewer).
                 let mut set = 0u64;
                 // Members usually come in the schema's order: try the one after the last match first.
                 let mut expected = 0;

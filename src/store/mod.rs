@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -461,32 +460,12 @@ impl Store {
 /// string, so a partition of millions of events costs tens of MB. Two distinct IDs share a hash with
 /// probability about n²/2^129: below 10^-18 for ten billion events in one partition.
 #[derive(Default)]
-pub struct EventIds(HashSet<u128, BuildHasherDefault<PrehashedKey>>);
+pub struct EventIds(HashSet<u128>);
 
 impl EventIds {
     /// Adds the ID; false if it was already there.
     pub fn insert(&mut self, id: &str) -> bool {
         self.0.insert(xxhash_rust::xxh3::xxh3_128(id.as_bytes()))
-    }
-}
-
-/// The set's keys are already uniformly distributed hashes: hashing them again would only cost time.
-#[derive(Default)]
-struct PrehashedKey(u64);
-
-impl Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        self.0 = value as u64;
     }
 }
 
