@@ -16,6 +16,7 @@
 //! * `CTIDX_BENCH_FROM`, `CTIDX_BENCH_TO`: `eventTime` range of the list queries (ISO-8601 UTC, the
 //!   end excluded); default: the middle half of the days stored.
 //! * `CTIDX_BENCH_DAY`: the day of the top-events query; default: the first day stored.
+//! * `CTIDX_BENCH_SQL`: more queries to time, as `name=SQL`, separated by `;;`.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -86,7 +87,14 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("| query | rows | first ms | min ms | median ms |");
     println!("|---|---:|---:|---:|---:|");
-    for (name, sql) in queries(&targets) {
+    let mut all_queries = queries(&targets);
+    // Extra queries to time, as `name=SQL` separated by `;;`.
+    for extra in env("CTIDX_BENCH_SQL").iter().flat_map(|v| v.split(";;")) {
+        if let Some((name, sql)) = extra.split_once('=') {
+            all_queries.push((name.trim().to_string(), sql.to_string()));
+        }
+    }
+    for (name, sql) in all_queries {
         let mut times = Vec::with_capacity(runs + 1);
         let mut rows = 0;
         for _ in 0..=runs {
@@ -267,7 +275,7 @@ impl Targets {
 
 /// The queries, as pairs of name and SQL text. `eventtime` is ISO-8601 text, so a range on it is a
 /// range of strings; `day` (a partition column) bounds the files read.
-fn queries(t: &Targets) -> Vec<(&'static str, String)> {
+fn queries(t: &Targets) -> Vec<(String, String)> {
     let account = literal(&t.account);
     let day_from = literal(t.from.get(..10).unwrap_or(t.from.as_str()));
     let day_to = literal(&last_day(&t.to));
@@ -278,18 +286,18 @@ fn queries(t: &Targets) -> Vec<(&'static str, String)> {
     );
     vec![
         (
-            "users_in_range",
+            "users_in_range".to_string(),
             format!("SELECT DISTINCT useridentity.username FROM cloudtrail WHERE {range}"),
         ),
         (
-            "roles_in_range",
+            "roles_in_range".to_string(),
             format!(
                 "SELECT DISTINCT useridentity.sessioncontext.sessionissuer.username \
                  FROM cloudtrail WHERE {range}"
             ),
         ),
         (
-            "user_actions",
+            "user_actions".to_string(),
             format!(
                 "SELECT DISTINCT eventsource, eventname FROM cloudtrail \
                  WHERE account = {account} AND useridentity.arn = {} AND errorcode IS NULL",
@@ -297,7 +305,7 @@ fn queries(t: &Targets) -> Vec<(&'static str, String)> {
             ),
         ),
         (
-            "role_actions",
+            "role_actions".to_string(),
             format!(
                 "SELECT DISTINCT eventsource, eventname FROM cloudtrail \
                  WHERE account = {account} \
@@ -306,7 +314,7 @@ fn queries(t: &Targets) -> Vec<(&'static str, String)> {
             ),
         ),
         (
-            "top_events_day",
+            "top_events_day".to_string(),
             format!(
                 "SELECT eventname, count(*) AS n FROM cloudtrail \
                  WHERE account = {account} AND day = {} \

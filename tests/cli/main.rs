@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `ctidx` binary on real files.
 
 mod ingest;
+mod page_selection;
 mod query;
 mod realdata;
 mod s3;
