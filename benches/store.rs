@@ -29,6 +29,8 @@ use ctidx::store::Store;
 use datafusion::prelude::SessionContext;
 
 // glibc's allocator spends a fifth of a query's time on the Parquet reader's short-lived buffers.
+// mimalloc is built without transparent huge pages (Cargo feature `no_thp`): each fresh 2 MiB page
+// is zeroed whole on first touch, which made the first query of a process twice as slow.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
