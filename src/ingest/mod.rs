@@ -1,17 +1,19 @@
 //! `ctidx ingest`: CloudTrail objects → the Parquet store, incrementally and exactly once.
 //!
 //! Objects are read and decoded on every core; rows are grouped by partition (account and UTC day
-//! of `eventTime`) and each touched partition gets at most one new file per run. An object that
+//! of `eventTime`) and each touched partition gets at most one new file per run. Partitions that no
+//! more objects can reach are written while decoding goes on (see `frontier`). An object that
 //! fails is reported, not recorded in the manifest (so the next run retries it), and does not stop
 //! the others.
 
 pub mod decode;
+mod frontier;
 pub mod s3;
 pub mod schema;
 pub mod source;
 mod staging;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -100,7 +102,7 @@ pub fn ingest(
         ..IngestReport::default()
     };
     let s3 = listing.s3;
-    let objects: Vec<SourceObject> = listing
+    let mut objects: Vec<SourceObject> = listing
         .objects
         .into_iter()
         .filter(|object| {
@@ -112,6 +114,19 @@ pub fn ingest(
             !unchanged
         })
         .collect();
+    // By account and delivery day, so that partitions close one after another and are written
+    // while decoding goes on (see `frontier`).
+    objects.sort_by(|a, b| {
+        let order = |o: &SourceObject| {
+            o.layout
+                .as_ref()
+                .map(|l| (l.account.clone(), l.date.clone(), l.region.clone()))
+        };
+        order(a)
+            .cmp(&order(b))
+            .then_with(|| a.location.cmp(&b.location))
+    });
+    let mut frontier = frontier::DeliveryFrontier::new(&objects);
 
     progress.set_length(objects.iter().map(|o| o.size).sum());
     let mut staging = staging::Staging::new(&store.scratch_dir()?, options.memory_budget)?;
@@ -152,7 +167,33 @@ pub fn ingest(
         }
     };
     let (sender, receiver) = mpsc::sync_channel::<Decoded>(options.jobs * 2);
-    std::thread::scope(|scope| {
+    // Closed partitions are written while the decoders go on; the channel is short, so writers
+    // that fall behind slow decoding rather than letting memory grow.
+    let (write_sender, write_receiver) =
+        mpsc::sync_channel::<staging::StagedPartition>(options.jobs.max(1));
+    let lock_ref = &lock;
+    let mut sent: BTreeSet<PartitionKey> = BTreeSet::new();
+    let write_receiver = &std::sync::Mutex::new(write_receiver);
+    let early_writes = std::thread::scope(|scope| {
+        // Writers are threads of their own, not the thread pool's: a spill runs on the pool and
+        // must not wait behind writers that wait for the next closed partition.
+        let writers: Vec<_> = (0..options.jobs.max(1))
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut written = Vec::new();
+                    loop {
+                        let next = write_receiver
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .recv();
+                        let Ok(partition) = next else { break };
+                        let key = partition.key.clone();
+                        written.push((key, write_staged(store, partition, lock_ref)));
+                    }
+                    written
+                })
+            })
+            .collect();
         for _ in 0..options.jobs.max(1) {
             let sender = sender.clone();
             let (objects, next_bytes) = (&objects, &next_bytes);
@@ -196,6 +237,16 @@ pub fn ingest(
                     });
                 }
             }
+            if let Some((account, open_from)) = frontier.as_mut().and_then(|f| f.done(object)) {
+                // A partition is written at most once while decoding goes on: rows delivered after
+                // it was written wait for the end of the run, when that write has finished, so the
+                // second write knows every event of the first.
+                for partition in staging.take_closed(&account, open_from.as_deref(), &sent) {
+                    sent.insert(partition.key.clone());
+                    // The writer only stops early by panicking, which the join below re-raises.
+                    let _ = write_sender.send(partition);
+                }
+            }
             progress.set_message(format!(
                 "{}/{} objects, {} events",
                 report.objects_ingested + report.failures.len() as u64,
@@ -203,6 +254,15 @@ pub fn ingest(
                 report.events_read
             ));
         }
+        drop(write_sender);
+        writers
+            .into_iter()
+            .flat_map(|writer| {
+                writer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect::<Vec<_>>()
     });
 
     if let Some(error) = staging_error {
@@ -210,21 +270,23 @@ pub fn ingest(
     }
     progress.set_message(format!("writing {} partitions", staging.partition_count()));
     let (partitions, _spill_folder) = staging.into_partitions();
-    let written: Vec<Result<usize, StoreError>> = partitions
+    let late_writes: Vec<(PartitionKey, Result<usize, StoreError>)> = partitions
         .into_par_iter()
         .map(|partition| {
             let key = partition.key.clone();
-            let runs = partition.runs()?;
-            let existing = store.data_files(&key)?;
-            let mut known = store.event_ids(&existing)?;
-            store.write_partition(&key, runs, &mut known, &lock)
+            (key, write_staged(store, partition, &lock))
         })
         .collect();
-    for rows in written {
+    let mut partitions_written = BTreeSet::new();
+    for (key, rows) in early_writes.into_iter().chain(late_writes) {
         let rows = rows?;
         report.events_stored += rows as u64;
-        report.partitions_written += u64::from(rows > 0);
+        if rows > 0 && !partitions_written.insert(key.clone()) {
+            // Rows delivered late reached a partition already written in this run: one file again.
+            store.compact_partition(&key, &lock)?;
+        }
     }
+    report.partitions_written = partitions_written.len() as u64;
 
     for (index, events) in events_per_object {
         let object = &objects[index];
@@ -241,6 +303,19 @@ pub fn ingest(
     report.failures.sort_by(|a, b| a.location.cmp(&b.location));
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Writes a staged partition as one new file, without the events the partition already holds.
+fn write_staged(
+    store: &Store,
+    partition: staging::StagedPartition,
+    lock: &crate::store::WriteLock,
+) -> Result<usize, StoreError> {
+    let key = partition.key.clone();
+    let runs = partition.runs()?;
+    let existing = store.data_files(&key)?;
+    let mut known = store.event_ids(&existing)?;
+    store.write_partition(&key, runs, &mut known, lock)
 }
 
 fn decode_bytes(

@@ -69,10 +69,10 @@ pub fn classify(key: &str) -> Classification {
     if !(lower.ends_with(".json") || lower.ends_with(".json.gz")) {
         return Classification::Skip(SkipReason::NotJson);
     }
-    let Some(aws_logs) = parts.iter().rposition(|p| *p == "AWSLogs") else {
-        return Classification::Log { layout: None };
-    };
-    let mut rest = &parts[aws_logs + 1..parts.len() - 1];
+    // The layout starts after `AWSLogs`, or at the root when the source is that folder itself.
+    let aws_logs = parts.iter().rposition(|p| *p == "AWSLogs");
+    let start = aws_logs.map_or(0, |aws_logs| aws_logs + 1);
+    let mut rest = &parts[start..parts.len() - 1];
     let org = match rest.first() {
         Some(p) if p.starts_with("o-") => {
             let org = p.to_string();
@@ -93,7 +93,9 @@ pub fn classify(key: &str) -> Classification {
             });
             Classification::Log { layout }
         }
-        [account, service, ..] if is_account(account) && *service != "CloudTrail" => {
+        [account, service, ..]
+            if aws_logs.is_some() && is_account(account) && *service != "CloudTrail" =>
+        {
             Classification::Skip(SkipReason::OtherAwsLog)
         }
         _ => Classification::Log { layout: None },
@@ -135,6 +137,17 @@ impl SourceObject {
             version: entry.version,
             layout: entry.layout,
             origin: Origin::S3 { key: entry.key },
+        }
+    }
+
+    #[cfg(test)]
+    pub fn for_test(layout: Option<Layout>) -> SourceObject {
+        SourceObject {
+            location: "test".into(),
+            size: 0,
+            version: String::new(),
+            layout,
+            origin: Origin::Local(PathBuf::from("test")),
         }
     }
 
@@ -298,6 +311,20 @@ mod tests {
                 Classification::Log { layout: None },
             ),
             ("some/dir/attack.JSON", Classification::Log { layout: None }),
+            // A source that is the AWSLogs folder itself.
+            (
+                "111111111111/CloudTrail/us-east-1/2024/03/01/x.json.gz",
+                layout(None, "111111111111", "us-east-1", "2024-03-01"),
+            ),
+            (
+                "o-abc123/222222222222/CloudTrail/eu-west-1/2024/12/31/x.json",
+                layout(Some("o-abc123"), "222222222222", "eu-west-1", "2024-12-31"),
+            ),
+            // Outside AWSLogs, a folder named like an account is not taken for another service's.
+            (
+                "111111111111/exports/x.json",
+                Classification::Log { layout: None },
+            ),
             ("README.md", Classification::Skip(SkipReason::NotJson)),
             ("logs/x.json.bz2", Classification::Skip(SkipReason::NotJson)),
             (".cache/x.json", Classification::Skip(SkipReason::Hidden)),

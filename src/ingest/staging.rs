@@ -3,7 +3,7 @@
 //! folder): each spill is a sorted run, and a partition is written by merging its runs, so memory
 //! stays bounded by the budget whatever the input size, however large one partition is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,6 +87,43 @@ impl Staging {
         }
         self.bytes = 0;
         Ok(())
+    }
+
+    /// Takes out the partitions of `account` before day `open_from` (all of the account's when
+    /// `None`), to be written now; except those in `held`, which stay until the end of the run.
+    pub fn take_closed(
+        &mut self,
+        account: &str,
+        open_from: Option<&str>,
+        held: &BTreeSet<PartitionKey>,
+    ) -> Vec<StagedPartition> {
+        let closed = |key: &PartitionKey| {
+            key.account == account
+                && open_from.is_none_or(|open| key.day.as_str() < open)
+                && !held.contains(key)
+        };
+        let mut keys: Vec<PartitionKey> = self
+            .in_memory
+            .keys()
+            .chain(self.spilled.keys())
+            .filter(|key| closed(key))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .map(|key| {
+                let in_memory = self.in_memory.remove(&key).unwrap_or_default();
+                let released: usize = in_memory.iter().map(|b| b.get_array_memory_size()).sum();
+                self.bytes = self.bytes.saturating_sub(released);
+                StagedPartition {
+                    in_memory,
+                    spilled: self.spilled.remove(&key).unwrap_or_default(),
+                    folder: self.folder.path().to_path_buf(),
+                    key,
+                }
+            })
+            .collect()
     }
 
     pub fn partition_count(&self) -> usize {

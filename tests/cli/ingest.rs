@@ -95,6 +95,60 @@ fn one_run_writes_at_most_one_file_per_partition_and_compact_merges() {
 }
 
 #[test]
+fn partitions_are_written_as_days_close_and_late_deliveries_are_merged_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
+    let account = "111111111111";
+    let mut expected = BTreeSet::new();
+    let mut add = |delivered: &str, event_day: &str, id: String, region: &str| {
+        let time = format!("{event_day}T23:59:00Z");
+        let body = json!({"Records": [record(account, &time, "s3.amazonaws.com", "ListBuckets", &id, "alice")]});
+        write(
+            &aws_key(&source, account, region, delivered, &id),
+            &gzip(body.to_string().as_bytes()),
+        );
+        expected.insert(id);
+    };
+    for day in 1..=9 {
+        for region in ["us-east-1", "eu-west-1"] {
+            let date = format!("2024-05-0{day}");
+            add(&date, &date, format!("on-time-{day}-{region}"), region);
+        }
+    }
+    // Delivered the next day, as CloudTrail does for events just before midnight.
+    add("2024-05-03", "2024-05-02", "next-day".into(), "us-east-1");
+    // Delivered five days late, after its day's partition was written.
+    add(
+        "2024-05-07",
+        "2024-05-02",
+        "five-days-late".into(),
+        "eu-west-1",
+    );
+    add(
+        "2024-05-09",
+        "2024-05-01",
+        "eight-days-late".into(),
+        "us-east-1",
+    );
+    // The source is the AWSLogs folder itself.
+    let output = ingest(&source.join("AWSLogs"), &store, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
+    for day in 1..=9 {
+        let partition = store.join(format!("account={account}/day=2024-05-0{day}"));
+        let files = std::fs::read_dir(&partition)
+            .expect("partition")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            .count();
+        assert_eq!(files, 1, "day {day}: one file for one run");
+    }
+    let rerun = ingest(&source.join("AWSLogs"), &store, &[]);
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
+}
+
+#[test]
 fn duplicate_deliveries_are_stored_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
