@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::RecordBatch;
-use arrow::compute::concat_batches;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use rayon::prelude::*;
@@ -166,7 +165,7 @@ static MERGED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 /// Writes the batches, sorted by principal and time, as one spilled run.
 fn write_run(path: &Path, batches: &[RecordBatch]) -> Result<(), arrow::error::ArrowError> {
-    let sorted = sorted_run(batches)?;
+    let sorted = sort_by_principal_and_time(batches)?;
     let mut writer = FileWriter::try_new(File::create(path)?, &schema::file_schema())?;
     // Written in slices so that reading the run back holds one slice at a time.
     let mut offset = 0;
@@ -176,12 +175,6 @@ fn write_run(path: &Path, batches: &[RecordBatch]) -> Result<(), arrow::error::A
         offset += length;
     }
     writer.finish()
-}
-
-/// The batches as one batch sorted by principal and time.
-fn sorted_run(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let batch = concat_batches(&schema::file_schema(), batches)?;
-    sort_by_principal_and_time(&batch)
 }
 
 pub struct StagedPartition {
@@ -235,10 +228,11 @@ impl StagedPartition {
         }
         let mut runs: Vec<Run<'static>> = Vec::new();
         if !self.in_memory.is_empty() {
-            let sorted = sorted_run(&self.in_memory).map_err(|e| StoreError::Invalid {
-                path: self.key.relative_dir().display().to_string(),
-                message: format!("cannot sort staged rows: {e}"),
-            })?;
+            let sorted =
+                sort_by_principal_and_time(&self.in_memory).map_err(|e| StoreError::Invalid {
+                    path: self.key.relative_dir().display().to_string(),
+                    message: format!("cannot sort staged rows: {e}"),
+                })?;
             runs.push(Box::new(std::iter::once(Ok(sorted))));
         }
         for path in spilled {

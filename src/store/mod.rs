@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StructArray};
-use arrow::compute::{
-    SortColumn, SortOptions, filter_record_batch, lexsort_to_indices, take_record_batch,
-};
+use arrow::compute::{SortColumn, SortOptions, filter_record_batch, lexsort_to_indices};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -670,20 +668,43 @@ fn sort_key_columns(batch: &RecordBatch) -> Vec<ArrayRef> {
     columns
 }
 
-/// Rows sorted by principal, time and event ID: the order of every data file, and of every run
-/// merged into one.
+/// The rows of `batches` as one batch sorted by principal, time and event ID: the order of every
+/// data file, and of every run merged into one. Only the sort keys are concatenated; each row is
+/// copied once, from its batch to its place.
 pub fn sort_by_principal_and_time(
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let sort_columns: Vec<SortColumn> = sort_key_columns(batch)
-        .into_iter()
-        .map(|values| SortColumn {
-            values,
-            options: Some(SortOptions::default()),
+    let keys: Vec<Vec<ArrayRef>> = batches.iter().map(sort_key_columns).collect();
+    let sort_columns: Vec<SortColumn> = (0..keys.first().map_or(0, Vec::len))
+        .map(|column| {
+            let parts: Vec<&dyn Array> = keys.iter().map(|k| k[column].as_ref()).collect();
+            Ok(SortColumn {
+                values: arrow::compute::concat(&parts)?,
+                options: Some(SortOptions::default()),
+            })
+        })
+        .collect::<Result<_, arrow::error::ArrowError>>()?;
+    if sort_columns.is_empty() {
+        return Ok(RecordBatch::new_empty(schema::file_schema()));
+    }
+    let indices = lexsort_to_indices(&sort_columns, None)?;
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut rows = 0;
+    for batch in batches {
+        starts.push(rows);
+        rows += batch.num_rows();
+    }
+    let places: Vec<(usize, usize)> = indices
+        .values()
+        .iter()
+        .map(|&row| {
+            let row = row as usize;
+            let batch = starts.partition_point(|&start| start <= row) - 1;
+            (batch, row - starts[batch])
         })
         .collect();
-    let indices = lexsort_to_indices(&sort_columns, None)?;
-    take_record_batch(batch, &indices)
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    arrow::compute::interleave_record_batch(&sources, &places)
 }
 
 fn drop_known_events(
