@@ -167,10 +167,10 @@ pub fn ingest(
         }
     };
     let (sender, receiver) = mpsc::sync_channel::<Decoded>(options.jobs * 2);
-    // Closed partitions are written while the decoders go on; the channel is short, so writers
-    // that fall behind slow decoding rather than letting memory grow.
-    let (write_sender, write_receiver) =
-        mpsc::sync_channel::<staging::StagedPartition>(options.jobs.max(1));
+    // Closed partitions are written while the decoders go on. The channel holds none: a closed
+    // partition is handed over only when a writer is free, so writers that fall behind slow
+    // decoding rather than letting memory grow.
+    let (write_sender, write_receiver) = mpsc::sync_channel::<staging::StagedPartition>(0);
     let lock_ref = &lock;
     let mut sent: BTreeSet<PartitionKey> = BTreeSet::new();
     let write_receiver = &std::sync::Mutex::new(write_receiver);
