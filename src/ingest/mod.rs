@@ -15,7 +15,7 @@ mod staging;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
@@ -173,20 +173,28 @@ pub fn ingest(
     let (write_sender, write_receiver) = mpsc::sync_channel::<staging::StagedPartition>(0);
     let lock_ref = &lock;
     let mut sent: BTreeSet<PartitionKey> = BTreeSet::new();
-    let write_receiver = &std::sync::Mutex::new(write_receiver);
+    let write_receiver = Arc::new(Mutex::new(write_receiver));
+    let in_flight = &InFlight::default();
     let early_writes = std::thread::scope(|scope| {
         // Writers are threads of their own, not the thread pool's: a spill runs on the pool and
         // must not wait behind writers that wait for the next closed partition.
         let writers: Vec<_> = (0..options.jobs.max(1))
             .map(|_| {
+                // Each writer owns a handle on the receiver: if every writer stops, the channel
+                // closes and the decoding loop does not wait on it.
+                let write_receiver = Arc::clone(&write_receiver);
                 scope.spawn(move || {
                     let mut written = Vec::new();
                     loop {
                         let next = write_receiver
                             .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .unwrap_or_else(PoisonError::into_inner)
                             .recv();
                         let Ok(partition) = next else { break };
+                        let _held = Reservation {
+                            in_flight,
+                            bytes: partition.memory_bytes(),
+                        };
                         let key = partition.key.clone();
                         written.push((key, write_staged(store, partition, lock_ref)));
                     }
@@ -194,6 +202,7 @@ pub fn ingest(
                 })
             })
             .collect();
+        drop(write_receiver);
         for _ in 0..options.jobs.max(1) {
             let sender = sender.clone();
             let (objects, next_bytes) = (&objects, &next_bytes);
@@ -243,6 +252,7 @@ pub fn ingest(
                 // second write knows every event of the first.
                 for partition in staging.take_closed(&account, open_from.as_deref(), &sent) {
                     sent.insert(partition.key.clone());
+                    in_flight.reserve(partition.memory_bytes(), options.memory_budget);
                     // The writer only stops early by panicking, which the join below re-raises.
                     let _ = write_sender.send(partition);
                 }
@@ -303,6 +313,47 @@ pub fn ingest(
     report.failures.sort_by(|a, b| a.location.cmp(&b.location));
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Bytes of staged rows handed to writers and not yet written. With the rows still staged (at most
+/// the memory budget) and each writer's sorted copy, it bounds ingest memory at about three budgets.
+#[derive(Default)]
+struct InFlight {
+    bytes: Mutex<usize>,
+    released: Condvar,
+}
+
+impl InFlight {
+    /// Waits until `bytes` more fit in `budget` beside what writers hold; a partition larger than
+    /// the budget goes alone.
+    fn reserve(&self, bytes: usize, budget: usize) {
+        let mut held = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
+        while *held > 0 && *held + bytes > budget {
+            held = self
+                .released
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *held += bytes;
+    }
+}
+
+/// Gives its bytes back to [`InFlight`] when the write ends, however it ends.
+struct Reservation<'a> {
+    in_flight: &'a InFlight,
+    bytes: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut held = self
+            .in_flight
+            .bytes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *held = held.saturating_sub(self.bytes);
+        self.in_flight.released.notify_all();
+    }
 }
 
 /// Writes a staged partition as one new file, without the events the partition already holds.

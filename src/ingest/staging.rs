@@ -217,6 +217,14 @@ fn merge_spills(group: Vec<PathBuf>, folder: &Path) -> Result<PathBuf, StoreErro
 }
 
 impl StagedPartition {
+    /// Bytes of its rows held in memory (not counting the spilled ones).
+    pub fn memory_bytes(&self) -> usize {
+        self.in_memory
+            .iter()
+            .map(|b| b.get_array_memory_size())
+            .sum()
+    }
+
     /// The partition's rows as at most [`MERGE_FAN_IN`] sorted runs (what is still in memory, then
     /// the spills, read back slice by slice as the merge asks for them), so that writing the
     /// partition holds a bounded number of slices whatever its size.
