@@ -116,14 +116,13 @@ pub fn ingest(
         .collect();
     // By account and delivery day, so that partitions close one after another and are written
     // while decoding goes on (see `frontier`).
+    fn delivery_order(object: &SourceObject) -> Option<(&str, &str, &str)> {
+        let layout = object.layout.as_ref()?;
+        Some((&layout.account, &layout.date, &layout.region))
+    }
     objects.sort_by(|a, b| {
-        let order = |o: &SourceObject| {
-            o.layout
-                .as_ref()
-                .map(|l| (l.account.clone(), l.date.clone(), l.region.clone()))
-        };
-        order(a)
-            .cmp(&order(b))
+        delivery_order(a)
+            .cmp(&delivery_order(b))
             .then_with(|| a.location.cmp(&b.location))
     });
     let mut frontier = frontier::DeliveryFrontier::new(&objects);
@@ -170,7 +169,8 @@ pub fn ingest(
     // Closed partitions are written while the decoders go on. The channel holds none: a closed
     // partition is handed over only when a writer is free, so writers that fall behind slow
     // decoding rather than letting memory grow.
-    let (write_sender, write_receiver) = mpsc::sync_channel::<staging::StagedPartition>(0);
+    let (write_sender, write_receiver) =
+        mpsc::sync_channel::<(staging::StagedPartition, Reservation)>(0);
     let lock_ref = &lock;
     let mut sent: BTreeSet<PartitionKey> = BTreeSet::new();
     let write_receiver = Arc::new(Mutex::new(write_receiver));
@@ -190,10 +190,9 @@ pub fn ingest(
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
                             .recv();
-                        let Ok(partition) = next else { break };
-                        let _held = Reservation {
-                            in_flight,
-                            bytes: partition.memory_bytes(),
+                        // The reservation is given back when this write ends.
+                        let Ok((partition, _reservation)) = next else {
+                            break;
                         };
                         let key = partition.key.clone();
                         written.push((key, write_staged(store, partition, lock_ref)));
@@ -252,9 +251,10 @@ pub fn ingest(
                 // second write knows every event of the first.
                 for partition in staging.take_closed(&account, open_from.as_deref(), &sent) {
                     sent.insert(partition.key.clone());
-                    in_flight.reserve(partition.memory_bytes(), options.memory_budget);
+                    let reservation =
+                        in_flight.reserve(partition.memory_bytes(), options.memory_budget);
                     // The writer only stops early by panicking, which the join below re-raises.
-                    let _ = write_sender.send(partition);
+                    let _ = write_sender.send((partition, reservation));
                 }
             }
             progress.set_message(format!(
@@ -326,7 +326,7 @@ struct InFlight {
 impl InFlight {
     /// Waits until `bytes` more fit in `budget` beside what writers hold; a partition larger than
     /// the budget goes alone.
-    fn reserve(&self, bytes: usize, budget: usize) {
+    fn reserve(&self, bytes: usize, budget: usize) -> Reservation<'_> {
         let mut held = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
         while *held > 0 && *held + bytes > budget {
             held = self
@@ -335,10 +335,14 @@ impl InFlight {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         *held += bytes;
+        Reservation {
+            in_flight: self,
+            bytes,
+        }
     }
 }
 
-/// Gives its bytes back to [`InFlight`] when the write ends, however it ends.
+/// Bytes taken from [`InFlight`], given back when dropped: when the write ends, however it ends.
 struct Reservation<'a> {
     in_flight: &'a InFlight,
     bytes: usize,

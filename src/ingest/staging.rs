@@ -88,6 +88,32 @@ impl Staging {
         Ok(())
     }
 
+    /// The keys of every staged partition, in memory or spilled, in order.
+    fn keys(&self) -> Vec<PartitionKey> {
+        let mut keys: Vec<PartitionKey> = self
+            .in_memory
+            .keys()
+            .chain(self.spilled.keys())
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// Takes one partition's rows out of staging.
+    fn take(&mut self, key: PartitionKey) -> StagedPartition {
+        let in_memory = self.in_memory.remove(&key).unwrap_or_default();
+        let released: usize = in_memory.iter().map(|b| b.get_array_memory_size()).sum();
+        self.bytes = self.bytes.saturating_sub(released);
+        StagedPartition {
+            in_memory,
+            spilled: self.spilled.remove(&key).unwrap_or_default(),
+            folder: self.folder.path().to_path_buf(),
+            key,
+        }
+    }
+
     /// Takes out the partitions of `account` before day `open_from` (all of the account's when
     /// `None`), to be written now; except those in `held`, which stay until the end of the run.
     pub fn take_closed(
@@ -96,63 +122,25 @@ impl Staging {
         open_from: Option<&str>,
         held: &BTreeSet<PartitionKey>,
     ) -> Vec<StagedPartition> {
-        let closed = |key: &PartitionKey| {
-            key.account == account
-                && open_from.is_none_or(|open| key.day.as_str() < open)
-                && !held.contains(key)
-        };
-        let mut keys: Vec<PartitionKey> = self
-            .in_memory
-            .keys()
-            .chain(self.spilled.keys())
-            .filter(|key| closed(key))
-            .cloned()
-            .collect();
-        keys.sort();
-        keys.dedup();
-        keys.into_iter()
-            .map(|key| {
-                let in_memory = self.in_memory.remove(&key).unwrap_or_default();
-                let released: usize = in_memory.iter().map(|b| b.get_array_memory_size()).sum();
-                self.bytes = self.bytes.saturating_sub(released);
-                StagedPartition {
-                    in_memory,
-                    spilled: self.spilled.remove(&key).unwrap_or_default(),
-                    folder: self.folder.path().to_path_buf(),
-                    key,
-                }
+        self.keys()
+            .into_iter()
+            .filter(|key| {
+                key.account == account
+                    && open_from.is_none_or(|open| key.day.as_str() < open)
+                    && !held.contains(key)
             })
+            .map(|key| self.take(key))
             .collect()
     }
 
     pub fn partition_count(&self) -> usize {
-        let mut keys: Vec<&PartitionKey> =
-            self.in_memory.keys().chain(self.spilled.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        keys.len()
+        self.keys().len()
     }
 
     /// Every partition with its rows: spilled ones are read back when the partition is taken, so only
     /// the partitions being written are in memory at once.
     pub fn into_partitions(mut self) -> (Vec<StagedPartition>, tempfile::TempDir) {
-        let mut keys: Vec<PartitionKey> = self
-            .in_memory
-            .keys()
-            .chain(self.spilled.keys())
-            .cloned()
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let partitions = keys
-            .into_iter()
-            .map(|key| StagedPartition {
-                in_memory: self.in_memory.remove(&key).unwrap_or_default(),
-                spilled: self.spilled.remove(&key).unwrap_or_default(),
-                folder: self.folder.path().to_path_buf(),
-                key,
-            })
-            .collect();
+        let partitions = self.keys().into_iter().map(|key| self.take(key)).collect();
         (partitions, self.folder)
     }
 }
