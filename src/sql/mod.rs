@@ -18,7 +18,9 @@ use crate::ingest::schema;
 use crate::store::Store;
 
 mod page_selection;
-use page_selection::PageSelectingTable;
+mod settled_ranges;
+mod table;
+use table::StoreTable;
 
 pub const TABLE: &str = "cloudtrail";
 
@@ -65,7 +67,7 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
         .with_listing_options(options)
         .with_schema(schema::file_schema());
     let table = ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?;
-    ctx.register_table(TABLE, Arc::new(PageSelectingTable::new(table)))
+    ctx.register_table(TABLE, Arc::new(StoreTable::new(table)))
         .map_err(|e| SqlError::Query(e.to_string()))?;
     Ok(ctx)
 }

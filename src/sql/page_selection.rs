@@ -7,99 +7,15 @@
 //! rows of the pages whose bounds admit the value. The filter is still applied to every row read,
 //! so a page read in vain costs time, never a wrong answer.
 
-use std::sync::Arc;
-
-use arrow::datatypes::SchemaRef;
-use async_trait::async_trait;
-use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::TableType;
-use datafusion::datasource::listing::ListingTable;
-use datafusion::datasource::physical_plan::FileScanConfig;
-use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
-use datafusion::datasource::source::DataSourceExec;
-use datafusion::error::Result;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
-
-/// The store's listing table, with page selection added to its scans.
-#[derive(Debug)]
-pub struct PageSelectingTable {
-    inner: ListingTable,
-}
-
-impl PageSelectingTable {
-    pub fn new(inner: ListingTable) -> PageSelectingTable {
-        PageSelectingTable { inner }
-    }
-}
-
-#[async_trait]
-impl TableProvider for PageSelectingTable {
-    fn schema(&self) -> SchemaRef {
-        self.inner.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        self.inner.table_type()
-    }
-
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = self.inner.scan(state, projection, filters, limit).await?;
-        let tests: Vec<RowTest> = filters.iter().filter_map(RowTest::from_expr).collect();
-        if tests.is_empty() {
-            return Ok(plan);
-        }
-        let test = RowTest::All(tests);
-        let Some(config) = plan
-            .downcast_ref::<DataSourceExec>()
-            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-        else {
-            return Ok(plan);
-        };
-        let mut config = config.clone();
-        let store = state.runtime_env().object_store(&config.object_store_url)?;
-        // Read through DataFusion's metadata cache, page index included, so the reader that opens
-        // the file next finds both there.
-        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
-        for group in &mut config.file_groups {
-            let metadata = futures::future::try_join_all(group.iter().map(|file| async {
-                DFParquetMetadata::new(store.as_ref(), &file.object_meta)
-                    .with_file_metadata_cache(Some(Arc::clone(&cache)))
-                    .with_page_index_policy(Some(PageIndexPolicy::Optional))
-                    .fetch_metadata()
-                    .await
-            }))
-            .await?;
-            for (index, metadata) in metadata.iter().enumerate() {
-                if let Some(access) = access_plan(&test, metadata) {
-                    group[index].extensions.insert(access);
-                }
-            }
-        }
-        Ok(DataSourceExec::from_data_source(config))
-    }
-}
 
 /// A filter, or the part of one, that the page index can answer.
 #[derive(Debug, Clone, PartialEq)]
-enum RowTest {
+pub enum RowTest {
     /// The string column at `path` (a top-level column or a struct's field) equals one of `values`.
     OneOf {
         path: Vec<String>,
@@ -112,6 +28,13 @@ enum RowTest {
 }
 
 impl RowTest {
+    /// The test every row must pass for all of `filters` to be true, or `None` when the page
+    /// index can answer none of them.
+    pub fn of_filters(filters: &[Expr]) -> Option<RowTest> {
+        let tests: Vec<RowTest> = filters.iter().filter_map(RowTest::from_expr).collect();
+        (!tests.is_empty()).then_some(RowTest::All(tests))
+    }
+
     /// The test a row must pass for `expr` to be true, or `None` when the page index cannot tell.
     fn from_expr(expr: &Expr) -> Option<RowTest> {
         match expr {
@@ -184,7 +107,7 @@ fn column_path(expr: &Expr) -> Option<Vec<String>> {
     }
 }
 
-fn string_literal(expr: &Expr) -> Option<String> {
+pub fn string_literal(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Literal(value, _) => value.try_as_str().flatten().map(str::to_string),
         _ => None,
@@ -192,7 +115,7 @@ fn string_literal(expr: &Expr) -> Option<String> {
 }
 
 /// The file's access plan, or `None` when every row group is to be read whole.
-fn access_plan(test: &RowTest, metadata: &ParquetMetaData) -> Option<ParquetAccessPlan> {
+pub fn access_plan(test: &RowTest, metadata: &ParquetMetaData) -> Option<ParquetAccessPlan> {
     let access: Vec<RowGroupAccess> = (0..metadata.num_row_groups())
         .map(|row_group| match test.rows(metadata, row_group) {
             None => RowGroupAccess::Scan,

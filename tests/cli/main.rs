@@ -6,4 +6,5 @@ mod query;
 mod realdata;
 mod s3;
 mod sessions;
+mod settled_ranges;
 mod support;

@@ -1,0 +1,270 @@
+//! The `cloudtrail` table: the store's listing table, with two things added to its scans.
+//!
+//! * Page selection (`page_selection`): a filter on a principal reads only the pages of each file
+//!   that can hold that principal's rows.
+//! * Settled ranges (`settled_ranges`): a range filter on a text column, such as a window of
+//!   `eventtime`, is applied by this table, and only to the files whose statistics do not show it
+//!   true for every row. The other files are read without it, and without its column.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, DataFusionError};
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::{ListingTable, PartitionedFile};
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
+use parquet::file::metadata::PageIndexPolicy;
+
+use super::page_selection::{RowTest, access_plan};
+use super::settled_ranges::ColumnRange;
+
+/// The store's listing table, with page selection and settled ranges added to its scans.
+#[derive(Debug)]
+pub struct StoreTable {
+    inner: ListingTable,
+}
+
+impl StoreTable {
+    pub fn new(inner: ListingTable) -> StoreTable {
+        StoreTable { inner }
+    }
+
+    /// The range `filter` asks of a text column of the data files. This table tells DataFusion
+    /// that it applies such a filter itself (`Exact`), so it must, in every scan.
+    fn settled_range(&self, filter: &Expr) -> Option<ColumnRange> {
+        let range = ColumnRange::from_expr(filter)?;
+        let is_partition_column = self
+            .inner
+            .options()
+            .table_partition_cols
+            .iter()
+            .any(|(name, _)| *name == range.column);
+        let schema = self.inner.schema();
+        let field = schema.field_with_name(&range.column).ok()?;
+        let is_text = matches!(
+            field.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        );
+        (is_text && !is_partition_column).then_some(range)
+    }
+
+    /// A scan of `files` (or of every file the listing finds) that applies `predicates`, then
+    /// returns the columns of `projection`.
+    async fn filtered_scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        predicates: Vec<Expr>,
+        files: Option<Vec<FileGroup>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = self.inner.schema();
+        let widened = projection.map(|columns| {
+            let mut widened = columns.clone();
+            for predicate in &predicates {
+                for column in predicate.column_refs() {
+                    if let Ok(index) = schema.index_of(&column.name)
+                        && !widened.contains(&index)
+                    {
+                        widened.push(index);
+                    }
+                }
+            }
+            widened
+        });
+        let mut plan = self
+            .inner
+            .scan(state, widened.as_ref(), filters, None)
+            .await?;
+        if let Some(files) = files {
+            let mut config = file_scan_config(&plan)
+                .ok_or_else(|| {
+                    DataFusionError::Internal("the store's scan is not a file scan".into())
+                })?
+                .clone();
+            config.file_groups = files;
+            plan = DataSourceExec::from_data_source(config);
+        }
+        let predicates = predicates
+            .into_iter()
+            .map(unqualified)
+            .collect::<Result<Vec<_>>>()?;
+        let Some(predicate) = conjunction(predicates) else {
+            return Ok(plan);
+        };
+        let scanned = plan.schema();
+        let predicate = state
+            .create_physical_expr(predicate, &DFSchema::try_from(scanned.as_ref().clone())?)?;
+        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, plan)?);
+        match projection {
+            Some(columns) if scanned.fields().len() > columns.len() => {
+                let kept = (0..columns.len()).map(|index| {
+                    let name = scanned.field(index).name().clone();
+                    let column: Arc<dyn datafusion::physical_expr::PhysicalExpr> = Arc::new(
+                        datafusion::physical_expr::expressions::Column::new(&name, index),
+                    );
+                    (column, name)
+                });
+                Ok(Arc::new(ProjectionExec::try_new(kept, filtered)?))
+            }
+            _ => Ok(filtered),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for StoreTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let answers = self.inner.supports_filters_pushdown(filters)?;
+        Ok(answers
+            .into_iter()
+            .zip(filters)
+            .map(|(answer, filter)| match answer {
+                TableProviderFilterPushDown::Inexact if self.settled_range(filter).is_some() => {
+                    TableProviderFilterPushDown::Exact
+                }
+                answer => answer,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let page_test = RowTest::of_filters(filters);
+        let ranges: Vec<(&Expr, ColumnRange)> = filters
+            .iter()
+            .filter_map(|filter| Some((filter, self.settled_range(filter)?)))
+            .collect();
+        // The reader must not stop at `limit` rows before the ranges have been applied.
+        let limit = if ranges.is_empty() { limit } else { None };
+        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        if page_test.is_none() && ranges.is_empty() {
+            return Ok(plan);
+        }
+        let Some(config) = file_scan_config(&plan) else {
+            let predicates = ranges.iter().map(|(filter, _)| (*filter).clone()).collect();
+            return self
+                .filtered_scan(state, projection, filters, predicates, None)
+                .await;
+        };
+        let mut config = config.clone();
+        let store = state.runtime_env().object_store(&config.object_store_url)?;
+        // Read through DataFusion's metadata cache, page index included, so the reader that opens
+        // the file next finds both there.
+        let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        // Per file group, each file with the indices of the ranges its statistics do not settle;
+        // a file that no row of which can be in a range is left out.
+        let mut unsettled: Vec<Vec<(PartitionedFile, Vec<usize>)>> = Vec::new();
+        for group in &config.file_groups {
+            let metadata = futures::future::try_join_all(group.iter().map(|file| async {
+                DFParquetMetadata::new(store.as_ref(), &file.object_meta)
+                    .with_file_metadata_cache(Some(Arc::clone(&cache)))
+                    .with_page_index_policy(Some(PageIndexPolicy::Optional))
+                    .fetch_metadata()
+                    .await
+            }))
+            .await?;
+            let files = group.iter().zip(&metadata).filter_map(|(file, metadata)| {
+                if ranges.iter().any(|(_, r)| r.holds_for_no_row(metadata)) {
+                    return None;
+                }
+                let mut file = file.clone();
+                if let Some(access) = page_test.as_ref().and_then(|t| access_plan(t, metadata)) {
+                    file.extensions.insert(access);
+                }
+                let open = (0..ranges.len())
+                    .filter(|&i| !ranges[i].1.holds_for_every_row(metadata))
+                    .collect();
+                Some((file, open))
+            });
+            unsettled.push(files.collect());
+        }
+        if ranges.is_empty() {
+            for (group, files) in config.file_groups.iter_mut().zip(unsettled) {
+                *group = FileGroup::new(files.into_iter().map(|(file, _)| file).collect());
+            }
+            return Ok(DataSourceExec::from_data_source(config));
+        }
+        // Files that need the same ranges applied are scanned together; each original file group
+        // keeps its files together, so the work stays spread as the listing spread it.
+        let mut branches: BTreeMap<Vec<usize>, Vec<FileGroup>> = BTreeMap::new();
+        for files in unsettled {
+            let mut by_ranges: BTreeMap<Vec<usize>, Vec<PartitionedFile>> = BTreeMap::new();
+            for (file, open) in files {
+                by_ranges.entry(open).or_default().push(file);
+            }
+            for (open, files) in by_ranges {
+                branches
+                    .entry(open)
+                    .or_default()
+                    .push(FileGroup::new(files));
+            }
+        }
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(branches.len());
+        for (open, groups) in branches {
+            if open.is_empty() {
+                let mut settled = config.clone();
+                settled.file_groups = groups;
+                inputs.push(DataSourceExec::from_data_source(settled));
+            } else {
+                let predicates = open.iter().map(|&i| ranges[i].0.clone()).collect();
+                inputs.push(
+                    self.filtered_scan(state, projection, filters, predicates, Some(groups))
+                        .await?,
+                );
+            }
+        }
+        if inputs.is_empty() {
+            return Ok(Arc::new(EmptyExec::new(plan.schema())));
+        }
+        UnionExec::try_new(inputs)
+    }
+}
+
+fn file_scan_config(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
+    plan.downcast_ref::<DataSourceExec>()
+        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+}
+
+/// `expr` with its columns unqualified, to be planned against a scan's own schema.
+fn unqualified(expr: Expr) -> Result<Expr> {
+    expr.transform(|expr| {
+        Ok(match expr {
+            Expr::Column(column) => {
+                Transformed::yes(Expr::Column(Column::new_unqualified(column.name)))
+            }
+            expr => Transformed::no(expr),
+        })
+    })
+    .map(|transformed| transformed.data)
+}
