@@ -115,6 +115,9 @@ fn windows_of_eventtime_answer_as_a_test_of_every_row_would() {
             "SELECT count(*) FROM cloudtrail WHERE {}",
             "SELECT eventid, eventtime FROM cloudtrail WHERE {} ORDER BY eventid",
             "SELECT useridentity.username, count(*) FROM cloudtrail WHERE {} GROUP BY 1 ORDER BY 1",
+            // Partition columns beside file columns, and every column.
+            "SELECT day, account, count(*) FROM cloudtrail WHERE {} GROUP BY 1, 2 ORDER BY 1, 2",
+            "SELECT * FROM cloudtrail WHERE {} ORDER BY eventid LIMIT 50",
         ] {
             let served = rows(store, &query.replace("{}", filter));
             let expected = rows(store, &query.replace("{}", &unserved));
