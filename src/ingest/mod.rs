@@ -48,7 +48,7 @@ impl Default for IngestOptions {
                 .unwrap_or(2),
             concurrency: s3::DEFAULT_CONCURRENCY,
             limits: decode::Limits::default(),
-            memory_budget: 256 << 20,
+            memory_budget: 192 << 20,
         }
     }
 }
