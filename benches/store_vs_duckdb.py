@@ -14,7 +14,7 @@ DIR is a tree written by the synthetic generator (DIR/AWSLogs/..., DIR/bench_met
     a process that runs `SELECT 1` only, so that the difference estimates the query alone;
   * DuckDB as a whole process (Python, duckdb, its Parquet) for the one-user query;
   * with --in-process, `cargo bench --bench store` on that store (library calls, one session): the
-    median time of each query.
+    median time of each query over 15 runs (CTIDX_BENCH_RUNS to change).
 Prints one table, each ctidx number beside DuckDB's and their ratio (ctidx / DuckDB).
 """
 import argparse
@@ -84,6 +84,8 @@ def in_process_times(store, params, user_arn, role_arn):
                CTIDX_BENCH_ACCOUNT=params["acct"], CTIDX_BENCH_USER_ARN=user_arn,
                CTIDX_BENCH_ROLE_ARN=role_arn, CTIDX_BENCH_FROM=params["t0"],
                CTIDX_BENCH_TO=params["t1"], CTIDX_BENCH_DAY=params["day"])
+    # Medians of 5 runs of a 10 ms query move by a fifth from one comparison to the next.
+    env.setdefault("CTIDX_BENCH_RUNS", "15")
     out = subprocess.run(["cargo", "bench", "--bench", "store"], cwd=REPO, env=env, check=True,
                          capture_output=True, text=True).stdout
     print(out, flush=True)
