@@ -78,8 +78,7 @@ impl Staging {
                 break;
             }
             let batches = self.in_memory.remove(&key).unwrap_or_default();
-            let released: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
-            self.bytes = self.bytes.saturating_sub(released);
+            self.bytes = self.bytes.saturating_sub(memory_bytes(&batches));
             let path = self
                 .folder
                 .path()
@@ -117,8 +116,7 @@ impl Staging {
     /// Takes one partition's rows out of staging.
     fn take(&mut self, key: PartitionKey) -> StagedPartition {
         let in_memory = self.in_memory.remove(&key).unwrap_or_default();
-        let released: usize = in_memory.iter().map(|b| b.get_array_memory_size()).sum();
-        self.bytes = self.bytes.saturating_sub(released);
+        self.bytes = self.bytes.saturating_sub(memory_bytes(&in_memory));
         StagedPartition {
             in_memory,
             spilled: self.spilled.remove(&key).unwrap_or_default(),
@@ -156,6 +154,10 @@ impl Staging {
         let partitions = self.keys().into_iter().map(|key| self.take(key)).collect();
         (partitions, self.folder)
     }
+}
+
+fn memory_bytes(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.get_array_memory_size()).sum()
 }
 
 /// The batch with its arrays' spare capacity given back. Decoded arrays keep what their builders
@@ -237,10 +239,7 @@ fn merge_spills(group: Vec<PathBuf>, folder: &Path) -> Result<PathBuf, StoreErro
 impl StagedPartition {
     /// Bytes of its rows held in memory (not counting the spilled ones).
     pub fn memory_bytes(&self) -> usize {
-        self.in_memory
-            .iter()
-            .map(|b| b.get_array_memory_size())
-            .sum()
+        memory_bytes(&self.in_memory)
     }
 
     /// The partition's rows as at most [`MERGE_FAN_IN`] sorted runs (what is still in memory, then

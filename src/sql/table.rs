@@ -62,67 +62,64 @@ impl StoreTable {
         (is_text && !is_partition_column).then_some(range)
     }
 
-    /// A scan of `files` (or of every file the listing finds) that applies `predicates`, then
-    /// returns the columns of `projection`.
-    async fn filtered_scan(
+    /// A scan of the columns of `projection` and of every range's column, with no limit, so that
+    /// the ranges can be applied above it.
+    async fn widened_scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        predicates: Vec<Expr>,
-        files: Option<Vec<FileGroup>>,
+        ranges: &[(&Expr, ColumnRange)],
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.inner.schema();
         let widened = projection.map(|columns| {
             let mut widened = columns.clone();
-            for predicate in &predicates {
-                for column in predicate.column_refs() {
-                    if let Ok(index) = schema.index_of(&column.name)
-                        && !widened.contains(&index)
-                    {
-                        widened.push(index);
-                    }
+            for (_, range) in ranges {
+                if let Ok(index) = schema.index_of(&range.column)
+                    && !widened.contains(&index)
+                {
+                    widened.push(index);
                 }
             }
             widened
         });
-        let mut plan = self
-            .inner
+        self.inner
             .scan(state, widened.as_ref(), filters, None)
-            .await?;
-        if let Some(files) = files {
-            let mut config = file_scan_config(&plan)
-                .ok_or_else(|| {
-                    DataFusionError::Internal("the store's scan is not a file scan".into())
-                })?
-                .clone();
-            config.file_groups = files;
-            plan = DataSourceExec::from_data_source(config);
+            .await
+    }
+}
+
+/// `scan` (a widened scan) with `predicates` applied, then only its first `kept` columns (all of
+/// them when `None`), the columns of the projection asked for.
+fn filtered(
+    state: &dyn Session,
+    scan: Arc<dyn ExecutionPlan>,
+    predicates: Vec<Expr>,
+    kept: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let predicates = predicates
+        .into_iter()
+        .map(unqualified)
+        .collect::<Result<Vec<_>>>()?;
+    let Some(predicate) = conjunction(predicates) else {
+        return Ok(scan);
+    };
+    let scanned = scan.schema();
+    let predicate =
+        state.create_physical_expr(predicate, &DFSchema::try_from(scanned.as_ref().clone())?)?;
+    let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, scan)?);
+    match kept {
+        Some(kept) if scanned.fields().len() > kept => {
+            let columns = (0..kept).map(|index| {
+                let name = scanned.field(index).name().clone();
+                let column: Arc<dyn datafusion::physical_expr::PhysicalExpr> = Arc::new(
+                    datafusion::physical_expr::expressions::Column::new(&name, index),
+                );
+                (column, name)
+            });
+            Ok(Arc::new(ProjectionExec::try_new(columns, filtered)?))
         }
-        let predicates = predicates
-            .into_iter()
-            .map(unqualified)
-            .collect::<Result<Vec<_>>>()?;
-        let Some(predicate) = conjunction(predicates) else {
-            return Ok(plan);
-        };
-        let scanned = plan.schema();
-        let predicate = state
-            .create_physical_expr(predicate, &DFSchema::try_from(scanned.as_ref().clone())?)?;
-        let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, plan)?);
-        match projection {
-            Some(columns) if scanned.fields().len() > columns.len() => {
-                let kept = (0..columns.len()).map(|index| {
-                    let name = scanned.field(index).name().clone();
-                    let column: Arc<dyn datafusion::physical_expr::PhysicalExpr> = Arc::new(
-                        datafusion::physical_expr::expressions::Column::new(&name, index),
-                    );
-                    (column, name)
-                });
-                Ok(Arc::new(ProjectionExec::try_new(kept, filtered)?))
-            }
-            _ => Ok(filtered),
-        }
+        _ => Ok(filtered),
     }
 }
 
@@ -171,11 +168,13 @@ impl TableProvider for StoreTable {
         if page_test.is_none() && ranges.is_empty() {
             return Ok(plan);
         }
+        let kept = projection.map(Vec::len);
         let Some(config) = file_scan_config(&plan) else {
+            let scan = self
+                .widened_scan(state, projection, filters, &ranges)
+                .await?;
             let predicates = ranges.iter().map(|(filter, _)| (*filter).clone()).collect();
-            return self
-                .filtered_scan(state, projection, filters, predicates, None)
-                .await;
+            return filtered(state, scan, predicates, kept);
         };
         let mut config = config.clone();
         let store = state.runtime_env().object_store(&config.object_store_url)?;
@@ -230,19 +229,39 @@ impl TableProvider for StoreTable {
                     .push(FileGroup::new(files));
             }
         }
+        // The files that need ranges applied share one widened scan, listed once.
+        let mut widened: Option<FileScanConfig> = None;
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(branches.len());
         for (open, groups) in branches {
             if open.is_empty() {
                 let mut settled = config.clone();
                 settled.file_groups = groups;
                 inputs.push(DataSourceExec::from_data_source(settled));
-            } else {
-                let predicates = open.iter().map(|&i| ranges[i].0.clone()).collect();
-                inputs.push(
-                    self.filtered_scan(state, projection, filters, predicates, Some(groups))
-                        .await?,
-                );
+                continue;
             }
+            let mut edge = match &widened {
+                Some(config) => config.clone(),
+                None => {
+                    let scan = self
+                        .widened_scan(state, projection, filters, &ranges)
+                        .await?;
+                    let config = file_scan_config(&scan)
+                        .ok_or_else(|| {
+                            DataFusionError::Internal("the store's scan is not a file scan".into())
+                        })?
+                        .clone();
+                    widened = Some(config.clone());
+                    config
+                }
+            };
+            edge.file_groups = groups;
+            let predicates = open.iter().map(|&i| ranges[i].0.clone()).collect();
+            inputs.push(filtered(
+                state,
+                DataSourceExec::from_data_source(edge),
+                predicates,
+                kept,
+            )?);
         }
         if inputs.is_empty() {
             return Ok(Arc::new(EmptyExec::new(plan.schema())));
