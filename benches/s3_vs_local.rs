@@ -62,7 +62,6 @@ fn main() -> anyhow::Result<()> {
         concurrency,
         ..IngestOptions::default()
     };
-    let progress = indicatif::ProgressBar::hidden();
     let url = S3Url::parse(&format!("s3://{BUCKET}/logs"))?;
     let connect = ConnectOptions {
         endpoint_url: Some(server.endpoint.clone()),
@@ -82,14 +81,14 @@ fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         let listing = source::list_local(&logs)?;
         let store = Store::new(dir.path().join(format!("store-local-{round}")));
-        let report = ingest::ingest(&store, listing, &options, &progress)?;
+        let report = ingest::ingest(&store, listing, &options, &ingest::Silent)?;
         keep_best(&mut local, report, started.elapsed());
 
         let started = Instant::now();
         let s3 = S3Source::connect(BUCKET, &connect)?;
         let listing = source::Listing::from_s3(&url, s3.list(&url, &list_options, &|_| {})?, s3);
         let store = Store::new(dir.path().join(format!("store-s3-{round}")));
-        let report = ingest::ingest(&store, listing, &options, &progress)?;
+        let report = ingest::ingest(&store, listing, &options, &ingest::Silent)?;
         keep_best(&mut remote, report, started.elapsed());
     }
     let ((local, local_time), (remote, s3_time)) =

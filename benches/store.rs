@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
         let mut rows = 0;
         for _ in 0..=runs {
             let started = Instant::now();
-            let batches = runtime.block_on(ctidx::sql::query(&ctx, &sql, Vec::new()))?;
+            let batches = runtime.block_on(ctidx::sql::query(&ctx, &sql, None))?;
             times.push(started.elapsed());
             rows = batches.iter().map(RecordBatch::num_rows).sum::<usize>();
         }
@@ -133,7 +133,7 @@ fn bench_ingest(source_dir: &Path, store: &Store) -> anyhow::Result<()> {
         options.jobs = jobs.parse::<usize>().context("CTIDX_BENCH_JOBS")?.max(1);
     }
     let started = Instant::now();
-    let report = ingest::ingest(store, listing, &options, &indicatif::ProgressBar::hidden())?;
+    let report = ingest::ingest(store, listing, &options, &ingest::Silent)?;
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     if !report.failures.is_empty() {
         bail!(
@@ -349,7 +349,7 @@ fn literal(value: &str) -> String {
 }
 
 async fn strings(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<String>> {
-    let batches = ctidx::sql::query(ctx, sql, Vec::new()).await?;
+    let batches = ctidx::sql::query(ctx, sql, None).await?;
     let mut out = Vec::new();
     for batch in &batches {
         let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;

@@ -5,9 +5,8 @@
 -- in the console under that session ARN (when only one principal did); else the Identity Center user
 -- the session acts for; else the role session name (which console role switches and Identity Center
 -- sessions set to the person's user name). Reads `session_links`, the result of session_links.sql.
--- Parameters (positional, bound): the role's account, first and last day of the window and the
--- role's ARN (for the sessions to trace), the depth limit, then the role's account, first and last
--- day of the window and the role's ARN again (for the calls).
+-- Parameters (bound by name): $account: the role's account; $first_day, $last_day: the window
+-- ('YYYY-MM-DD', UTC); $role_arn: the role's ARN; $max_depth: how many assumptions a chain is climbed.
 WITH RECURSIVE
 -- Starting from the sessions whose keys this role's calls used, climb the chain of role assumptions
 -- (each session's caller key is the key of the session that opened it) to the first caller.
@@ -19,16 +18,16 @@ ancestry (session_key, caller_key, caller, depth) AS (
       AND session_key IN (
           SELECT useridentity.accesskeyid
           FROM cloudtrail
-          WHERE account = ?
-            AND day BETWEEN ? AND ?
-            AND useridentity.sessioncontext.sessionissuer.arn = ?
+          WHERE account = $account
+            AND day BETWEEN $first_day AND $last_day
+            AND useridentity.sessioncontext.sessionissuer.arn = $role_arn
       )
     UNION ALL
     SELECT a.session_key, parent.caller_key, parent.caller_name, a.depth + 1
     FROM ancestry a
     JOIN session_links parent
       ON parent.session_key = a.caller_key AND parent.first_of_session AND NOT parent.switched
-    WHERE a.depth < CAST(? AS INTEGER)
+    WHERE a.depth < CAST($max_depth AS INTEGER)
 ),
 furthest AS (
     SELECT session_key, max(depth) AS depth FROM ancestry GROUP BY session_key
@@ -59,9 +58,9 @@ SELECT
 FROM cloudtrail e
 LEFT JOIN origins o ON e.useridentity.accesskeyid = o.session_key
 LEFT JOIN switchers w ON e.useridentity.arn = w.session_arn
-WHERE e.account = ?
-  AND e.day BETWEEN ? AND ?
+WHERE e.account = $account
+  AND e.day BETWEEN $first_day AND $last_day
   AND e.errorcode IS NULL
   AND e.useridentity.type = 'AssumedRole'
-  AND e.useridentity.sessioncontext.sessionissuer.arn = ?
+  AND e.useridentity.sessioncontext.sessionissuer.arn = $role_arn
 GROUP BY 1, e.eventsource, e.eventname, e.eventtype

@@ -9,7 +9,7 @@
 -- the access key it returned; a console role switch returns none, so its session is known by its
 -- session ARN, and by the session's creation time where the switch records it. A switch names where
 -- it came from (the user, or the role session, that switched) in SwitchFrom.
--- Parameters (positional, bound): first and last day to look for role assumptions.
+-- Parameters (bound by name): $first_day, $last_day: the days to look for role assumptions in.
 SELECT
     sharedeventid,
     eventsource = 'signin.amazonaws.com' AS switched,
@@ -44,7 +44,7 @@ SELECT
         THEN useridentity.sessioncontext.attributes.creationdate
     END AS session_created
 FROM cloudtrail
-WHERE day BETWEEN ? AND ?
+WHERE day BETWEEN $first_day AND $last_day
   AND errorcode IS NULL
   AND (
       (eventsource = 'sts.amazonaws.com'

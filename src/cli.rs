@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::sql::OutputFormat;
+use crate::time::{self, Day};
+
 /// Find over-privileged AWS IAM users and roles: index CloudTrail logs into Parquet, query them with
 /// SQL, and compare the privileges each principal was granted with the calls it made.
 #[derive(Debug, Parser)]
@@ -73,12 +76,12 @@ pub struct IngestArgs {
     pub memory_budget: usize,
 
     /// First delivery day to read, UTC (S3: only those days' folders are listed)
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub start: Option<String>,
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub start: Option<Day>,
 
     /// Last delivery day to read, UTC, inclusive
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub end: Option<String>,
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub end: Option<Day>,
 
     /// Only these accounts [default for S3 from config.yaml: the configured accounts]
     #[arg(long, value_name = "ID")]
@@ -91,14 +94,6 @@ pub struct IngestArgs {
     /// S3 downloads in flight at once
     #[arg(long, value_name = "N", default_value_t = crate::ingest::s3::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Csv,
-    Json,
-    Ndjson,
 }
 
 #[derive(Debug, Args)]
@@ -156,12 +151,12 @@ pub struct QueryArgs {
     pub role: Option<String>,
 
     /// First day of the window, inclusive, UTC [default: one year before --end]
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub start: Option<String>,
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub start: Option<Day>,
 
     /// Last day of the window, inclusive, UTC [default: today]
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub end: Option<String>,
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub end: Option<Day>,
 
     /// Print only the actions that were used
     #[arg(long)]

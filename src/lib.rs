@@ -12,9 +12,9 @@ pub mod iam;
 pub mod ingest;
 pub mod mapping;
 pub mod printer;
-pub mod queries;
 pub mod sql;
 pub mod store;
+pub mod time;
 
 use std::process::ExitCode;
 

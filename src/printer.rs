@@ -38,10 +38,6 @@ impl Printer {
         eprintln!("error: {}", message.as_ref());
     }
 
-    pub fn is_verbose(&self) -> bool {
-        self.verbose
-    }
-
     /// A byte-counting progress bar on stderr; hidden with `--quiet` or when stderr is not a terminal.
     pub fn progress_bytes(&self) -> ProgressBar {
         if self.quiet || !std::io::stderr().is_terminal() {

@@ -31,7 +31,7 @@ pub fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         &store,
         listing,
         &IngestOptions::default(),
-        &indicatif::ProgressBar::hidden(),
+        &ingest::Silent,
     )?;
     if !report.failures.is_empty() {
         anyhow::bail!(

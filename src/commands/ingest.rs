@@ -3,10 +3,11 @@ use anyhow::Context;
 use crate::ExitStatus;
 use crate::cli::IngestArgs;
 use crate::config::Settings;
-use crate::ingest::s3::{ConnectOptions, ListOptions, S3Source, S3Url, Window};
+use crate::ingest::s3::{ConnectOptions, ListOptions, S3Source, S3Url};
 use crate::ingest::{self, IngestOptions, IngestReport, source};
 use crate::printer::Printer;
 use crate::store::Store;
+use crate::time::Window;
 
 pub fn run(
     settings: &Settings,
@@ -14,7 +15,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let store = Store::new(&settings.store);
-    let window = Window::parse(args.start.as_deref(), args.end.as_deref())?;
+    let window = Window::new(args.start, args.end)?;
     let progress = printer.progress_bytes();
     let (listing, described) = list(settings, args, &window, &progress)?;
     let mut options = IngestOptions {
@@ -32,7 +33,7 @@ pub fn run(
             listing.objects.len()
         ))
     });
-    let report = ingest::ingest(&store, listing, &options, &progress)
+    let report = ingest::ingest(&store, listing, &options, &ProgressReporter(&progress))
         .with_context(|| format!("ingest into {} failed", store.root().display()))?;
     progress.finish_and_clear();
     printer.status(summary(&report));
@@ -103,6 +104,26 @@ fn list(
         progress.set_message(format!("listed {listed} objects"));
     })?;
     Ok((source::Listing::from_s3(&url, listing, s3), url.to_string()))
+}
+
+/// Shows a run on the progress bar, and each failure as it happens.
+struct ProgressReporter<'a>(&'a indicatif::ProgressBar);
+
+impl ingest::Reporter for ProgressReporter<'_> {
+    fn planned(&self, bytes: u64) {
+        self.0.set_length(bytes);
+    }
+    fn advanced(&self, bytes: u64, status: &str) {
+        self.0.inc(bytes);
+        self.0.set_message(status.to_string());
+    }
+    fn failed(&self, failure: &ingest::Failure) {
+        self.0
+            .suspend(|| eprintln!("error: {}: {}", failure.location, failure.error));
+    }
+    fn stage(&self, status: &str) {
+        self.0.set_message(status.to_string());
+    }
 }
 
 fn summary(report: &IngestReport) -> String {

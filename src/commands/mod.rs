@@ -16,7 +16,7 @@ use crate::printer::Printer;
 pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Ingest(args) => ingest::run(settings, &args, printer),
-        Command::Sql(args) => sql::run(settings, &args, printer),
+        Command::Sql(args) => sql::run(settings, &args),
         Command::Compact(args) => compact::run(settings, &args, printer),
         Command::Demo(args) => demo::run(&args, printer),
         Command::Query(args) => query::run(settings, &args, printer),

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
 use arrow::array::{Array, AsArray, RecordBatch};
-use chrono::{Days, NaiveDate, Utc};
+use chrono::Utc;
 use datafusion::prelude::SessionContext;
 
 use crate::ExitStatus;
@@ -18,8 +18,10 @@ use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
 use crate::mapping::{self, Mapping};
 use crate::printer::Printer;
-use crate::queries::{self, NamedQuery};
+use crate::sql::queries::{self, NamedQuery, Params};
 use crate::store::Store;
+use crate::store::schema::column;
+use crate::time::Window;
 
 pub fn run(settings: &Settings, args: &QueryArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let colour =
@@ -29,68 +31,18 @@ pub fn run(settings: &Settings, args: &QueryArgs, printer: &Printer) -> anyhow::
     Ok(ExitStatus::Success)
 }
 
-/// The inclusive window of days, as `YYYY-MM-DD` text (the form of the `day` partition column).
-#[derive(Debug, Clone)]
-pub struct Window {
-    pub start: String,
-    pub end: String,
-}
-
-impl Window {
-    pub fn from_args(start: Option<&str>, end: Option<&str>) -> anyhow::Result<Window> {
-        let end = match end {
-            Some(text) => parse_day(text, "--end")?,
-            None => Utc::now().date_naive(),
-        };
-        let start = match start {
-            Some(text) => parse_day(text, "--start")?,
-            None => end.checked_sub_days(Days::new(365)).unwrap_or(end),
-        };
-        if start > end {
-            anyhow::bail!("--start {start} is after --end {end}");
-        }
-        Ok(Window {
-            start: start.to_string(),
-            end: end.to_string(),
-        })
-    }
-}
-
-/// Accepts `YYYY-MM-DD`, or an ISO-8601 time whose date part is taken.
-fn parse_day(text: &str, flag: &str) -> anyhow::Result<NaiveDate> {
-    let day = text.get(..10).unwrap_or(text);
-    NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .ok()
-        .filter(|_| {
-            text.len() == 10
-                || text
-                    .as_bytes()
-                    .get(10)
-                    .is_some_and(|b| *b == b'T' || *b == b' ')
-        })
-        .with_context(|| format!("{flag} {text:?} is not a date; use YYYY-MM-DD"))
-}
-
 /// One account's IAM snapshot, merged from its files.
 pub fn load_iam(
     settings: &Settings,
     account: &AccountConfig,
 ) -> anyhow::Result<AuthorizationDetails> {
-    let mut pages = Vec::with_capacity(account.iam.len());
-    for path in &account.iam {
-        let path = settings.config_path(path);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read the IAM snapshot {} of account {}",
-                path.display(),
-                account.name
-            )
-        })?;
-        let page = AuthorizationDetails::from_json_str(&text)
-            .with_context(|| format!("IAM snapshot {} is not valid", path.display()))?;
-        pages.push(page);
-    }
-    Ok(AuthorizationDetails::merge(pages))
+    let paths: Vec<_> = account
+        .iam
+        .iter()
+        .map(|path| settings.config_path(path))
+        .collect();
+    crate::iam::load_snapshot(&paths)
+        .with_context(|| format!("the IAM snapshot of account {}", account.name))
 }
 
 pub fn answer(
@@ -101,7 +53,7 @@ pub fn answer(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let account = settings.account(args.account.as_deref())?;
-    let window = Window::from_args(args.start.as_deref(), args.end.as_deref())?;
+    let window = Window::new(args.start, args.end)?.or_last_year(Utc::now().date_naive())?;
     let details = load_iam(settings, account)?;
     for warning in &details.warnings {
         printer.warn(warning);
@@ -178,15 +130,21 @@ pub fn answer(
         unreachable!("clap requires one of --list, --user, --role")
     };
     let arn = actor.principal.arn();
-    let depth = args.max_depth.to_string();
     if args.destrole.is_some() || args.by_session {
         // A session opened the day before the window still counts.
-        let sessions_start = day_before(&window.start);
+        let sessions_window = window.widened_before(1);
         super::block_on(async {
             queries::SESSION_EVENTS
-                .materialize(&ctx, &[&sessions_start, &window.end])
+                .materialize(
+                    &ctx,
+                    &queries::SessionEvents {
+                        window: &sessions_window,
+                    },
+                )
                 .await?;
-            queries::SESSION_LINKS.materialize(&ctx, &[]).await
+            queries::SESSION_LINKS
+                .materialize(&ctx, &queries::NoParams)
+                .await
         })??;
     }
 
@@ -204,18 +162,15 @@ pub fn answer(
         let used = used_actions(
             &ctx,
             queries::SESSION_CALLS,
-            &[
-                arn,
-                arn,
-                actor.unique_id,
-                &actor.session_prefix,
-                &depth,
-                &role.arn,
-                &destination_account.id,
-                &window.start,
-                &window.end,
-                &role.arn,
-            ],
+            &queries::SessionCalls {
+                principal_arn: arn,
+                principal_id: actor.unique_id,
+                session_prefix: &actor.session_prefix,
+                max_depth: args.max_depth,
+                role_arn: &role.arn,
+                role_account: &destination_account.id,
+                window: &window,
+            },
             catalogue,
             printer,
         )?;
@@ -241,17 +196,12 @@ pub fn answer(
         let batches = run_query(
             &ctx,
             queries::ROLE_CALLS_BY_PERSON,
-            &[
-                &account.id,
-                &window.start,
-                &window.end,
-                arn,
-                &depth,
-                &account.id,
-                &window.start,
-                &window.end,
-                arn,
-            ],
+            &queries::RoleCallsByPerson {
+                account: &account.id,
+                window: &window,
+                role_arn: arn,
+                max_depth: args.max_depth,
+            },
         )?;
         let mut by_person: std::collections::BTreeMap<String, Vec<Call>> = Default::default();
         for (person, call) in keyed_calls(&batches, Some("person")) {
@@ -281,7 +231,11 @@ pub fn answer(
     let used = used_actions(
         &ctx,
         actor.calls,
-        &[&account.id, &window.start, &window.end, arn],
+        &queries::PrincipalCalls {
+            account: &account.id,
+            window: &window,
+            principal_arn: arn,
+        },
         catalogue,
         printer,
     )?;
@@ -303,6 +257,7 @@ struct Actor<'a> {
     /// How the ARNs of the actor's own sessions begin, to recognise console role switches made
     /// from them.
     session_prefix: String,
+    /// Takes [`queries::PrincipalCalls`].
     calls: NamedQuery,
 }
 
@@ -335,14 +290,6 @@ fn find_role<'a>(
                 account,
             )
         })
-}
-
-fn day_before(day: &str) -> String {
-    NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.checked_sub_days(Days::new(1)))
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| day.to_string())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -413,7 +360,7 @@ fn not_found<'a>(
 fn run_query(
     ctx: &SessionContext,
     query: NamedQuery,
-    params: &[&str],
+    params: &dyn Params,
 ) -> anyhow::Result<Vec<RecordBatch>> {
     Ok(super::block_on(query.run(ctx, params))??)
 }
@@ -438,7 +385,7 @@ fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
 fn used_actions(
     ctx: &SessionContext,
     query: NamedQuery,
-    params: &[&str],
+    params: &dyn Params,
     catalogue: &Catalogue,
     printer: &Printer,
 ) -> anyhow::Result<BTreeSet<ActionId>> {
@@ -460,9 +407,9 @@ fn calls(batches: &[RecordBatch]) -> Vec<Call> {
 /// Each row's call, with the row's value of the column `key` (such as the person behind it).
 fn keyed_calls(batches: &[RecordBatch], key: Option<&str>) -> Vec<(Option<String>, Call)> {
     let (sources, names, types) = (
-        strings(batches, "eventsource"),
-        strings(batches, "eventname"),
-        strings(batches, "eventtype"),
+        strings(batches, column::EVENT_SOURCE),
+        strings(batches, column::EVENT_NAME),
+        strings(batches, column::EVENT_TYPE),
     );
     let keys = key.map(|column| strings(batches, column));
     let mut rows = Vec::with_capacity(sources.len());
@@ -531,7 +478,14 @@ fn list(
         ),
     };
     let active: BTreeSet<String> = strings(
-        &run_query(ctx, query, &[&account.id, &window.start, &window.end])?,
+        &run_query(
+            ctx,
+            query,
+            &queries::ActivePrincipals {
+                account: &account.id,
+                window,
+            },
+        )?,
         "arn",
     )
     .into_iter()
@@ -568,24 +522,6 @@ fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn windows() {
-        let w = Window::from_args(Some("2018-01-01"), Some("2018-03-31T00:00:00Z")).expect("valid");
-        assert_eq!(
-            (w.start.as_str(), w.end.as_str()),
-            ("2018-01-01", "2018-03-31")
-        );
-        let w = Window::from_args(None, Some("2024-03-01")).expect("valid");
-        assert_eq!(w.start, "2023-03-02");
-        for (start, end) in [
-            (Some("2018-13-01"), None),
-            (Some("yesterday"), None),
-            (Some("2018-02-01"), Some("2018-01-01")),
-        ] {
-            assert!(Window::from_args(start, end).is_err(), "{start:?} {end:?}");
-        }
-    }
 
     #[test]
     fn session_prefixes_leave_out_the_role_path() {

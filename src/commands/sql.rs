@@ -5,10 +5,9 @@ use anyhow::Context;
 use crate::ExitStatus;
 use crate::cli::SqlArgs;
 use crate::config::Settings;
-use crate::printer::Printer;
 use crate::store::Store;
 
-pub fn run(settings: &Settings, args: &SqlArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(settings: &Settings, args: &SqlArgs) -> anyhow::Result<ExitStatus> {
     let text = match (&args.query, &args.file) {
         (Some(query), _) => query.clone(),
         (None, Some(file)) => std::fs::read_to_string(file)
@@ -33,9 +32,9 @@ pub fn run(settings: &Settings, args: &SqlArgs, _printer: &Printer) -> anyhow::R
     // Earlier statements (CREATE TABLE ... AS, CREATE VIEW, SET) prepare for the last one, whose
     // result is printed.
     for statement in before {
-        crate::commands::block_on(crate::sql::query(&ctx, statement, Vec::new()))??;
+        crate::commands::block_on(crate::sql::query(&ctx, statement, None))??;
     }
-    let batches = crate::commands::block_on(crate::sql::query(&ctx, last, Vec::new()))??;
+    let batches = crate::commands::block_on(crate::sql::query(&ctx, last, None))??;
     let stdout = std::io::stdout();
     crate::sql::write_batches(&batches, args.format, &mut stdout.lock())?;
     Ok(ExitStatus::Success)

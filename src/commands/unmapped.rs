@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::iam::catalogue::Catalogue;
 use crate::mapping::{self, Mapping};
 use crate::printer::Printer;
-use crate::queries;
+use crate::sql::queries;
 use crate::store::Store;
 
 /// Prints the (eventsource, eventname) pairs of the store that map to no IAM action, with counts, and
@@ -13,7 +13,7 @@ use crate::store::Store;
 pub fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let store = Store::new(&settings.store);
     let ctx = crate::sql::session(&store)?;
-    let batches = super::block_on(queries::EVENT_NAMES.run(&ctx, &[]))??;
+    let batches = super::block_on(queries::EVENT_NAMES.run(&ctx, &queries::NoParams))??;
     let catalogue = Catalogue::embedded();
     let (mut total, mut mapped) = (0u64, 0u64);
     let mut unmapped = Vec::new();

@@ -157,7 +157,7 @@ impl std::fmt::Display for Location {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthzError {
-    #[error("not valid JSON: {0}")]
+    #[error("not valid JSON")]
     Json(#[from] serde_json::Error),
     #[error("the authorization details must be a JSON object, found {0}")]
     NotAnObject(&'static str),
@@ -171,7 +171,7 @@ pub enum AuthzError {
     },
     #[error("{location}: {value:?} is not a date with a UTC offset")]
     InvalidDate { location: Location, value: String },
-    #[error("{location}: {source}")]
+    #[error("{location}")]
     Policy {
         location: Location,
         #[source]
@@ -1037,7 +1037,14 @@ mod tests {
         ];
         for (input, expected) in cases {
             let error = AuthorizationDetails::from_value(&input).expect_err(expected);
-            assert_eq!(error.to_string(), expected);
+            // Each cause says its own part once; the chain read in order is the whole message.
+            let mut chain = error.to_string();
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                chain.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            assert_eq!(chain, expected);
         }
         let policy_error =
             AuthorizationDetails::from_value(&user(json!({"UserPolicyList": [{"PolicyName": "x",

@@ -11,3 +11,38 @@ pub mod eval;
 pub mod pattern;
 pub mod policy;
 pub mod recorded;
+
+use std::path::{Path, PathBuf};
+
+use authz::{AuthorizationDetails, AuthzError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read the IAM snapshot {path}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("IAM snapshot {path} is not valid")]
+    Invalid { path: String, source: AuthzError },
+}
+
+/// One account's IAM snapshot, merged from its files (the pages of
+/// `aws iam get-account-authorization-details`).
+pub fn load_snapshot(paths: &[PathBuf]) -> Result<AuthorizationDetails, SnapshotError> {
+    let path_text = |path: &Path| path.display().to_string();
+    let mut pages = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
+            path: path_text(path),
+            source,
+        })?;
+        let page =
+            AuthorizationDetails::from_json_str(&text).map_err(|source| SnapshotError::Invalid {
+                path: path_text(path),
+                source,
+            })?;
+        pages.push(page);
+    }
+    Ok(AuthorizationDetails::merge(pages))
+}

@@ -323,29 +323,18 @@ fn parse_principal(
 /// `None` if an escape is malformed or the result is not UTF-8.
 pub fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut position = 0;
-    while position < bytes.len() {
-        if bytes[position] == b'%' {
-            let high = hex_value(*bytes.get(position + 1)?)?;
-            let low = hex_value(*bytes.get(position + 2)?)?;
-            decoded.push(high * 16 + low);
-            position += 3;
-        } else {
-            decoded.push(bytes[position]);
-            position += 1;
-        }
+    let malformed = text.match_indices('%').any(|(at, _)| {
+        !bytes
+            .get(at + 1..at + 3)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return None;
     }
-    String::from_utf8(decoded).ok()
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 pub(crate) fn json_type(value: &Value) -> &'static str {

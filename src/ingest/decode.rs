@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, FieldRef, Fields};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::schema::{self, Field, Kind, RECORD, REQUIRED_JSON_KEYS};
+use crate::store::schema::{self, Field, Kind, RECORD, REQUIRED_JSON_KEYS};
 
 /// Limits that keep a hostile or broken object from exhausting memory.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,52 @@ impl Default for Limits {
     }
 }
 
+/// JSON documents that sit beside CloudTrail logs in a working folder and are recognisably not logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NotCloudTrail {
+    AuthorizationDetails,
+    PolicyDocument,
+    Digest,
+    CloudTrackerConfig,
+}
+
+impl NotCloudTrail {
+    /// What an object of this top-level keys is, when they name another known document. A
+    /// `Records` key always means a log, broken or not.
+    pub fn recognise<'a>(keys: impl IntoIterator<Item = &'a str> + Clone) -> Option<NotCloudTrail> {
+        let has = |wanted: &[&str]| keys.clone().into_iter().any(|key| wanted.contains(&key));
+        if has(&["Records"]) {
+            None
+        } else if has(&[
+            "UserDetailList",
+            "GroupDetailList",
+            "RoleDetailList",
+            "Policies",
+        ]) {
+            Some(NotCloudTrail::AuthorizationDetails)
+        } else if has(&["Statement", "PolicyDocument", "PolicyVersion"]) {
+            Some(NotCloudTrail::PolicyDocument)
+        } else if has(&["digestStartTime", "digestEndTime", "digestPublicKeyFingerprint"]) {
+            Some(NotCloudTrail::Digest)
+        } else if has(&["accounts"]) {
+            Some(NotCloudTrail::CloudTrackerConfig)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for NotCloudTrail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NotCloudTrail::AuthorizationDetails => "IAM authorization details",
+            NotCloudTrail::PolicyDocument => "IAM policy document",
+            NotCloudTrail::Digest => "CloudTrail digest",
+            NotCloudTrail::CloudTrackerConfig => "CloudTracker config",
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("empty file (0 bytes)")]
@@ -49,6 +95,8 @@ pub enum DecodeError {
     Json(String),
     #[error("wrong top-level shape: {0}")]
     Shape(String),
+    #[error("not a CloudTrail log: {0}")]
+    NotCloudTrail(NotCloudTrail),
     #[error("record {index}: {message}")]
     Record { index: usize, message: String },
 }
@@ -69,12 +117,16 @@ pub fn decode_object(bytes: &[u8], limits: Limits) -> Result<RecordBatch, Decode
     }
 }
 
+/// Deflate's densest encoding turns 258 bytes into about 2 bits, so no stream inflates beyond about
+/// 1,032 times its size.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
 /// Inflates gzip data of at most `limit` bytes.
 fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
     // CloudTrail writes one gzip member, whose trailer gives its inflated size: such a member is
     // inflated by libdeflate in one call, about twice as fast as streaming. Anything else (several
     // members, a size that does not match, damage) takes the streaming path, which reports the error.
-    if let Some(size) = gzip_trailer_size(bytes).filter(|&size| size as u64 <= limit) {
+    if let Some(size) = trusted_trailer_size(bytes, limit) {
         let mut text = vec![0u8; size];
         let inflated = libdeflater::Decompressor::new().gzip_decompress(bytes, &mut text);
         if inflated.is_ok_and(|n| n == size) {
@@ -92,10 +144,13 @@ fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
     Ok(text)
 }
 
-/// The inflated size a gzip trailer records (modulo 2^32, as gzip stores it).
-fn gzip_trailer_size(bytes: &[u8]) -> Option<usize> {
+/// The inflated size a gzip trailer records (modulo 2^32, as gzip stores it), when it is within
+/// `limit` and within what the compressed bytes can hold: memory of that size is set aside at once.
+fn trusted_trailer_size(bytes: &[u8], limit: u64) -> Option<usize> {
     let trailer: [u8; 4] = bytes.get(bytes.len().checked_sub(4)?..)?.try_into().ok()?;
-    Some(u32::from_le_bytes(trailer) as usize)
+    let size = u64::from(u32::from_le_bytes(trailer));
+    let inflatable = (bytes.len() as u64).saturating_mul(MAX_DEFLATE_RATIO);
+    (size <= limit.min(inflatable)).then_some(size as usize)
 }
 
 /// Decodes uncompressed JSON: `{"Records":[...]}` or `[...]`.
@@ -346,6 +401,11 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
             }
         }
         if let Some(seed) = records {
+            let keys_seen = keys.iter().map(String::as_str);
+            if let Some(document) = NotCloudTrail::recognise(keys_seen) {
+                *seed.failure = Some(DecodeError::NotCloudTrail(document));
+                return Err(de::Error::custom("not a log"));
+            }
             *seed.failure = Some(DecodeError::Shape(if keys.is_empty() {
                 "an empty object, without a Records array".into()
             } else {
@@ -441,7 +501,7 @@ fn decode_record(raw: &RawValue, builder: &mut BatchBuilder, limits: Limits) -> 
                 exact
             }
             (Decoded::Text(text), exact) => {
-                if column == *EVENT_TIME && day_of(&text).is_none() {
+                if column == *EVENT_TIME && crate::time::day_text(&text).is_none() {
                     return Err(format!("eventTime {text:?} is not an ISO-8601 UTC time"));
                 }
                 target.text().append_value(text);
@@ -570,26 +630,6 @@ fn strip_position(error: &serde_json::Error) -> String {
     match message.rsplit_once(" at line ") {
         Some((head, _)) => head.to_string(),
         None => message,
-    }
-}
-
-/// `YYYY-MM-DD` of an ISO-8601 time, if it starts with a valid date.
-pub fn day_of(event_time: &str) -> Option<&str> {
-    let day = event_time.get(..10)?;
-    let bytes = day.as_bytes();
-    let digits = |r: std::ops::Range<usize>| bytes[r].iter().all(u8::is_ascii_digit);
-    if !(digits(0..4) && bytes[4] == b'-' && digits(5..7) && bytes[7] == b'-' && digits(8..10)) {
-        return None;
-    }
-    let number = |r: std::ops::Range<usize>| {
-        bytes[r]
-            .iter()
-            .fold(0u32, |n, digit| n * 10 + u32::from(digit - b'0'))
-    };
-    chrono::NaiveDate::from_ymd_opt(number(0..4) as i32, number(5..7), number(8..10))?;
-    match event_time.as_bytes().get(10) {
-        None | Some(b'T') | Some(b' ') => Some(day),
-        _ => None,
     }
 }
 
@@ -809,7 +849,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::schema::EXTRA_FIELDS;
+    use crate::store::schema::EXTRA_FIELDS;
     use arrow::array::{Array, AsArray};
 
     fn decode(text: &str) -> Result<RecordBatch, DecodeError> {
@@ -817,6 +857,29 @@ mod tests {
     }
 
     const MINIMAL: &str = r#"{"eventVersion":"1.08","eventTime":"2024-03-01T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","eventID":"e1","readOnly":true}"#;
+
+    #[test]
+    fn recognises_documents_that_are_not_logs() {
+        let cases: [(&[&str], Option<NotCloudTrail>); 8] = [
+            (&["Records"], None),
+            (&["Records", "UserDetailList"], None),
+            (
+                &["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"],
+                Some(NotCloudTrail::AuthorizationDetails),
+            ),
+            (&["RoleDetailList"], Some(NotCloudTrail::AuthorizationDetails)),
+            (&["Version", "Statement"], Some(NotCloudTrail::PolicyDocument)),
+            (
+                &["awsAccountId", "digestStartTime", "digestEndTime", "logFiles"],
+                Some(NotCloudTrail::Digest),
+            ),
+            (&["accounts", "athena"], Some(NotCloudTrail::CloudTrackerConfig)),
+            (&["eventTime", "eventName"], None),
+        ];
+        for (keys, expected) in cases {
+            assert_eq!(NotCloudTrail::recognise(keys.iter().copied()), expected, "{keys:?}");
+        }
+    }
 
     #[test]
     fn accepts_records_envelope_and_bare_array() {
@@ -971,6 +1034,22 @@ mod tests {
     }
 
     #[test]
+    fn a_trailer_is_trusted_only_as_far_as_the_compressed_bytes_reach() {
+        let single = gzip(&format!("{{\"Records\":[{MINIMAL}]}}"));
+        let claimed = single.len() - 4;
+        assert!(trusted_trailer_size(&single, 2 << 30).is_some());
+        let mut huge = single.clone();
+        huge[claimed..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(trusted_trailer_size(&huge, 8 << 30), None);
+        // Still read, and refused by the streaming path for what it is.
+        assert!(matches!(gunzip(&huge, 8 << 30), Err(DecodeError::Gzip(_))));
+        let in_reach = (single.len() as u64 * MAX_DEFLATE_RATIO) as u32;
+        huge[claimed..].copy_from_slice(&in_reach.to_le_bytes());
+        assert_eq!(trusted_trailer_size(&huge, 8 << 30), Some(in_reach as usize));
+        assert_eq!(trusted_trailer_size(&[0x1f, 0x8b, 0], 1 << 20), None);
+    }
+
+    #[test]
     fn round_trips_records_exactly() {
         let records = [
             MINIMAL.to_string(),
@@ -995,20 +1074,6 @@ mod tests {
         assert!(extra.value(1).contains("managementEvent"));
     }
 
-    #[test]
-    fn day_of_accepts_only_real_dates() {
-        assert_eq!(day_of("2024-03-01T10:00:00Z"), Some("2024-03-01"));
-        assert_eq!(day_of("2024-02-29"), Some("2024-02-29"));
-        for bad in [
-            "2023-02-29T00:00:00Z",
-            "2024-3-01T00:00Z",
-            "",
-            "2024-03-01X",
-            "２０２４-03-01",
-        ] {
-            assert_eq!(day_of(bad), None, "{bad}");
-        }
-    }
 
     mod properties {
         use super::*;
@@ -1148,29 +1213,43 @@ mod tests {
                 .prop_map(|(members, id)| with_required(members.into_iter().collect(), id))
         }
 
-        fn record() -> impl Strategy<Value = Value> {
-            prop_oneof![loose_record(), typed_record()]
+        /// A record, and whether it is shaped like CloudTrail's.
+        fn record() -> impl Strategy<Value = (Value, bool)> {
+            prop_oneof![
+                loose_record().prop_map(|record| (record, false)),
+                typed_record().prop_map(|record| (record, true)),
+            ]
         }
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
-            /// Whatever the records hold, decoding either refuses the object with a reason or stores
-            /// every record so that it is rebuilt exactly, whatever order its keys come in.
+            /// Whatever the records hold, decoding either stores every record so that it is rebuilt
+            /// exactly, whatever order its keys come in, or refuses the object naming a record that
+            /// is not shaped like CloudTrail's. An object of CloudTrail-shaped records is stored.
             #[test]
             fn decoded_records_rebuild_exactly(records in prop::collection::vec(record(), 1..6)) {
+                let typed: Vec<bool> = records.iter().map(|(_, typed)| *typed).collect();
+                let records: Vec<Value> = records.into_iter().map(|(record, _)| record).collect();
                 let text = serde_json::to_string(&serde_json::json!({ "Records": records }))
                     .expect("serializable");
                 // Compared with the records as the text reads back (serde_json parses floats
                 // approximately; the store keeps the text itself).
                 let parsed: Value = serde_json::from_str(&text).expect("valid JSON");
                 let records = parsed["Records"].as_array().expect("records").clone();
-                if let Ok(batch) = decode(&text) {
-                    prop_assert_eq!(batch.num_rows(), records.len());
-                    for (row, original) in records.iter().enumerate() {
-                        let rebuilt = schema::reconstruct(&batch, row).expect("reconstructs");
-                        prop_assert_eq!(&rebuilt, original);
+                match decode(&text) {
+                    Ok(batch) => {
+                        prop_assert_eq!(batch.num_rows(), records.len());
+                        for (row, original) in records.iter().enumerate() {
+                            let rebuilt = schema::reconstruct(&batch, row).expect("reconstructs");
+                            prop_assert_eq!(&rebuilt, original);
+                        }
                     }
+                    Err(DecodeError::Record { index, message }) => {
+                        prop_assert!(index < typed.len(), "record {} of {}", index, typed.len());
+                        prop_assert!(!typed[index], "a CloudTrail-shaped record refused: {}", message);
+                    }
+                    Err(other) => prop_assert!(false, "refused as a whole: {}", other),
                 }
             }
 

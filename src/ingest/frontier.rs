@@ -66,7 +66,7 @@ fn delivery(object: &SourceObject) -> Option<(&str, NaiveDate)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::source::Layout;
+    use crate::ingest::keys::Layout;
 
     fn object(account: &str, date: &str) -> SourceObject {
         SourceObject::for_test(Some(Layout {

@@ -8,8 +8,9 @@
 
 pub mod decode;
 mod frontier;
+pub mod keys;
 pub mod s3;
-pub mod schema;
+
 pub mod source;
 mod staging;
 
@@ -20,11 +21,12 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
-use indicatif::ProgressBar;
 use rayon::prelude::*;
 
+use crate::store::schema::{self, column};
 use crate::store::{ManifestEntry, PartitionKey, Store, StoreError};
-use source::{Listing, SkipReason, SourceObject};
+use keys::SkipReason;
+use source::{Listing, SourceObject};
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -52,6 +54,23 @@ impl Default for IngestOptions {
         }
     }
 }
+
+/// What a run tells its caller while it goes: the command shows it, a library caller may ignore it.
+pub trait Reporter: Sync {
+    /// The bytes of the objects to read.
+    fn planned(&self, _bytes: u64) {}
+    /// An object has been read (ingested, skipped or failed), and where the run stands.
+    fn advanced(&self, _bytes: u64, _status: &str) {}
+    /// An object could not be ingested.
+    fn failed(&self, _failure: &Failure) {}
+    /// What the run does next.
+    fn stage(&self, _status: &str) {}
+}
+
+/// A reporter that shows nothing.
+pub struct Silent;
+
+impl Reporter for Silent {}
 
 /// An object that could not be ingested, and why.
 #[derive(Debug)]
@@ -82,14 +101,21 @@ impl IngestReport {
 struct Decoded {
     object: usize,
     bytes: u64,
-    result: Result<Vec<(PartitionKey, RecordBatch)>, String>,
+    result: Result<Vec<(PartitionKey, RecordBatch)>, Unread>,
+}
+
+/// Why an object gave no rows.
+enum Unread {
+    /// Recognisably not a log: counted, not retried as a failure.
+    Skipped(SkipReason),
+    Failed(String),
 }
 
 pub fn ingest(
     store: &Store,
     listing: Listing,
     options: &IngestOptions,
-    progress: &ProgressBar,
+    reporter: &dyn Reporter,
 ) -> Result<IngestReport, StoreError> {
     let started = Instant::now();
     let lock = store.lock_for_writing()?;
@@ -99,8 +125,12 @@ pub fn ingest(
     let mut manifest = store.manifest()?;
     let mut report = IngestReport {
         skipped: listing.skipped,
+        failures: listing.failures,
         ..IngestReport::default()
     };
+    for failure in &report.failures {
+        reporter.failed(failure);
+    }
     let s3 = listing.s3;
     let mut objects: Vec<SourceObject> = listing
         .objects
@@ -127,7 +157,7 @@ pub fn ingest(
     });
     let mut frontier = frontier::DeliveryFrontier::new(&objects);
 
-    progress.set_length(objects.iter().map(|o| o.size).sum());
+    reporter.planned(objects.iter().map(|o| o.size).sum());
     let mut staging = staging::Staging::new(&store.scratch_dir()?, options.memory_budget)?;
     let mut staging_error = None;
     let mut events_per_object: HashMap<usize, u64> = HashMap::new();
@@ -142,16 +172,16 @@ pub fn ingest(
             .collect();
         source.download(keys, options.concurrency)
     });
-    let next_bytes = || -> Option<(usize, Result<Vec<u8>, String>)> {
+    let next_bytes = || -> Option<(usize, Result<Vec<u8>, Unread>)> {
         match &downloads {
             Some(downloads) => downloads.next().map(|download| {
                 let location = &objects[download.index].location;
                 let result = download.result.map_err(|error| {
                     let message = error.to_string();
-                    match message.strip_prefix(location.as_str()) {
+                    Unread::Failed(match message.strip_prefix(location.as_str()) {
                         Some(rest) => rest.trim_start_matches(": ").to_string(),
                         None => message,
-                    }
+                    })
                 });
                 (download.index, result)
             }),
@@ -160,7 +190,9 @@ pub fn ingest(
                 let object = objects.get(index)?;
                 Some((
                     index,
-                    object.read().map_err(|e| format!("cannot read: {e}")),
+                    object
+                        .read()
+                        .map_err(|e| Unread::Failed(format!("cannot read: {e}"))),
                 ))
             }
         }
@@ -221,9 +253,10 @@ pub fn ingest(
             });
         }
         drop(sender);
+        let mut read = 0;
         for decoded in receiver {
             let object = &objects[decoded.object];
-            progress.inc(decoded.bytes);
+            read += 1;
             report.bytes_read += decoded.bytes;
             match decoded.result {
                 Ok(parts) => {
@@ -237,14 +270,24 @@ pub fn ingest(
                         }
                     }
                 }
-                Err(error) => {
-                    progress.suspend(|| eprintln!("error: {}: {error}", object.location));
-                    report.failures.push(Failure {
+                Err(Unread::Skipped(reason)) => *report.skipped.entry(reason).or_default() += 1,
+                Err(Unread::Failed(error)) => {
+                    let failure = Failure {
                         location: object.location.clone(),
                         error,
-                    });
+                    };
+                    reporter.failed(&failure);
+                    report.failures.push(failure);
                 }
             }
+            reporter.advanced(
+                decoded.bytes,
+                &format!(
+                    "{read}/{} objects, {} events",
+                    objects.len(),
+                    report.events_read
+                ),
+            );
             if let Some((account, open_from)) = frontier.as_mut().and_then(|f| f.done(object)) {
                 // A partition is written at most once while decoding goes on: rows delivered after
                 // it was written wait for the end of the run, when that write has finished, so the
@@ -257,12 +300,6 @@ pub fn ingest(
                     let _ = write_sender.send((partition, reservation));
                 }
             }
-            progress.set_message(format!(
-                "{}/{} objects, {} events",
-                report.objects_ingested + report.failures.len() as u64,
-                objects.len(),
-                report.events_read
-            ));
         }
         drop(write_sender);
         writers
@@ -278,7 +315,7 @@ pub fn ingest(
     if let Some(error) = staging_error {
         return Err(error);
     }
-    progress.set_message(format!("writing {} partitions", staging.partition_count()));
+    reporter.stage(&format!("writing {} partitions", staging.partition_count()));
     let (partitions, _spill_folder) = staging.into_partitions();
     let late_writes: Vec<(PartitionKey, Result<usize, StoreError>)> = partitions
         .into_par_iter()
@@ -377,10 +414,15 @@ fn decode_bytes(
     object: &SourceObject,
     bytes: &[u8],
     limits: decode::Limits,
-) -> Result<Vec<(PartitionKey, RecordBatch)>, String> {
-    let batch = decode::decode_object(bytes, limits).map_err(|e| e.to_string())?;
+) -> Result<Vec<(PartitionKey, RecordBatch)>, Unread> {
+    let batch = decode::decode_object(bytes, limits).map_err(|error| match error {
+        decode::DecodeError::NotCloudTrail(document) => {
+            Unread::Skipped(SkipReason::Document(document))
+        }
+        error => Unread::Failed(error.to_string()),
+    })?;
     split_by_partition(&batch, object.layout.as_ref().map(|l| l.account.as_str()))
-        .map_err(|e| e.to_string())
+        .map_err(|e| Unread::Failed(e.to_string()))
 }
 
 /// Groups rows by (account, day). The account is the one the object's key names, else the record's
@@ -389,18 +431,18 @@ fn split_by_partition(
     batch: &RecordBatch,
     layout_account: Option<&str>,
 ) -> Result<Vec<(PartitionKey, RecordBatch)>, arrow::error::ArrowError> {
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .map(|c| c.as_string::<i32>().clone())
-            .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("no column {name}")))
-    };
-    let times = column("eventtime")?;
-    let recipients = column("recipientaccountid")?;
+    let times = schema::text_column(batch, column::EVENT_TIME)?;
+    let recipients = schema::text_column(batch, column::RECIPIENT_ACCOUNT_ID)?;
     let identity_accounts = batch
-        .column_by_name("useridentity")
-        .and_then(|c| c.as_struct().column_by_name("accountid").cloned());
-    let identity_accounts = identity_accounts.as_ref().map(|a| a.as_string::<i32>());
+        .column_by_name(column::USER_IDENTITY)
+        .and_then(|c| c.as_struct_opt())
+        .and_then(|identity| identity.column_by_name(column::ACCOUNT_ID))
+        .and_then(|accounts| accounts.as_string_opt::<i32>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(
+                "the rows have no text column `useridentity.accountid`".into(),
+            )
+        })?;
 
     // An object nearly always holds one partition's rows: the previous row's key is tried first,
     // and keys are only allocated when a new one appears.
@@ -412,11 +454,11 @@ fn split_by_partition(
             .or_else(|| recipients.is_valid(row).then(|| recipients.value(row)))
             .or_else(|| {
                 identity_accounts
-                    .filter(|a| a.is_valid(row))
-                    .map(|a| a.value(row))
+                    .is_valid(row)
+                    .then(|| identity_accounts.value(row))
             })
             .unwrap_or("unknown");
-        let day = decode::day_of(times.value(row)).unwrap_or("unknown");
+        let day = crate::time::day_text(times.value(row)).unwrap_or("unknown");
         let index = match previous {
             Some((key, index)) if key == (account, day) => index,
             _ => *index_of.entry((account, day)).or_insert_with(|| {

@@ -21,7 +21,10 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::source::{Classification, Layout, SkipReason, classify};
+use crate::time::{Day, Window, days_in_month};
+use chrono::Datelike;
+
+use super::keys::{Classification, Layout, SkipReason, classify, is_account, keep_deliveries};
 
 /// Downloads in flight at once, unless told otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -41,10 +44,6 @@ pub enum S3Error {
         "{url:?} is not an S3 location: {reason}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX"
     )]
     BadUrl { url: String, reason: &'static str },
-    #[error("{text:?} is not a day\n  hint: write YYYY-MM-DD")]
-    BadDay { text: String },
-    #[error("the window is empty: --start {start} is after --end {end}")]
-    EmptyWindow { start: Day, end: Day },
     #[error(
         "{location}: no AWS credentials found ({detail})\n  hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with AWS_PROFILE (run `aws sso login` first for an SSO profile), or run where an instance or task role is available"
     )]
@@ -81,7 +80,7 @@ pub enum S3Error {
     Busy { location: String, detail: String },
     #[error("{location}: {detail}")]
     Other { location: String, detail: String },
-    #[error("cannot start the S3 client: {0}")]
+    #[error("cannot start the S3 client")]
     Runtime(#[source] std::io::Error),
 }
 
@@ -161,144 +160,40 @@ impl fmt::Display for S3Url {
     }
 }
 
-/// A UTC day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Day {
-    year: u32,
-    month: u32,
-    day: u32,
-}
-
-impl Day {
-    pub fn parse(text: &str) -> Result<Day, S3Error> {
-        let bad = || S3Error::BadDay {
-            text: text.to_string(),
+/// The fewest `YYYY/`, `YYYY/MM/` and `YYYY/MM/DD/` folders that hold exactly the window's days,
+/// among the years a region folder has.
+fn day_folders(window: &Window, years: &BTreeSet<u32>) -> Vec<String> {
+    let mut folders = Vec::new();
+    for &year in years {
+        let (Some(first_of_year), Some(last_of_year)) = (
+            Day::from_ymd_opt(year as i32, 1, 1),
+            Day::from_ymd_opt(year as i32, 12, 31),
+        ) else {
+            continue;
         };
-        let bytes = text.as_bytes();
-        if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
-            return Err(bad());
+        let low = window.start.map_or(first_of_year, |s| s.max(first_of_year));
+        let high = window.end.map_or(last_of_year, |e| e.min(last_of_year));
+        if low > high {
+            continue;
         }
-        let number = |range: std::ops::Range<usize>| {
-            let part = &text[range];
-            part.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| part.parse::<u32>().ok())
-                .flatten()
-        };
-        let (Some(year), Some(month), Some(day)) = (number(0..4), number(5..7), number(8..10))
-        else {
-            return Err(bad());
-        };
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return Err(bad());
+        if low == first_of_year && high == last_of_year {
+            folders.push(format!("{year:04}/"));
+            continue;
         }
-        Ok(Day { year, month, day })
-    }
-
-    fn first_of_year(year: u32) -> Day {
-        Day {
-            year,
-            month: 1,
-            day: 1,
-        }
-    }
-
-    fn last_of_year(year: u32) -> Day {
-        Day {
-            year,
-            month: 12,
-            day: 31,
-        }
-    }
-
-    fn folder(&self) -> String {
-        format!("{:04}/{:02}/{:02}/", self.year, self.month, self.day)
-    }
-}
-
-impl fmt::Display for Day {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Delivery days to read, both ends included; an open end reaches as far as the bucket has logs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Window {
-    pub start: Option<Day>,
-    pub end: Option<Day>,
-}
-
-impl Window {
-    pub fn parse(start: Option<&str>, end: Option<&str>) -> Result<Window, S3Error> {
-        let window = Window {
-            start: start.map(Day::parse).transpose()?,
-            end: end.map(Day::parse).transpose()?,
-        };
-        if let (Some(start), Some(end)) = (window.start, window.end)
-            && start > end
-        {
-            return Err(S3Error::EmptyWindow { start, end });
-        }
-        Ok(window)
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.start.is_none() && self.end.is_none()
-    }
-
-    /// Whether a `YYYY-MM-DD` day is in the window.
-    pub fn contains(&self, date: &str) -> bool {
-        match Day::parse(date) {
-            Ok(day) => self.start.is_none_or(|s| s <= day) && self.end.is_none_or(|e| day <= e),
-            Err(_) => self.is_open(),
-        }
-    }
-
-    /// The fewest `YYYY/`, `YYYY/MM/` and `YYYY/MM/DD/` folders that hold exactly the window's days,
-    /// among the years a region folder has.
-    fn folders(&self, years: &BTreeSet<u32>) -> Vec<String> {
-        let mut folders = Vec::new();
-        for &year in years {
-            let low = self.start.map_or(Day::first_of_year(year), |s| {
-                s.max(Day::first_of_year(year))
-            });
-            let high = self
-                .end
-                .map_or(Day::last_of_year(year), |e| e.min(Day::last_of_year(year)));
-            if low > high {
-                continue;
-            }
-            if low == Day::first_of_year(year) && high == Day::last_of_year(year) {
-                folders.push(format!("{year:04}/"));
-                continue;
-            }
-            for month in low.month..=high.month {
-                let last = days_in_month(year, month);
-                let first_day = if month == low.month { low.day } else { 1 };
-                let last_day = if month == high.month { high.day } else { last };
-                if first_day == 1 && last_day == last {
-                    folders.push(format!("{year:04}/{month:02}/"));
-                } else {
-                    for day in first_day..=last_day {
-                        folders.push(Day { year, month, day }.folder());
-                    }
+        for month in low.month()..=high.month() {
+            let last = days_in_month(year as i32, month);
+            let first_day = if month == low.month() { low.day() } else { 1 };
+            let last_day = if month == high.month() { high.day() } else { last };
+            if first_day == 1 && last_day == last {
+                folders.push(format!("{year:04}/{month:02}/"));
+            } else {
+                for day in first_day..=last_day {
+                    folders.push(format!("{year:04}/{month:02}/{day:02}/"));
                 }
             }
         }
-        folders
     }
+    folders
 }
 
 /// What to list.
@@ -328,8 +223,6 @@ pub struct S3Listing {
     /// In key order.
     pub entries: Vec<S3Entry>,
     pub skipped: BTreeMap<SkipReason, u64>,
-    /// Pages of listing asked for.
-    pub requests: u64,
 }
 
 /// How to reach the bucket; everything not given here comes from the usual AWS settings.
@@ -383,14 +276,6 @@ impl S3Source {
         })
     }
 
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
     /// Lists the log objects under `url`. `listed` is called with the running count of objects.
     pub fn list(
         &self,
@@ -401,7 +286,6 @@ impl S3Source {
         let lister = Lister {
             client: &self.client,
             bucket: &self.bucket,
-            requests: AtomicU64::new(0),
             objects: AtomicU64::new(0),
             listed,
             concurrency: options.concurrency.max(1),
@@ -683,10 +567,6 @@ async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>,
     }
 }
 
-fn is_account(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// The last folder name of a `…/name/` prefix.
 fn last_folder(prefix: &str) -> &str {
     prefix
@@ -699,7 +579,6 @@ fn last_folder(prefix: &str) -> &str {
 struct Lister<'a> {
     client: &'a Client,
     bucket: &'a str,
-    requests: AtomicU64,
     objects: AtomicU64,
     listed: &'a (dyn Fn(u64) + Sync),
     concurrency: usize,
@@ -822,8 +701,7 @@ impl Lister<'_> {
                     .filter_map(|y| y.parse().ok())
                     .collect();
                 Ok::<_, S3Error>(
-                    window
-                        .folders(&years)
+                    day_folders(&window, &years)
                         .into_iter()
                         .map(|f| format!("{region}{f}"))
                         .collect(),
@@ -847,24 +725,25 @@ impl Lister<'_> {
 
     fn finish(&self, entries: impl Iterator<Item = S3Entry>, options: &ListOptions) -> S3Listing {
         let mut listing = S3Listing::default();
+        let mut found = Vec::new();
         for entry in entries {
             match classify(&entry.key) {
                 Classification::Skip(reason) => *listing.skipped.entry(reason).or_default() += 1,
-                Classification::Log { layout } => {
+                Classification::Log { layout, in_layout } => {
                     let wanted = layout.as_ref().is_none_or(|l| {
-                        options.window.contains(&l.date)
+                        options.window.contains_text(&l.date)
                             && (options.accounts.is_empty()
                                 || options.accounts.contains(&l.account))
                     });
                     if wanted {
-                        listing.entries.push(S3Entry { layout, ..entry });
+                        found.push((S3Entry { layout, ..entry }, in_layout));
                     }
                 }
             }
         }
+        listing.entries = keep_deliveries(found, &mut listing.skipped);
         listing.entries.sort_by(|a, b| a.key.cmp(&b.key));
         listing.entries.dedup_by(|a, b| a.key == b.key);
-        listing.requests = self.requests.load(Ordering::Relaxed);
         listing
     }
 
@@ -934,7 +813,6 @@ impl Lister<'_> {
             if let Some(token) = &token {
                 request = request.continuation_token(token);
             }
-            self.requests.fetch_add(1, Ordering::Relaxed);
             let page = request.send().await.map_err(|e| {
                 let region = self.client.config().region().map(|r| r.to_string());
                 from_sdk(e, &location, region.as_deref().unwrap_or(""))
@@ -994,32 +872,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parses_days_and_windows() {
-        assert!(Day::parse("2024-02-29").is_ok());
-        for bad in [
-            "2023-02-29",
-            "2024-13-01",
-            "2024-1-01",
-            "2024-01-00",
-            "24-01-01",
-            "2024/01/01",
-            "+024-01-01",
-        ] {
-            assert!(Day::parse(bad).is_err(), "{bad}");
-        }
-        assert!(matches!(
-            Window::parse(Some("2024-03-02"), Some("2024-03-01")),
-            Err(S3Error::EmptyWindow { .. })
-        ));
-        let window = Window::parse(Some("2024-03-02"), None).expect("window");
-        assert!(window.contains("2024-03-02") && !window.contains("2024-03-01"));
-    }
-
     fn folders(start: Option<&str>, end: Option<&str>, years: &[u32]) -> Vec<String> {
-        Window::parse(start, end)
-            .expect("window")
-            .folders(&years.iter().copied().collect())
+        let day = |text: &str| crate::time::parse_day(text).expect("a day");
+        let window = Window::new(start.map(day), end.map(day)).expect("window");
+        day_folders(&window, &years.iter().copied().collect())
     }
 
     #[test]

@@ -14,7 +14,7 @@ use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use rayon::prelude::*;
 
-use crate::ingest::schema;
+use crate::store::schema;
 use crate::store::{PartitionKey, Run, StoreError, merge_sorted_runs, sort_by_principal_and_time};
 
 pub struct Staging {

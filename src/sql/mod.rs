@@ -10,19 +10,28 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::scalar::ScalarValue;
+use datafusion::common::ParamValues;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
-use crate::cli::OutputFormat;
-use crate::ingest::schema;
+use crate::store::schema;
 use crate::store::Store;
 
 mod page_selection;
+pub mod queries;
 mod settled_ranges;
 mod table;
 use table::StoreTable;
 
 pub const TABLE: &str = "cloudtrail";
+
+/// How query results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
@@ -34,9 +43,9 @@ pub enum SqlError {
     Query(String),
 }
 
-/// A DataFusion session with the store registered as `cloudtrail`.
+/// A DataFusion session with the store registered as `cloudtrail`. It only reads: a store on a
+/// read-only disk, or one being written, is read as it stands.
 pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
-    store.recover_if_idle()?;
     if store.partitions()?.is_empty() {
         return Err(SqlError::EmptyStore(store.root().display().to_string()).into());
     }
@@ -67,24 +76,35 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
         .with_listing_options(options)
         .with_schema(schema::file_schema());
     let table = ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?;
-    ctx.register_table(TABLE, Arc::new(StoreTable::new(table)))
+    let superseded = store.superseded_files()?;
+    ctx.register_table(TABLE, Arc::new(StoreTable::new(table, superseded)))
         .map_err(|e| SqlError::Query(e.to_string()))?;
     Ok(ctx)
 }
 
-/// Runs one statement with positional parameters (`$1`, `$2`, ...) bound, never pasted into the text.
+/// Runs one statement with its parameters bound, never pasted into the text.
 pub async fn query(
     ctx: &SessionContext,
     sql: &str,
-    params: Vec<ScalarValue>,
+    params: Option<ParamValues>,
 ) -> Result<Vec<RecordBatch>, SqlError> {
+    planned(ctx, sql, params)
+        .await?
+        .collect()
+        .await
+        .map_err(clean)
+}
+
+async fn planned(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<ParamValues>,
+) -> Result<DataFrame, SqlError> {
     let frame = ctx.sql(sql).await.map_err(clean)?;
-    let frame = if params.is_empty() {
-        frame
-    } else {
-        frame.with_param_values(params).map_err(clean)?
-    };
-    frame.collect().await.map_err(clean)
+    match params {
+        Some(params) => frame.with_param_values(params).map_err(clean),
+        None => Ok(frame),
+    }
 }
 
 /// The statements of a script, split at semicolons outside literals and comments; statements that
@@ -126,16 +146,14 @@ pub fn split_statements(text: &str) -> Result<Vec<String>, SqlError> {
 pub async fn materialize(
     ctx: &SessionContext,
     sql: &str,
-    params: Vec<ScalarValue>,
+    params: Option<ParamValues>,
     name: &str,
 ) -> Result<(), SqlError> {
-    let frame = ctx.sql(sql).await.map_err(clean)?;
-    let frame = if params.is_empty() {
-        frame
-    } else {
-        frame.with_param_values(params).map_err(clean)?
-    };
-    let cached = frame.cache().await.map_err(clean)?;
+    let cached = planned(ctx, sql, params)
+        .await?
+        .cache()
+        .await
+        .map_err(clean)?;
     ctx.register_table(name, cached.into_view())
         .map_err(clean)?;
     Ok(())

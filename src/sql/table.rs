@@ -36,11 +36,53 @@ use super::settled_ranges::ColumnRange;
 #[derive(Debug)]
 pub struct StoreTable {
     inner: ListingTable,
+    /// Data files an interrupted compaction has replaced (see `Store::superseded_files`), as
+    /// object-store paths: left out of every scan.
+    superseded: Vec<String>,
 }
 
 impl StoreTable {
-    pub fn new(inner: ListingTable) -> StoreTable {
-        StoreTable { inner }
+    pub fn new(inner: ListingTable, superseded: Vec<std::path::PathBuf>) -> StoreTable {
+        let superseded = superseded
+            .iter()
+            .filter_map(|path| path.canonicalize().ok())
+            .map(|path| path.to_string_lossy().trim_start_matches('/').to_string())
+            .collect();
+        StoreTable { inner, superseded }
+    }
+
+    /// The listing table's scan, without superseded files.
+    async fn listed_scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        if self.superseded.is_empty() {
+            return Ok(plan);
+        }
+        let Some(config) = file_scan_config(&plan) else {
+            return Err(DataFusionError::Internal(
+                "the store's scan is not a file scan".into(),
+            ));
+        };
+        let mut config = config.clone();
+        for group in &mut config.file_groups {
+            let kept = group
+                .iter()
+                .filter(|file| {
+                    !self
+                        .superseded
+                        .iter()
+                        .any(|path| file.object_meta.location.as_ref() == path)
+                })
+                .cloned()
+                .collect();
+            *group = FileGroup::new(kept);
+        }
+        Ok(DataSourceExec::from_data_source(config))
     }
 
     /// The range `filter` asks of a text column of the data files. This table tells DataFusion
@@ -83,8 +125,7 @@ impl StoreTable {
             }
             widened
         });
-        self.inner
-            .scan(state, widened.as_ref(), filters, None)
+        self.listed_scan(state, widened.as_ref(), filters, None)
             .await
     }
 }
@@ -164,7 +205,7 @@ impl TableProvider for StoreTable {
             .collect();
         // The reader must not stop at `limit` rows before the ranges have been applied.
         let limit = if ranges.is_empty() { limit } else { None };
-        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        let plan = self.listed_scan(state, projection, filters, limit).await?;
         if page_test.is_none() && ranges.is_empty() {
             return Ok(plan);
         }

@@ -29,7 +29,7 @@ struct Cursor<'a> {
 }
 
 fn keys(converter: &RowConverter, batch: &RecordBatch) -> Result<Rows, ArrowError> {
-    converter.convert_columns(&sort_key_columns(batch))
+    converter.convert_columns(&sort_key_columns(batch)?)
 }
 
 fn merge_error(context: &Path) -> impl Fn(ArrowError) -> StoreError + '_ {
@@ -247,7 +247,7 @@ mod tests {
             let merged_keys: Vec<(String, String, String)> = out
                 .iter()
                 .flat_map(|b| {
-                    let columns = sort_key_columns(b);
+                    let columns = sort_key_columns(b).expect("sort keys");
                     let strings: Vec<&StringArray> = columns.iter().map(|c| c.as_string::<i32>()).collect();
                     (0..b.num_rows()).map(move |i| {
                         (strings[0].value(i).to_string(), strings[1].value(i).to_string(), strings[2].value(i).to_string())

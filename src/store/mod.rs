@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StructArray};
 use arrow::compute::{SortColumn, SortOptions, filter_record_batch, lexsort_to_indices};
+use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -23,9 +24,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::schema;
+use schema::column;
 
 mod merge;
+pub mod schema;
 pub use merge::{Run, merge_sorted_runs};
 
 const META_DIR: &str = "_ctidx";
@@ -35,12 +37,12 @@ const LOCK: &str = "lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store {path}: {source}")]
+    #[error("store {path}")]
     Io {
         path: String,
         source: std::io::Error,
     },
-    #[error("store file {path}: {source}")]
+    #[error("store file {path}")]
     Parquet {
         path: String,
         source: parquet::errors::ParquetError,
@@ -80,38 +82,24 @@ impl PartitionKey {
     }
 }
 
+/// What Hive-style escaping leaves as it is: `[A-Za-z0-9_-]`.
+const PARTITION_VALUE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'-');
+
 /// Hive-style escaping: anything but `[A-Za-z0-9_-]` becomes `%XX`, so no value can name another
 /// directory (`..`, `/`) or hide itself (leading `.`).
 fn encode_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
+    if value.is_empty() {
+        return "%00".into();
     }
-    if out.is_empty() { "%00".into() } else { out }
+    percent_encoding::utf8_percent_encode(value, PARTITION_VALUE_ESCAPES).to_string()
 }
 
 fn decode_value(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((high * 16 + low) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// What has been ingested: source object → its size and version when ingested.
@@ -184,38 +172,61 @@ impl Store {
         Ok(lock)
     }
 
-    /// Repairs after a crash, if no writer is running; a store being written is left alone.
-    pub fn recover_if_idle(&self) -> Result<(), StoreError> {
-        if self.meta(LOCK).exists() {
-            match self.lock_for_writing() {
-                Ok(_) | Err(StoreError::Busy(_)) => Ok(()),
-                Err(e) => Err(e),
-            }
-        } else {
-            Ok(())
+    /// The data files that a compaction interrupted after its new file was in place has replaced:
+    /// readers leave them out, and the next writer removes them. Reading this changes nothing.
+    pub fn superseded_files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let path = self.meta(COMPACTION_JOURNAL);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(&path)(e)),
+        };
+        // A journal that cannot be read was never completed, so no old file was replaced.
+        let Ok(journal) = serde_json::from_str::<CompactionJournal>(&text) else {
+            return Ok(Vec::new());
+        };
+        let dir = self.root.join(&journal.partition);
+        if !dir.join(&journal.new_file).exists() {
+            return Ok(Vec::new());
         }
+        Ok(journal.old_files.iter().map(|old| dir.join(old)).collect())
     }
 
-    fn recover(&self) -> Result<(), StoreError> {
+    /// Removes the files a compaction replaced, then its journal.
+    fn finish_compaction(&self) -> Result<(), StoreError> {
+        for path in self.superseded_files()? {
+            if path.exists() {
+                fs::remove_file(&path).map_err(io_error(&path))?;
+            }
+        }
         let journal_path = self.meta(COMPACTION_JOURNAL);
         if journal_path.exists() {
-            let text = fs::read_to_string(&journal_path).map_err(io_error(&journal_path))?;
-            // A journal that cannot be read was never completed, so no old file was touched.
-            if let Ok(journal) = serde_json::from_str::<CompactionJournal>(&text) {
-                let dir = self.root.join(&journal.partition);
-                if dir.join(&journal.new_file).exists() {
-                    for old in &journal.old_files {
-                        let path = dir.join(old);
-                        if path.exists() {
-                            fs::remove_file(&path).map_err(io_error(&path))?;
-                        }
-                    }
-                }
-            }
             fs::remove_file(&journal_path).map_err(io_error(&journal_path))?;
+        }
+        Ok(())
+    }
+
+    /// Repairs what an interrupted writer left: finishes a compaction, removes files written
+    /// aside (`.*.tmp`) and everything in `_ctidx` but the manifest and the lock (spilled rows).
+    fn recover(&self) -> Result<(), StoreError> {
+        self.finish_compaction()?;
+        let meta = self.root.join(META_DIR);
+        for entry in fs::read_dir(&meta).map_err(io_error(&meta))?.flatten() {
+            let name = entry.file_name();
+            if name == MANIFEST || name == LOCK {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            removed.map_err(io_error(&path))?;
         }
         for entry in walkdir::WalkDir::new(&self.root)
             .into_iter()
+            .filter_entry(|entry| entry.file_name() != META_DIR)
             .filter_map(Result::ok)
         {
             let name = entry.file_name().to_string_lossy();
@@ -346,7 +357,7 @@ impl Store {
                 .parquet_schema()
                 .columns()
                 .iter()
-                .position(|c| c.name() == "eventid")
+                .position(|c| c.name() == column::EVENT_ID)
             else {
                 return Err(StoreError::Invalid {
                     path: path.display().to_string(),
@@ -448,7 +459,7 @@ impl Store {
             file.write(&batch)
         })?;
         file.commit()?;
-        self.recover()?;
+        self.finish_compaction()?;
         let _ = lock;
         Ok(files.len())
     }
@@ -662,38 +673,51 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
 
 /// The principal a row belongs to: the role behind a session, else the identity's ARN, else the
 /// service that acted.
-pub fn principal_column(batch: &RecordBatch) -> StringArray {
-    let identity = batch.column_by_name("useridentity").map(|c| c.as_struct());
-    let member = |s: &StructArray, name: &str| s.column_by_name(name).cloned();
-    let issuer_arn = identity
-        .and_then(|ui| member(ui, "sessioncontext"))
-        .and_then(|sc| member(sc.as_struct(), "sessionissuer"))
-        .and_then(|si| member(si.as_struct(), "arn"));
-    let arn = identity.and_then(|ui| member(ui, "arn"));
-    let invoked_by = identity.and_then(|ui| member(ui, "invokedby"));
-    let candidates: Vec<ArrayRef> = [issuer_arn, arn, invoked_by]
-        .into_iter()
-        .flatten()
-        .collect();
-    (0..batch.num_rows())
+pub fn principal_column(batch: &RecordBatch) -> Result<StringArray, ArrowError> {
+    let missing = |path: &str| ArrowError::SchemaError(format!("the rows have no column `{path}`"));
+    let identity = batch
+        .column_by_name(column::USER_IDENTITY)
+        .and_then(|c| c.as_struct_opt())
+        .ok_or_else(|| missing(column::USER_IDENTITY))?;
+    let path_in = |mut at: &StructArray, path: &[&str]| -> Result<ArrayRef, ArrowError> {
+        let (last, parents) = path.split_last().ok_or_else(|| missing(""))?;
+        for parent in parents {
+            at = at
+                .column_by_name(parent)
+                .and_then(|c| c.as_struct_opt())
+                .ok_or_else(|| missing(parent))?;
+        }
+        at.column_by_name(last).cloned().ok_or_else(|| missing(last))
+    };
+    let candidates = [
+        path_in(
+            identity,
+            &[column::SESSION_CONTEXT, column::SESSION_ISSUER, column::ARN],
+        )?,
+        path_in(identity, &[column::ARN])?,
+        path_in(identity, &[column::INVOKED_BY])?,
+    ];
+    let candidates = candidates
+        .iter()
+        .map(|c| c.as_string_opt::<i32>().ok_or_else(|| missing("useridentity")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..batch.num_rows())
         .map(|row| {
             candidates
                 .iter()
                 .find(|c| c.is_valid(row))
-                .map(|c| c.as_string::<i32>().value(row))
+                .map(|c| c.value(row))
         })
-        .collect()
+        .collect())
 }
 
 /// The columns rows are sorted by, in order: principal, event time, event ID.
-fn sort_key_columns(batch: &RecordBatch) -> Vec<ArrayRef> {
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(principal_column(batch))];
-    for name in ["eventtime", "eventid"] {
-        columns.push(batch.column_by_name(name).cloned().unwrap_or_else(|| {
-            arrow::array::new_null_array(&arrow::datatypes::DataType::Utf8, batch.num_rows())
-        }));
+fn sort_key_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>, ArrowError> {
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(principal_column(batch)?)];
+    for name in [column::EVENT_TIME, column::EVENT_ID] {
+        columns.push(Arc::new(schema::text_column(batch, name)?.clone()));
     }
-    columns
+    Ok(columns)
 }
 
 /// The rows of `batches` as one batch sorted by principal, time and event ID: the order of every
@@ -702,7 +726,10 @@ fn sort_key_columns(batch: &RecordBatch) -> Vec<ArrayRef> {
 pub fn sort_by_principal_and_time(
     batches: &[RecordBatch],
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let keys: Vec<Vec<ArrayRef>> = batches.iter().map(sort_key_columns).collect();
+    let keys: Vec<Vec<ArrayRef>> = batches
+        .iter()
+        .map(sort_key_columns)
+        .collect::<Result<_, _>>()?;
     let sort_columns: Vec<SortColumn> = (0..keys.first().map_or(0, Vec::len))
         .map(|column| {
             let parts: Vec<&dyn Array> = keys.iter().map(|k| k[column].as_ref()).collect();
@@ -738,11 +765,8 @@ pub fn sort_by_principal_and_time(
 fn drop_known_events(
     batch: &RecordBatch,
     known_ids: &mut EventIds,
-) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let Some(ids) = batch.column_by_name("eventid") else {
-        return Ok(batch.clone());
-    };
-    let ids = ids.as_string::<i32>();
+) -> Result<RecordBatch, ArrowError> {
+    let ids = schema::text_column(batch, column::EVENT_ID)?;
     let keep: BooleanArray = (0..ids.len())
         .map(|row| Some(ids.is_null(row) || known_ids.insert(ids.value(row))))
         .collect();
@@ -761,7 +785,7 @@ mod tests {
     #[test]
     fn columns_named_in_writer_settings_exist() {
         let schema = parquet::arrow::ArrowSchemaConverter::new()
-            .convert(&crate::ingest::schema::file_schema())
+            .convert(&schema::file_schema())
             .expect("parquet schema");
         let leaves: Vec<String> = schema
             .columns()

@@ -4,6 +4,7 @@ mod ingest;
 mod page_selection;
 mod query;
 mod realdata;
+mod reliability;
 mod s3;
 mod sessions;
 mod settled_ranges;

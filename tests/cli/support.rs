@@ -179,3 +179,47 @@ pub fn peak_rss_kib(mut command: Command) -> (i32, i64) {
     assert_eq!(waited, pid, "wait4");
     (status, usage.ru_maxrss)
 }
+
+/// The folder of real public logs and IAM snapshots. The tests that need it are `#[ignore]`d, so a
+/// run without it shows them as ignored; asked for with `--include-ignored`, they fail without it.
+pub fn realdata_dir() -> PathBuf {
+    std::env::var_os("CTIDX_REALDATA_DIR")
+        .map(PathBuf::from)
+        .expect("CTIDX_REALDATA_DIR must name the folder of real public logs (cloudtrail/, iam/)")
+}
+
+/// Every file and folder under the store, relative, that is not a data file, a partition folder,
+/// `_ctidx` itself, the manifest or the lock: what a crash left and recovery must remove.
+pub fn store_leftovers(store: &Path) -> Vec<String> {
+    let mut leftovers = Vec::new();
+    let mut stack = vec![store.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("store folder").flatten() {
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(store)
+                .expect("under the store")
+                .to_string_lossy()
+                .into_owned();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let parent = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+            let expected = if path.is_dir() {
+                name.starts_with("account=") || name.starts_with("day=") || relative == "_ctidx"
+            } else if relative.starts_with("_ctidx") {
+                relative == "_ctidx/manifest.json" || relative == "_ctidx/lock"
+            } else {
+                parent.is_some_and(|p| p.starts_with("day="))
+                    && name.starts_with("part-")
+                    && name.ends_with(".parquet")
+            };
+            if !expected {
+                leftovers.push(relative);
+            }
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    leftovers.sort();
+    leftovers
+}

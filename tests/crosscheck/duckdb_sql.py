@@ -2,8 +2,8 @@
 """Runs the SQL in sql/ unchanged on DuckDB over a ctidx store and compares every answer with ctidx's.
 
 Shows two things: the store is plain Hive-partitioned Parquet another engine reads with no
-ctidx-specific metadata, and the named queries are portable SQL (DuckDB binds their `?` parameters
-itself; its only help is a one-line json_extract_scalar macro, the Athena/Trino function ctidx
+ctidx-specific metadata, and the named queries are portable SQL (DuckDB binds their `$name`
+parameters itself; its only help is a one-line json_extract_scalar macro, the Athena/Trino function ctidx
 provides). Not part of `cargo test`: it needs the duckdb Python package (pip install duckdb).
 
   python3 tests/crosscheck/duckdb_sql.py --store STORE --ctidx target/release/ctidx \
@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -37,19 +38,20 @@ def literal(value):
 
 
 def paste(sql, params):
-    """The query with its `?` replaced by literals, for `ctidx sql` (which takes no parameters)."""
-    out, quoted, used = [], False, 0
+    """The query with its `$name` parameters replaced by literals, for `ctidx sql` (which takes no
+    parameters)."""
     lines = [l for l in sql.splitlines() if not l.lstrip().startswith("--")]
-    for ch in "\n".join(lines):
-        if ch == "'":
-            quoted = not quoted
-        if ch == "?" and not quoted:
-            out.append(literal(params[used]))
-            used += 1
-        else:
-            out.append(ch)
-    assert used == len(params), (used, len(params))
-    return "".join(out)
+    # Literals are kept whole; only names outside them are replaced.
+    parts = re.split(r"('(?:[^']|'')*')", "\n".join(lines))
+    used = set()
+
+    def value(match):
+        used.add(match.group(1))
+        return literal(str(params[match.group(1)]))
+
+    out = "".join(p if p.startswith("'") else re.sub(r"\$([a-z_]+)", value, p) for p in parts)
+    assert used == set(params), (sorted(used), sorted(params))
+    return out
 
 
 def ctidx_rows(args, script):
@@ -88,10 +90,10 @@ def main():
         hive_partitioning = true, hive_types = {{'account': VARCHAR, 'day': VARCHAR}})""")
     con.execute("CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)")
 
-    window = [args.account, args.start, args.end]
-    cases = [("active_users", window), ("active_roles", window), ("event_names", [])]
-    cases += [("user_calls", window + [u]) for u in users]
-    cases += [("role_calls", window + [r]) for r in roles]
+    window = {"account": args.account, "first_day": args.start, "last_day": args.end}
+    cases = [("active_users", window), ("active_roles", window), ("event_names", {})]
+    cases += [("user_calls", {**window, "principal_arn": u}) for u in users]
+    cases += [("role_calls", {**window, "principal_arn": r}) for r in roles]
 
     checked = differ = rows = 0
 
@@ -107,25 +109,28 @@ def main():
 
     for name, params in cases:
         sql = text(name)
-        compare(f"{name} {params[3:] or ''}", duck_rows(con, sql, params), ctidx_rows(args, paste(sql, params)))
+        compare(f"{name} {params.get('principal_arn', '')}", duck_rows(con, sql, params),
+                ctidx_rows(args, paste(sql, params)))
 
     if users or roles:
-        events_params = [day_before, args.end]
+        events_params = {"first_day": day_before, "last_day": args.end}
         con.execute("CREATE TABLE session_events AS " + text("session_events"), events_params)
         con.execute("CREATE TABLE session_links AS " + text("session_links"))
         steps = ("CREATE TABLE session_events AS " + paste(text("session_events"), events_params) + ";\n"
-                 + "CREATE TABLE session_links AS " + paste(text("session_links"), []) + ";\n")
+                 + "CREATE TABLE session_links AS " + paste(text("session_links"), {}) + ";\n")
         for user in users:
             unique_id = con.execute(
                 "SELECT any_value(split_part(useridentity.principalid, ':', 1)) FROM cloudtrail "
                 "WHERE useridentity.arn = ?", [user]).fetchone()[0] or ""
             for role in roles:
-                params = [user, user, unique_id, user + "/", args.depth, role] + window + [role]
+                params = {"principal_arn": user, "principal_id": unique_id, "session_prefix": user + "/",
+                          "max_depth": int(args.depth), "role_arn": role, "role_account": args.account,
+                          "first_day": args.start, "last_day": args.end}
                 sql = text("session_calls")
                 compare(f"session_calls {user} -> {role}", duck_rows(con, sql, params),
                         ctidx_rows(args, steps + paste(sql, params)))
         for role in roles:
-            params = window + [role, args.depth] + window + [role]
+            params = {**window, "role_arn": role, "max_depth": int(args.depth)}
             sql = text("role_calls_by_person")
             compare(f"role_calls_by_person {role}", duck_rows(con, sql, params),
                     ctidx_rows(args, steps + paste(sql, params)))

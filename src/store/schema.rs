@@ -201,6 +201,38 @@ pub const RECORD: &[Field] = &[
 /// hold exactly (keys as they appear in the record).
 pub const EXTRA_FIELDS: &str = "extrafields";
 
+/// The columns, and members of `useridentity`, that ctidx reads itself.
+pub mod column {
+    pub const EVENT_TIME: &str = "eventtime";
+    pub const EVENT_ID: &str = "eventid";
+    pub const EVENT_SOURCE: &str = "eventsource";
+    pub const EVENT_NAME: &str = "eventname";
+    pub const EVENT_TYPE: &str = "eventtype";
+    pub const RECIPIENT_ACCOUNT_ID: &str = "recipientaccountid";
+    pub const USER_IDENTITY: &str = "useridentity";
+    /// Members of `useridentity`.
+    pub const ARN: &str = "arn";
+    pub const ACCOUNT_ID: &str = "accountid";
+    pub const INVOKED_BY: &str = "invokedby";
+    pub const SESSION_CONTEXT: &str = "sessioncontext";
+    pub const SESSION_ISSUER: &str = "sessionissuer";
+}
+
+/// A text column of a batch of the store's schema; an error names it when it is missing or not text.
+pub fn text_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a arrow::array::StringArray, arrow::error::ArrowError> {
+    batch
+        .column_by_name(name)
+        .and_then(|column| column.as_string_opt::<i32>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!(
+                "the rows have no text column `{name}`"
+            ))
+        })
+}
+
 /// Partition columns, in directory order: `account=<id>/day=<YYYY-MM-DD>`.
 pub const PARTITION_COLUMNS: [&str; 2] = ["account", "day"];
 
