@@ -83,10 +83,9 @@ impl Window {
     /// before the end.
     pub fn or_last_year(self, today: Day) -> Result<Window, EmptyWindow> {
         let end = self.end.unwrap_or(today);
-        let start = self.start.unwrap_or_else(|| {
-            end.checked_sub_days(chrono::Days::new(365))
-                .unwrap_or(end)
-        });
+        let start = self
+            .start
+            .unwrap_or_else(|| end.checked_sub_days(chrono::Days::new(365)).unwrap_or(end));
         Window::new(Some(start), Some(end))
     }
 
@@ -122,9 +121,11 @@ impl Window {
     /// The window grown by `days` before its start.
     pub fn widened_before(&self, days: u64) -> Window {
         Window {
-            start: self
-                .start
-                .map(|start| start.checked_sub_days(chrono::Days::new(days)).unwrap_or(start)),
+            start: self.start.map(|start| {
+                start
+                    .checked_sub_days(chrono::Days::new(days))
+                    .unwrap_or(start)
+            }),
             end: self.end,
         }
     }
@@ -182,7 +183,9 @@ mod tests {
             .and_then(|w| w.or_last_year(day("2030-01-01")))
             .expect("valid");
         assert_eq!(last_year.start_text(), "2023-03-02");
-        let today = Window::default().or_last_year(day("2024-03-01")).expect("valid");
+        let today = Window::default()
+            .or_last_year(day("2024-03-01"))
+            .expect("valid");
         assert_eq!(
             (today.start_text(), today.end_text()),
             ("2023-03-02".to_string(), "2024-03-01".to_string())

@@ -27,12 +27,7 @@ pub fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let logs = args.data.join("AWSLogs");
     let listing = source::list_local(&logs)
         .with_context(|| format!("demo data not found at {}", args.data.display()))?;
-    let report = ingest::ingest(
-        &store,
-        listing,
-        &IngestOptions::default(),
-        &ingest::Silent,
-    )?;
+    let report = ingest::ingest(&store, listing, &IngestOptions::default(), &ingest::Silent)?;
     if !report.failures.is_empty() {
         anyhow::bail!(
             "the demo data has {} unreadable objects",

@@ -24,7 +24,10 @@ pub enum SnapshotError {
         source: std::io::Error,
     },
     #[error("IAM snapshot {path} is not valid")]
-    Invalid { path: String, source: AuthzError },
+    Invalid {
+        path: String,
+        source: Box<AuthzError>,
+    },
 }
 
 /// One account's IAM snapshot, merged from its files (the pages of
@@ -37,11 +40,12 @@ pub fn load_snapshot(paths: &[PathBuf]) -> Result<AuthorizationDetails, Snapshot
             path: path_text(path),
             source,
         })?;
-        let page =
-            AuthorizationDetails::from_json_str(&text).map_err(|source| SnapshotError::Invalid {
+        let page = AuthorizationDetails::from_json_str(&text).map_err(|source| {
+            SnapshotError::Invalid {
                 path: path_text(path),
-                source,
-            })?;
+                source: Box::new(source),
+            }
+        })?;
         pages.push(page);
     }
     Ok(AuthorizationDetails::merge(pages))

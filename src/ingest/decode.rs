@@ -62,7 +62,11 @@ impl NotCloudTrail {
             Some(NotCloudTrail::AuthorizationDetails)
         } else if has(&["Statement", "PolicyDocument", "PolicyVersion"]) {
             Some(NotCloudTrail::PolicyDocument)
-        } else if has(&["digestStartTime", "digestEndTime", "digestPublicKeyFingerprint"]) {
+        } else if has(&[
+            "digestStartTime",
+            "digestEndTime",
+            "digestPublicKeyFingerprint",
+        ]) {
             Some(NotCloudTrail::Digest)
         } else if has(&["accounts"]) {
             Some(NotCloudTrail::CloudTrackerConfig)
@@ -864,20 +868,43 @@ mod tests {
             (&["Records"], None),
             (&["Records", "UserDetailList"], None),
             (
-                &["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"],
+                &[
+                    "UserDetailList",
+                    "GroupDetailList",
+                    "RoleDetailList",
+                    "Policies",
+                ],
                 Some(NotCloudTrail::AuthorizationDetails),
             ),
-            (&["RoleDetailList"], Some(NotCloudTrail::AuthorizationDetails)),
-            (&["Version", "Statement"], Some(NotCloudTrail::PolicyDocument)),
             (
-                &["awsAccountId", "digestStartTime", "digestEndTime", "logFiles"],
+                &["RoleDetailList"],
+                Some(NotCloudTrail::AuthorizationDetails),
+            ),
+            (
+                &["Version", "Statement"],
+                Some(NotCloudTrail::PolicyDocument),
+            ),
+            (
+                &[
+                    "awsAccountId",
+                    "digestStartTime",
+                    "digestEndTime",
+                    "logFiles",
+                ],
                 Some(NotCloudTrail::Digest),
             ),
-            (&["accounts", "athena"], Some(NotCloudTrail::CloudTrackerConfig)),
+            (
+                &["accounts", "athena"],
+                Some(NotCloudTrail::CloudTrackerConfig),
+            ),
             (&["eventTime", "eventName"], None),
         ];
         for (keys, expected) in cases {
-            assert_eq!(NotCloudTrail::recognise(keys.iter().copied()), expected, "{keys:?}");
+            assert_eq!(
+                NotCloudTrail::recognise(keys.iter().copied()),
+                expected,
+                "{keys:?}"
+            );
         }
     }
 
@@ -1045,7 +1072,10 @@ mod tests {
         assert!(matches!(gunzip(&huge, 8 << 30), Err(DecodeError::Gzip(_))));
         let in_reach = (single.len() as u64 * MAX_DEFLATE_RATIO) as u32;
         huge[claimed..].copy_from_slice(&in_reach.to_le_bytes());
-        assert_eq!(trusted_trailer_size(&huge, 8 << 30), Some(in_reach as usize));
+        assert_eq!(
+            trusted_trailer_size(&huge, 8 << 30),
+            Some(in_reach as usize)
+        );
         assert_eq!(trusted_trailer_size(&[0x1f, 0x8b, 0], 1 << 20), None);
     }
 
@@ -1073,7 +1103,6 @@ mod tests {
         assert!(extra.is_null(0));
         assert!(extra.value(1).contains("managementEvent"));
     }
-
 
     mod properties {
         use super::*;

@@ -195,10 +195,7 @@ mod tests {
                 layout(Some("o-abc123"), "222222222222", "eu-west-1", "2024-12-31"),
             ),
             // Outside AWSLogs, a folder named like an account is not taken for another service's.
-            (
-                "111111111111/exports/x.json",
-                outside.clone(),
-            ),
+            ("111111111111/exports/x.json", outside.clone()),
             ("README.md", Classification::Skip(SkipReason::NotJson)),
             ("logs/x.json.bz2", Classification::Skip(SkipReason::NotJson)),
             (".cache/x.json", Classification::Skip(SkipReason::Hidden)),
@@ -235,5 +232,4 @@ mod tests {
         assert_eq!(kept, ["a.json", "b.json"]);
         assert!(skipped.is_empty());
     }
-
 }

@@ -183,7 +183,11 @@ fn day_folders(window: &Window, years: &BTreeSet<u32>) -> Vec<String> {
         for month in low.month()..=high.month() {
             let last = days_in_month(year as i32, month);
             let first_day = if month == low.month() { low.day() } else { 1 };
-            let last_day = if month == high.month() { high.day() } else { last };
+            let last_day = if month == high.month() {
+                high.day()
+            } else {
+                last
+            };
             if first_day == 1 && last_day == last {
                 folders.push(format!("{year:04}/{month:02}/"));
             } else {

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
+use datafusion::common::ParamValues;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::common::ParamValues;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
-use crate::store::schema;
 use crate::store::Store;
+use crate::store::schema;
 
 mod page_selection;
 pub mod queries;

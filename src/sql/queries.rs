@@ -117,7 +117,10 @@ impl Params for SessionCalls<'_> {
             ("principal_arn", text(self.principal_arn)),
             ("principal_id", text(self.principal_id)),
             ("session_prefix", text(self.session_prefix)),
-            ("max_depth", ScalarValue::Int64(Some(i64::from(self.max_depth)))),
+            (
+                "max_depth",
+                ScalarValue::Int64(Some(i64::from(self.max_depth))),
+            ),
             ("role_arn", text(self.role_arn)),
             ("role_account", text(self.role_account)),
         ];
@@ -139,7 +142,10 @@ impl Params for RoleCallsByPerson<'_> {
         let mut values = vec![
             ("account", text(self.account)),
             ("role_arn", text(self.role_arn)),
-            ("max_depth", ScalarValue::Int64(Some(i64::from(self.max_depth)))),
+            (
+                "max_depth",
+                ScalarValue::Int64(Some(i64::from(self.max_depth))),
+            ),
         ];
         values.extend(days(self.window));
         values
@@ -321,11 +327,9 @@ mod tests {
         ];
         for (text, expected) in cases {
             let found = query(text).placeholders().map_err(|_| ());
-            assert_eq!(
-                found.as_ref().map(|names| names.iter().map(String::as_str).collect::<Vec<_>>()),
-                expected.as_ref().map(|names| names.clone()),
-                "{text}"
-            );
+            let found = found.map(|names| names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+            let expected = expected.map(|names| names.iter().map(|n| n.to_string()).collect());
+            assert_eq!(found, expected, "{text}");
         }
         let window = Window::default();
         assert!(

@@ -83,9 +83,8 @@ impl PartitionKey {
 }
 
 /// What Hive-style escaping leaves as it is: `[A-Za-z0-9_-]`.
-const PARTITION_VALUE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'_')
-    .remove(b'-');
+const PARTITION_VALUE_ESCAPES: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'_').remove(b'-');
 
 /// Hive-style escaping: anything but `[A-Za-z0-9_-]` becomes `%XX`, so no value can name another
 /// directory (`..`, `/`) or hide itself (leading `.`).
@@ -687,7 +686,9 @@ pub fn principal_column(batch: &RecordBatch) -> Result<StringArray, ArrowError> 
                 .and_then(|c| c.as_struct_opt())
                 .ok_or_else(|| missing(parent))?;
         }
-        at.column_by_name(last).cloned().ok_or_else(|| missing(last))
+        at.column_by_name(last)
+            .cloned()
+            .ok_or_else(|| missing(last))
     };
     let candidates = [
         path_in(
@@ -699,7 +700,10 @@ pub fn principal_column(batch: &RecordBatch) -> Result<StringArray, ArrowError> 
     ];
     let candidates = candidates
         .iter()
-        .map(|c| c.as_string_opt::<i32>().ok_or_else(|| missing("useridentity")))
+        .map(|c| {
+            c.as_string_opt::<i32>()
+                .ok_or_else(|| missing("useridentity"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((0..batch.num_rows())
         .map(|row| {

@@ -227,9 +227,7 @@ pub fn text_column<'a>(
         .column_by_name(name)
         .and_then(|column| column.as_string_opt::<i32>())
         .ok_or_else(|| {
-            arrow::error::ArrowError::SchemaError(format!(
-                "the rows have no text column `{name}`"
-            ))
+            arrow::error::ArrowError::SchemaError(format!("the rows have no text column `{name}`"))
         })
 }
 

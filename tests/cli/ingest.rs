@@ -345,21 +345,48 @@ fn a_cloudtracker_working_folder_ingests_its_trail_and_skips_the_rest_with_reaso
     let records = |day: &str, ids: &[&str]| {
         let records: Vec<_> = ids
             .iter()
-            .map(|id| record("111111111111", &format!("{day}T10:00:00Z"), "s3.amazonaws.com", "ListBuckets", id, "alice"))
+            .map(|id| {
+                record(
+                    "111111111111",
+                    &format!("{day}T10:00:00Z"),
+                    "s3.amazonaws.com",
+                    "ListBuckets",
+                    id,
+                    "alice",
+                )
+            })
             .collect();
         gzip(json!({ "Records": records }).to_string().as_bytes())
     };
-    write(&aws_key(&folder, "111111111111", "us-east-1", "2024-05-01", "a"), &records("2024-05-01", &["e1", "e2"]));
-    write(&aws_key(&folder, "111111111111", "eu-west-1", "2024-05-02", "b"), &records("2024-05-02", &["e3"]));
+    write(
+        &aws_key(&folder, "111111111111", "us-east-1", "2024-05-01", "a"),
+        &records("2024-05-01", &["e1", "e2"]),
+    );
+    write(
+        &aws_key(&folder, "111111111111", "eu-west-1", "2024-05-02", "b"),
+        &records("2024-05-02", &["e3"]),
+    );
     write(
         &folder.join("AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2024/05/01/111111111111_CloudTrail-Digest_us-east-1_t_us-east-1_20240501T000000Z.json.gz"),
         &gzip(br#"{"digestStartTime":"2024-05-01T00:00:00Z","digestEndTime":"2024-05-01T01:00:00Z"}"#),
     );
     // What sits beside the trail in CloudTracker's layout: its config, the IAM snapshot, a policy.
-    write(&folder.join("config.yaml"), b"accounts:\n  - name: demo\n    id: '111111111111'\n    iam: account-data/demo.json\n");
-    write(&folder.join("account-data/demo.json"), br#"{"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}"#);
-    write(&folder.join("policy.json"), br#"{"Version": "2012-10-17", "Statement": []}"#);
-    write(&folder.join("notes/exported.json"), br#"[{"eventTime": "2024-05-03T00:00:00Z"}]"#);
+    write(
+        &folder.join("config.yaml"),
+        b"accounts:\n  - name: demo\n    id: '111111111111'\n    iam: account-data/demo.json\n",
+    );
+    write(
+        &folder.join("account-data/demo.json"),
+        br#"{"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}"#,
+    );
+    write(
+        &folder.join("policy.json"),
+        br#"{"Version": "2012-10-17", "Statement": []}"#,
+    );
+    write(
+        &folder.join("notes/exported.json"),
+        br#"[{"eventTime": "2024-05-03T00:00:00Z"}]"#,
+    );
 
     let output = ingest(&folder, &store, &[]);
     let err = stderr(&output);
@@ -378,7 +405,10 @@ fn a_cloudtracker_working_folder_ingests_its_trail_and_skips_the_rest_with_reaso
     let output = ingest(&folder, &store, &[]);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("error: {}", key.display())) && err.contains("gzip"), "{err}");
+    assert!(
+        err.contains(&format!("error: {}", key.display())) && err.contains("gzip"),
+        "{err}"
+    );
     assert_eq!(stored_event_ids(&store).1, 3);
 }
 
@@ -388,10 +418,16 @@ fn documents_that_are_not_logs_are_skipped_by_content_where_there_is_no_trail_la
     let (folder, store) = (dir.path().join("loose"), dir.path().join("store"));
     let log = json!({"Records": [record("111111111111", "2024-05-01T10:00:00Z", "s3.amazonaws.com", "ListBuckets", "e1", "alice")]});
     write(&folder.join("attack.json"), log.to_string().as_bytes());
-    write(&folder.join("iam-snapshot.json"), br#"{"UserDetailList": [], "RoleDetailList": [], "GroupDetailList": [], "Policies": []}"#);
+    write(
+        &folder.join("iam-snapshot.json"),
+        br#"{"UserDetailList": [], "RoleDetailList": [], "GroupDetailList": [], "Policies": []}"#,
+    );
     write(&folder.join("trust-policy.json"), br#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}"#);
     write(&folder.join("odd-name.json.gz"), &gzip(br#"{"awsAccountId": "111111111111", "digestStartTime": "x", "digestEndTime": "y", "logFiles": []}"#));
-    write(&folder.join("settings.json"), br#"{"accounts": [{"name": "demo", "id": "111111111111"}]}"#);
+    write(
+        &folder.join("settings.json"),
+        br#"{"accounts": [{"name": "demo", "id": "111111111111"}]}"#,
+    );
     let output = ingest(&folder, &store, &[]);
     let err = stderr(&output);
     assert!(output.status.success(), "{err}");
@@ -402,12 +438,18 @@ fn documents_that_are_not_logs_are_skipped_by_content_where_there_is_no_trail_la
     assert_eq!(stored_event_ids(&store).1, 1);
 
     // Something that looks like a log and is broken still fails: a Records key, or an array.
-    write(&folder.join("broken.json"), br#"{"Records": [{"eventTime": 5}]}"#);
+    write(
+        &folder.join("broken.json"),
+        br#"{"Records": [{"eventTime": 5}]}"#,
+    );
     write(&folder.join("unknown.json"), br#"{"something": "else"}"#);
     let output = ingest(&folder, &store, &[]);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
-    assert!(err.contains("broken.json") && err.contains("unknown.json"), "{err}");
+    assert!(
+        err.contains("broken.json") && err.contains("unknown.json"),
+        "{err}"
+    );
     assert!(err.contains("2 failed"), "{err}");
 }
 
@@ -584,7 +626,11 @@ fn sigkill_at_any_point_then_rerun_stores_every_event_exactly_once() {
         let (ids, rows) = stored_event_ids(&store);
         assert_eq!(rows, expected.len(), "attempt {attempt}: rows");
         assert_eq!(ids, expected, "attempt {attempt}: ids");
-        assert_eq!(store_leftovers(&store), Vec::<String>::new(), "attempt {attempt}");
+        assert_eq!(
+            store_leftovers(&store),
+            Vec::<String>::new(),
+            "attempt {attempt}"
+        );
     }
     let _ = Duration::ZERO;
 }

@@ -167,7 +167,11 @@ fn filters_of_a_large_diff() {
     let window = "--account demo --role admin --start 2018-01-01";
     let all = diff_lines(window);
     let levels = access_levels();
-    assert!(all.len() > 10_000, "admin holds every action: {}", all.len());
+    assert!(
+        all.len() > 10_000,
+        "admin holds every action: {}",
+        all.len()
+    );
     let used: Vec<&str> = all
         .iter()
         .filter(|(m, _)| m == "  ")
@@ -188,7 +192,10 @@ fn filters_of_a_large_diff() {
 
     let benign = |action: &str| {
         levels.get(action).is_some_and(|level| level == "List")
-            || action.split(':').nth(1).is_some_and(|name| name.starts_with("describe"))
+            || action
+                .split(':')
+                .nth(1)
+                .is_some_and(|name| name.starts_with("describe"))
     };
     let quiet = diff_lines(&format!("{window} --ignore-benign"));
     assert!(quiet.iter().all(|(_, action)| !benign(action)));
@@ -199,10 +206,7 @@ fn filters_of_a_large_diff() {
     assert!(quiet.contains(&("- ".into(), "ec2:runinstances".into())));
 
     let both = diff_lines(&format!("{window} --ignore-benign --ignore-unknown"));
-    assert_eq!(
-        both.len(),
-        quiet.iter().filter(|(m, _)| m != "? ").count()
-    );
+    assert_eq!(both.len(), quiet.iter().filter(|(m, _)| m != "? ").count());
 
     // Data events turn their actions from unknown into judged: unused here.
     let data = diff_lines(&format!("{window} --data-events s3:*Object"));

@@ -105,9 +105,38 @@ fn sql_and_query_create_change_and_remove_nothing_in_the_store() {
         store.to_str().expect("utf-8"),
     );
     for args in [
-        vec!["sql", "--store", store_text, "SELECT count(*) FROM cloudtrail"],
-        vec!["query", "--config", config, "--store", store_text, "--list", "users", "--start", "2024-01-01", "--end", "2024-12-31"],
-        vec!["query", "--config", config, "--store", store_text, "--user", "alice", "--start", "2024-01-01", "--end", "2024-12-31"],
+        vec![
+            "sql",
+            "--store",
+            store_text,
+            "SELECT count(*) FROM cloudtrail",
+        ],
+        vec![
+            "query",
+            "--config",
+            config,
+            "--store",
+            store_text,
+            "--list",
+            "users",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-12-31",
+        ],
+        vec![
+            "query",
+            "--config",
+            config,
+            "--store",
+            store_text,
+            "--user",
+            "alice",
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-12-31",
+        ],
     ] {
         let output = run(&args);
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -131,7 +160,11 @@ fn readers_leave_out_what_an_interrupted_compaction_replaced_and_writers_finish_
     let [old] = data_files(&partition).try_into().expect("one data file");
     let merged = partition.join("part-99999999T999999.999999Z-1-0.parquet");
     std::fs::copy(&old, &merged).expect("copy");
-    let old_name = old.file_name().expect("name").to_string_lossy().into_owned();
+    let old_name = old
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
     write(
         &store.join("_ctidx/compaction.json"),
         json!({
@@ -195,27 +228,42 @@ fn an_unreadable_folder_and_a_symlink_loop_fail_alone() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tempdir");
     let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
-    let event = |id: &str| {
-        json!({"Records": [record(ACCOUNT, "2024-05-01T10:00:00Z", "s3.amazonaws.com", "ListBuckets", id, "alice")]})
-    };
-    write(&source.join("a/good.json"), event("good").to_string().as_bytes());
-    write(&source.join("locked/hidden.json"), event("locked").to_string().as_bytes());
-    write(&source.join("z/late.json"), event("late").to_string().as_bytes());
+    let event = |id: &str| json!({"Records": [record(ACCOUNT, "2024-05-01T10:00:00Z", "s3.amazonaws.com", "ListBuckets", id, "alice")]});
+    write(
+        &source.join("a/good.json"),
+        event("good").to_string().as_bytes(),
+    );
+    write(
+        &source.join("locked/hidden.json"),
+        event("locked").to_string().as_bytes(),
+    );
+    write(
+        &source.join("z/late.json"),
+        event("late").to_string().as_bytes(),
+    );
     std::os::unix::fs::symlink(&source, source.join("a/loop")).expect("symlink");
-    std::fs::set_permissions(source.join("locked"), std::fs::Permissions::from_mode(0o000))
-        .expect("chmod");
+    std::fs::set_permissions(
+        source.join("locked"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .expect("chmod");
 
     let output = ingest_without_root_bypass(&source, &store);
-    std::fs::set_permissions(source.join("locked"), std::fs::Permissions::from_mode(0o755))
-        .expect("chmod back");
+    std::fs::set_permissions(
+        source.join("locked"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod back");
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
-        err.lines().any(|l| l.contains("/locked") && l.contains("cannot read")),
+        err.lines()
+            .any(|l| l.contains("/locked") && l.contains("cannot read")),
         "{err}"
     );
     assert!(
-        err.lines().any(|l| l.contains("/a/loop") && l.contains("symbolic link loop")),
+        err.lines()
+            .any(|l| l.contains("/a/loop") && l.contains("symbolic link loop")),
         "{err}"
     );
     assert!(err.contains("2 failed"), "{err}");
