@@ -55,9 +55,11 @@ EVENT_MAPPING = DATA / "event-mapping.tsv"
 # botocore service name -> (IAM prefix or None to skip the model, reason).
 PREFIX_OVERRIDES = {
     # IoT data-plane models are signed for their own names, but IAM authorises them under `iot`
-    # (iot:Publish, iot:GetThingShadow, iot:DescribeJobExecution, iot:OpenTunnel, ...).
+    # (iot:Publish, iot:GetThingShadow, iot:OpenTunnel, ...).
     "iot-data": ("iot", "IoT data plane: signed as iotdata, authorised as iot:*"),
-    "iot-jobs-data": ("iot", "IoT jobs data plane: signed as iot-jobs-data, authorised as iot:*"),
+    # The jobs data plane has a prefix of its own in the Service Authorization Reference (AWS IoT Jobs
+    # DataPlane): iotjobsdata:DescribeJobExecution, GetPendingJobExecutions, ...
+    "iot-jobs-data": ("iotjobsdata", "IoT jobs data plane: signed as iot-jobs-data, authorised as iotjobsdata:*"),
     "iotsecuretunneling": ("iot", "IoT secure tunneling: signed as IoTSecuredTunneling, authorised as iot:*"),
     "mturk": ("mechanicalturk", "Mechanical Turk: endpoint mturk-requester, IAM prefix mechanicalturk"),
     # Partner Central APIs are signed per API, but IAM authorises all of them under `partnercentral`.

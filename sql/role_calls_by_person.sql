@@ -54,7 +54,8 @@ SELECT
         e.useridentity.onbehalfof.userid,
         split_part(e.useridentity.arn, '/', 3)
     ) AS person,
-    e.eventsource, e.eventname, e.eventtype, count(*) AS calls, max(e.eventtime) AS last_call
+    e.eventsource, e.eventname, e.eventtype,
+    count(*) AS calls, min(e.eventtime) AS first_call, max(e.eventtime) AS last_call
 FROM cloudtrail e
 LEFT JOIN origins o ON e.useridentity.accesskeyid = o.session_key
 LEFT JOIN switchers w ON e.useridentity.arn = w.session_arn

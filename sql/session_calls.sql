@@ -42,7 +42,8 @@ sessions AS (
 )
 -- A call is in one of the sessions when its access key is a session's key, or when it was made under
 -- a switched session's ARN (and creation time, where the switch recorded one).
-SELECT e.eventsource, e.eventname, e.eventtype, count(*) AS calls, max(e.eventtime) AS last_call
+SELECT e.eventsource, e.eventname, e.eventtype,
+       count(*) AS calls, min(e.eventtime) AS first_call, max(e.eventtime) AS last_call
 FROM cloudtrail e
 WHERE e.account = $role_account
   AND e.day BETWEEN $first_day AND $last_day

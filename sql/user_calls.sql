@@ -2,7 +2,8 @@
 -- One row per distinct (eventsource, eventname, eventtype); the IAM layer maps them to IAM actions.
 -- Parameters (bound by name): $account: the account id; $first_day, $last_day: the window ('YYYY-MM-DD', UTC);
 -- $principal_arn: the user's ARN.
-SELECT eventsource, eventname, eventtype, count(*) AS calls, max(eventtime) AS last_call
+SELECT eventsource, eventname, eventtype,
+       count(*) AS calls, min(eventtime) AS first_call, max(eventtime) AS last_call
 FROM cloudtrail
 WHERE account = $account
   AND day BETWEEN $first_day AND $last_day

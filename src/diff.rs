@@ -1,15 +1,12 @@
-//! CloudTracker's diff of privileges granted against privileges used.
+//! CloudTracker's diff of privileges granted against privileges used: a rendering of the findings.
 //!
 //! `  ` granted and used, `- ` granted and never used, `? ` granted but CloudTrail does not record it
 //! (so use cannot be known), `+ ` used but not granted now. A grant that is not whole (only some
 //! resources, only under a condition, or cut by a Deny) carries a note in parentheses, so it is never
 //! mistaken for a full grant.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use crate::iam::catalogue::{AccessLevel, ActionId, Catalogue};
-use crate::iam::eval::{Attachment, GrantScope, Granted};
-use crate::iam::recorded::{Recorded, RecordedFacts, RecordingConfig};
+use crate::findings::{Filters, Findings, Grant, Status};
+use crate::iam::catalogue::{ActionId, Catalogue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Marker {
@@ -20,6 +17,15 @@ pub enum Marker {
 }
 
 impl Marker {
+    pub fn of(status: Status) -> Marker {
+        match status {
+            Status::Used => Marker::Used,
+            Status::Unused => Marker::Unused,
+            Status::Unknown => Marker::Unknown,
+            Status::NotGranted => Marker::UsedNotGranted,
+        }
+    }
+
     pub fn prefix(self) -> &'static str {
         match self {
             Marker::Used => "  ",
@@ -37,10 +43,6 @@ impl Marker {
             Marker::Unknown => "\x1b[33m",
             Marker::UsedNotGranted => "\x1b[32m",
         }
-    }
-
-    pub fn is_used(self) -> bool {
-        matches!(self, Marker::Used | Marker::UsedNotGranted)
     }
 }
 
@@ -68,126 +70,26 @@ impl DiffLine {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Filters {
-    /// Only used actions (`  ` and `+ `).
-    pub show_used: bool,
-    /// Hide List-level and Describe* actions.
-    pub ignore_benign: bool,
-    /// Hide `? ` lines.
-    pub ignore_unknown: bool,
-}
-
-/// The diff, sorted by action, before filters.
-pub fn diff(
-    catalogue: &Catalogue,
-    granted: &BTreeMap<ActionId, Granted>,
-    used: &BTreeSet<ActionId>,
-    recording: &RecordingConfig,
-) -> Vec<DiffLine> {
-    let facts = RecordedFacts::embedded();
-    let mut lines: Vec<DiffLine> = Vec::new();
-    for (&id, grant) in granted {
-        let always_allowed = grant
-            .sources
-            .iter()
-            .all(|s| s.policy.attachment == Attachment::AlwaysAllowed);
-        let marker = if used.contains(&id) {
-            Marker::Used
-        } else if always_allowed {
-            // Nobody can remove a permission AWS grants to everyone; a `-` line would be noise.
-            continue;
-        } else if matches!(facts.recorded(catalogue, id, recording), Recorded::No(_)) {
-            Marker::Unknown
-        } else {
-            Marker::Unused
-        };
-        lines.push(DiffLine {
-            action: catalogue.display(id),
-            id,
-            marker,
-            notes: notes(grant),
-        });
-    }
-    for &id in used.difference(&granted.keys().copied().collect()) {
-        lines.push(DiffLine {
-            action: catalogue.display(id),
-            id,
-            marker: Marker::UsedNotGranted,
-            notes: Vec::new(),
-        });
-    }
-    lines.sort_by(|a, b| a.action.cmp(&b.action));
-    lines
-}
-
-/// The lines `show_used` keeps (`  ` and `+ `), built from the used actions alone instead of from
-/// every grant: the same lines as [`diff`] then [`apply`] with `show_used`, far cheaper when a
-/// principal is granted `*` and the diff is wanted many times (once per person of a shared role).
-pub fn used_lines(
-    catalogue: &Catalogue,
-    granted: &BTreeMap<ActionId, Granted>,
-    used: &BTreeSet<ActionId>,
-) -> Vec<DiffLine> {
-    let mut lines: Vec<DiffLine> = used
-        .iter()
-        .map(|&id| {
-            let grant = granted.get(&id);
-            DiffLine {
-                action: catalogue.display(id),
-                id,
-                marker: if grant.is_some() {
-                    Marker::Used
-                } else {
-                    Marker::UsedNotGranted
-                },
-                notes: grant.map(notes).unwrap_or_default(),
-            }
+/// The diff's lines for the findings `filters` keeps, sorted by action.
+pub fn lines(findings: &Findings, filters: Filters, catalogue: &Catalogue) -> Vec<DiffLine> {
+    findings
+        .filtered(filters, catalogue)
+        .map(|action| DiffLine {
+            action: action.action.clone(),
+            id: action.id,
+            marker: Marker::of(action.status),
+            notes: action.grant.as_ref().map(Grant::notes).unwrap_or_default(),
         })
-        .collect();
-    lines.sort_by(|a, b| a.action.cmp(&b.action));
-    lines
-}
-
-fn notes(grant: &Granted) -> Vec<&'static str> {
-    let mut notes = Vec::new();
-    if grant.scope == GrantScope::SomeResources {
-        notes.push("some resources");
-    }
-    if grant.conditional {
-        notes.push("conditional");
-    }
-    if let Some(cut) = grant.deny_cut {
-        if cut.conditional {
-            notes.push("conditional deny");
-        }
-        if cut.some_resources {
-            notes.push("denied on some resources");
-        }
-    }
-    notes
-}
-
-pub fn apply(lines: Vec<DiffLine>, filters: Filters, catalogue: &Catalogue) -> Vec<DiffLine> {
-    lines
-        .into_iter()
-        .filter(|line| !filters.show_used || line.marker.is_used())
-        .filter(|line| !filters.ignore_unknown || line.marker != Marker::Unknown)
-        .filter(|line| !filters.ignore_benign || !is_benign(catalogue, line.id))
         .collect()
-}
-
-/// List-level actions and Describe* calls only read metadata.
-fn is_benign(catalogue: &Catalogue, id: ActionId) -> bool {
-    let info = catalogue.get(id);
-    info.access_level == AccessLevel::List || info.name.starts_with("Describe")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::findings::CallActivity;
     use crate::iam::authz::AuthorizationDetails;
     use crate::iam::eval::{PrincipalRef, evaluate};
+    use crate::iam::recorded::RecordingConfig;
 
     const CATALOGUE: &str = "cloudwatch\tDescribeAlarms\tList\ncloudwatch\tGetDashboard\tRead\ncloudwatch\tGetMetricData\tRead\ns3\tCreateBucket\tWrite\ns3\tGetObject\tRead\nsts\tGetCallerIdentity\tRead\n";
 
@@ -198,7 +100,9 @@ mod tests {
         AuthorizationDetails::from_json_str(&text).expect("valid")
     }
 
-    fn run(statements: &str, used: &[&str], filters: Filters) -> Vec<String> {
+    /// The diff of alice, granted `statements`, after one successful call of each of `used`
+    /// (event source, event name).
+    fn run(statements: &str, used: &[(&str, &str)], filters: Filters) -> Vec<String> {
         let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
         let details = details(statements);
         let evaluation = evaluate(
@@ -207,30 +111,34 @@ mod tests {
             &catalogue,
         )
         .expect("eval");
-        let used = used
+        let activity: Vec<CallActivity> = used
             .iter()
-            .filter_map(|a| catalogue.lookup_full(a))
+            .map(|(source, name)| CallActivity {
+                event_source: source.to_string(),
+                event_name: name.to_string(),
+                calls: 1,
+                ..CallActivity::default()
+            })
             .collect();
-        let lines = diff(
+        let findings = Findings::compute(
             &catalogue,
             &evaluation.granted,
-            &used,
+            &activity,
             &RecordingConfig::default(),
         );
-        let lines = apply(lines, filters, &catalogue);
+        let rendered: Vec<String> = lines(&findings, filters, &catalogue)
+            .iter()
+            .map(|l| l.render(false))
+            .collect();
         if filters.show_used {
-            let cheap = apply(
-                used_lines(&catalogue, &evaluation.granted, &used),
-                filters,
-                &catalogue,
-            );
-            assert_eq!(
-                cheap.iter().map(|l| l.render(false)).collect::<Vec<_>>(),
-                lines.iter().map(|l| l.render(false)).collect::<Vec<_>>(),
-                "used_lines differs from the full diff"
-            );
+            let cheap = Findings::used_only(&catalogue, &evaluation.granted, &activity);
+            let cheap: Vec<String> = lines(&cheap, filters, &catalogue)
+                .iter()
+                .map(|l| l.render(false))
+                .collect();
+            assert_eq!(cheap, rendered, "used findings differ from the full ones");
         }
-        lines.iter().map(|l| l.render(false)).collect()
+        rendered
     }
 
     #[test]
@@ -240,7 +148,10 @@ mod tests {
         assert_eq!(
             run(
                 statements,
-                &["cloudwatch:DescribeAlarms", "s3:CreateBucket"],
+                &[
+                    ("monitoring.amazonaws.com", "DescribeAlarms"),
+                    ("s3.amazonaws.com", "CreateBucket")
+                ],
                 all
             ),
             [
@@ -257,7 +168,10 @@ mod tests {
         assert_eq!(
             run(
                 statements,
-                &["cloudwatch:DescribeAlarms", "s3:CreateBucket"],
+                &[
+                    ("monitoring.amazonaws.com", "DescribeAlarms"),
+                    ("s3.amazonaws.com", "CreateBucket")
+                ],
                 used_only
             ),
             ["  cloudwatch:describealarms", "+ s3:createbucket"]
@@ -274,7 +188,11 @@ mod tests {
     fn partial_grants_are_never_shown_as_full_grants() {
         let statements = r#"[{"Effect":"Allow","Action":"s3:CreateBucket","Resource":"arn:aws:s3:::mine"},{"Effect":"Allow","Action":"cloudwatch:GetDashboard","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}},{"Effect":"Allow","Action":"cloudwatch:DescribeAlarms","Resource":"*"},{"Effect":"Deny","Action":"cloudwatch:DescribeAlarms","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]"#;
         assert_eq!(
-            run(statements, &["s3:CreateBucket"], Filters::default()),
+            run(
+                statements,
+                &[("s3.amazonaws.com", "CreateBucket")],
+                Filters::default()
+            ),
             [
                 "- cloudwatch:describealarms (conditional deny)",
                 "- cloudwatch:getdashboard (conditional)",

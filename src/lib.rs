@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod diff;
+pub mod findings;
 pub mod iam;
 pub mod ingest;
 pub mod mapping;

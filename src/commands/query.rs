@@ -11,16 +11,15 @@ use datafusion::prelude::SessionContext;
 use crate::ExitStatus;
 use crate::cli::{PrincipalKind, QueryArgs};
 use crate::config::{AccountConfig, Settings, close_matches};
-use crate::diff::{self, Filters};
+use crate::diff;
+use crate::findings::{self, CallActivity, Filters, Findings};
 use crate::iam::authz::{AuthorizationDetails, Role, account_of_arn};
-use crate::iam::catalogue::{ActionId, Catalogue};
+use crate::iam::catalogue::Catalogue;
 use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
-use crate::mapping::{self, Mapping};
 use crate::printer::Printer;
 use crate::sql::queries::{self, NamedQuery, Params};
 use crate::store::Store;
-use crate::store::schema::column;
 use crate::time::Window;
 
 pub fn run(settings: &Settings, args: &QueryArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -159,7 +158,7 @@ pub fn answer(
         let destination_details = destination_details.as_ref().unwrap_or(&details);
         let role = find_role(destination_details, destination, destination_account)?;
         writeln!(out, "Getting info for AssumeRole into {}", role.name)?;
-        let used = used_actions(
+        let used = activity(
             &ctx,
             queries::SESSION_CALLS,
             &queries::SessionCalls {
@@ -171,8 +170,6 @@ pub fn answer(
                 role_account: &destination_account.id,
                 window: &window,
             },
-            catalogue,
-            printer,
         )?;
         let evaluation = Evaluator::new(destination_details, catalogue)
             .evaluate(PrincipalRef::Role(&role.arn))
@@ -203,8 +200,11 @@ pub fn answer(
                 max_depth: args.max_depth,
             },
         )?;
-        let mut by_person: std::collections::BTreeMap<String, Vec<Call>> = Default::default();
-        for (person, call) in keyed_calls(&batches, Some("person")) {
+        let mut by_person: std::collections::BTreeMap<String, Vec<CallActivity>> =
+            Default::default();
+        let rows = findings::activity_rows(&batches, Some("person"))
+            .context("sql/role_calls_by_person.sql")?;
+        for (person, call) in rows {
             by_person
                 .entry(person.unwrap_or_else(|| "unknown".into()))
                 .or_default()
@@ -216,19 +216,15 @@ pub fn answer(
         };
         for (person, calls) in by_person {
             writeln!(out, "{person}")?;
-            let used = map_calls(&calls, catalogue, printer);
-            let lines = diff::apply(
-                diff::used_lines(catalogue, &evaluation.granted, &used),
-                used_only,
-                catalogue,
-            );
-            for line in lines {
+            let findings = Findings::used_only(catalogue, &evaluation.granted, &calls);
+            warn_unmapped(&findings, printer);
+            for line in diff::lines(&findings, used_only, catalogue) {
                 writeln!(out, "  {}", line.render(colour))?;
             }
         }
         return Ok(());
     }
-    let used = used_actions(
+    let used = activity(
         &ctx,
         actor.calls,
         &queries::PrincipalCalls {
@@ -236,8 +232,6 @@ pub fn answer(
             window: &window,
             principal_arn: arn,
         },
-        catalogue,
-        printer,
     )?;
     print_diff(
         out,
@@ -297,7 +291,7 @@ fn print_diff(
     out: &mut dyn Write,
     catalogue: &Catalogue,
     evaluation: &crate::iam::eval::Evaluation,
-    used: &BTreeSet<ActionId>,
+    activity: &[CallActivity],
     recording: &RecordingConfig,
     filters: Filters,
     colour: bool,
@@ -306,12 +300,9 @@ fn print_diff(
     for warning in &evaluation.warnings {
         printer.warn(warning);
     }
-    let lines = diff::apply(
-        diff::diff(catalogue, &evaluation.granted, used, recording),
-        filters,
-        catalogue,
-    );
-    for line in lines {
+    let findings = Findings::compute(catalogue, &evaluation.granted, activity, recording);
+    warn_unmapped(&findings, printer);
+    for line in diff::lines(&findings, filters, catalogue) {
         writeln!(out, "{}", line.render(colour))?;
     }
     Ok(())
@@ -381,73 +372,34 @@ fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     values
 }
 
-/// IAM actions exercised by the calls `query` returns; calls the mapping does not know are reported.
-fn used_actions(
+/// What the principal did, kind of call by kind of call, as `query` answers it.
+fn activity(
     ctx: &SessionContext,
     query: NamedQuery,
     params: &dyn Params,
-    catalogue: &Catalogue,
-    printer: &Printer,
-) -> anyhow::Result<BTreeSet<ActionId>> {
+) -> anyhow::Result<Vec<CallActivity>> {
     let batches = run_query(ctx, query, params)?;
-    Ok(map_calls(&calls(&batches), catalogue, printer))
-}
-
-/// IAM actions exercised by rows of (eventsource, eventname, eventtype).
-/// One kind of call: (eventsource, eventname, eventtype).
-type Call = (String, String, Option<String>);
-
-fn calls(batches: &[RecordBatch]) -> Vec<Call> {
-    keyed_calls(batches, None)
+    Ok(findings::activity_rows(&batches, None)
+        .with_context(|| format!("sql/{}.sql", query.name))?
         .into_iter()
         .map(|(_, call)| call)
-        .collect()
+        .collect())
 }
 
-/// Each row's call, with the row's value of the column `key` (such as the person behind it).
-fn keyed_calls(batches: &[RecordBatch], key: Option<&str>) -> Vec<(Option<String>, Call)> {
-    let (sources, names, types) = (
-        strings(batches, column::EVENT_SOURCE),
-        strings(batches, column::EVENT_NAME),
-        strings(batches, column::EVENT_TYPE),
-    );
-    let keys = key.map(|column| strings(batches, column));
-    let mut rows = Vec::with_capacity(sources.len());
-    for (row, (source, name)) in sources.into_iter().zip(names).enumerate() {
-        if let (Some(source), Some(name)) = (source, name) {
-            let event_type = types.get(row).cloned().flatten();
-            let key = keys.as_ref().and_then(|k| k.get(row).cloned().flatten());
-            rows.push((key, (source, name, event_type)));
-        }
-    }
-    rows
-}
-
-/// IAM actions exercised by `calls`; calls the mapping does not know are reported, never guessed.
-fn map_calls<'a>(
-    calls: impl IntoIterator<Item = &'a Call>,
-    catalogue: &Catalogue,
-    printer: &Printer,
-) -> BTreeSet<ActionId> {
-    let mut used = BTreeSet::new();
-    let mut unmapped = BTreeSet::new();
-    for (source, name, event_type) in calls {
-        match mapping::map_record(catalogue, event_type.as_deref(), source, name) {
-            Mapping::Actions(actions) => used.extend(actions),
-            Mapping::NoPermission(_) => {}
-            Mapping::Unmapped => {
-                unmapped.insert(format!("{source} {name}"));
-            }
-        }
-    }
-    if !unmapped.is_empty() {
+/// Calls the mapping does not know are reported, never guessed.
+fn warn_unmapped(findings: &Findings, printer: &Printer) {
+    if !findings.unmapped.is_empty() {
         printer.warn(format!(
             "{} kinds of call could not be mapped to IAM actions and are not shown: {}",
-            unmapped.len(),
-            unmapped.into_iter().collect::<Vec<_>>().join(", ")
+            findings.unmapped.len(),
+            findings
+                .unmapped
+                .iter()
+                .map(|call| format!("{} {}", call.event_source, call.event_name))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
-    used
 }
 
 fn list(

@@ -159,6 +159,8 @@ mod tests {
             ("a*b*c", "abc", true),
             ("a*b*c", "aXbYc", true),
             ("a*b*c", "aXbY", false),
+            ("*a", "ba", true),
+            ("*a", "ab", false),
             (
                 "a*a*a*a*a*b",
                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",

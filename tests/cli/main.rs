@@ -9,3 +9,4 @@ mod s3;
 mod sessions;
 mod settled_ranges;
 mod support;
+mod unmapped;
