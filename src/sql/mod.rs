@@ -107,37 +107,53 @@ async fn planned(
     }
 }
 
-/// The statements of a script, split at semicolons outside literals and comments; statements that
-/// are only whitespace and comments are dropped.
+/// The statements of a script, split at semicolons outside literals and comments, each exactly as
+/// written (quotes, escapes and comments kept); statements that are only whitespace and comments are
+/// dropped.
 pub fn split_statements(text: &str) -> Result<Vec<String>, SqlError> {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
     let tokens = Tokenizer::new(&GenericDialect {}, text)
-        .tokenize()
+        .tokenize_with_location()
         .map_err(|e| SqlError::Query(e.to_string()))?;
+    // Byte offset of each line's start: token locations are (line, column) in characters.
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+        .collect();
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let column = usize::try_from(column).ok()?.checked_sub(1)?;
+        let rest = text.get(start..)?;
+        Some(
+            start
+                + rest
+                    .char_indices()
+                    .nth(column)
+                    .map_or(rest.len(), |(at, _)| at),
+        )
+    };
     let mut statements = Vec::new();
-    let mut current = String::new();
+    let mut from = 0;
     let mut substantive = false;
     for token in tokens {
-        match token {
+        match token.token {
             Token::SemiColon => {
+                let at =
+                    offset(token.span.start.line, token.span.start.column).ok_or_else(|| {
+                        SqlError::Query("cannot locate a semicolon in the script".into())
+                    })?;
                 if substantive {
-                    statements.push(std::mem::take(&mut current));
+                    statements.push(text[from..at].to_string());
                 }
-                current.clear();
+                from = at + 1;
                 substantive = false;
             }
-            Token::Whitespace(Whitespace::SingleLineComment { .. })
-            | Token::Whitespace(Whitespace::MultiLineComment(_))
-            | Token::Whitespace(_) => current.push_str(&token.to_string()),
-            other => {
-                substantive = true;
-                current.push_str(&other.to_string());
-            }
+            Token::Whitespace(_) | Token::EOF => {}
+            _ => substantive = true,
         }
     }
     if substantive {
-        statements.push(current);
+        statements.push(text[from..].to_string());
     }
     Ok(statements)
 }
@@ -348,6 +364,37 @@ mod tests {
                 .expect("tokenizes")
                 .is_empty()
         );
+    }
+
+    /// Found by the `sql_split` fuzz target: statements rebuilt from tokens lost the doubling of
+    /// quotes inside quoted identifiers (`"odd""name"` became `"odd"name"`), changing the SQL.
+    #[test]
+    fn statements_keep_their_text_exactly() {
+        let cases: [(&str, &[&str]); 4] = [
+            (
+                "SELECT 1; ;  ;\r\nSELECT \"odd\"\"name\", E'tab\\there', X'1F' FROM t -- end",
+                &[
+                    "SELECT 1",
+                    "\r\nSELECT \"odd\"\"name\", E'tab\\there', X'1F' FROM t -- end",
+                ],
+            ),
+            ("\"\"\"\"", &["\"\"\"\""]),
+            (
+                "SELECT 'it''s'; SELECT 'é;ü' /* ; */",
+                &["SELECT 'it''s'", " SELECT 'é;ü' /* ; */"],
+            ),
+            (
+                "\tSELECT\t1\n;\nSELECT 2;",
+                &["\tSELECT\t1\n", "\nSELECT 2"],
+            ),
+        ];
+        for (script, expected) in cases {
+            assert_eq!(
+                split_statements(script).expect("tokenizes"),
+                expected,
+                "{script:?}"
+            );
+        }
     }
 
     #[test]
