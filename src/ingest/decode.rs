@@ -133,7 +133,7 @@ fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
     if let Some(size) = trusted_trailer_size(bytes, limit) {
         let mut text = vec![0u8; size];
         let inflated = libdeflater::Decompressor::new().gzip_decompress(bytes, &mut text);
-        if inflated.is_ok_and(|n| n == size) {
+        if inflated.is_ok_and(|n| n == size) && first_member_is_whole(bytes) {
             return Ok(text);
         }
     }
@@ -146,6 +146,19 @@ fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
         return Err(DecodeError::TooLarge { limit });
     }
     Ok(text)
+}
+
+/// Whether the gzip member libdeflate inflated spans all of `bytes`: libdeflate stops after the
+/// first member and ignores what follows. Having inflated as many bytes as the input's last four
+/// say, that member's own size field holds those same four bytes, so a member that ends early (two
+/// members of equal size, trailing data) shows them before the end. A chance earlier occurrence
+/// only sends the input down the streaming path.
+fn first_member_is_whole(bytes: &[u8]) -> bool {
+    let Some(trailer_at) = bytes.len().checked_sub(4) else {
+        return false;
+    };
+    let trailer = &bytes[trailer_at..];
+    bytes.windows(4).position(|window| window == trailer) == Some(trailer_at)
 }
 
 /// The inflated size a gzip trailer records (modulo 2^32, as gzip stores it), when it is within
@@ -1058,6 +1071,18 @@ mod tests {
             gunzip(&single, 10),
             Err(DecodeError::TooLarge { .. })
         ));
+    }
+
+    /// Found by the `decode_gzip` fuzz target: two members of equal size read as the first alone,
+    /// because the fast path trusted the last trailer, which the first member's size matched.
+    #[test]
+    fn members_of_equal_size_are_all_read() {
+        let mut two = gzip("aaaa");
+        two.extend(gzip("bbbb"));
+        assert_eq!(gunzip(&two, 1 << 20).ok(), Some(b"aaaabbbb".to_vec()));
+        let mut trailing = gzip("aaaa");
+        trailing.extend(&trailing.clone()[trailing.len() - 8..]);
+        assert!(gunzip(&trailing, 1 << 20).is_err());
     }
 
     #[test]
