@@ -1,13 +1,19 @@
--- Which API calls were made successfully in sessions of one IAM role in a window of days?
+-- Which API calls were made in sessions of one IAM role in a window of days, and how many were refused
+-- for lack of permission? calls counts the successful ones; denied_calls those refused.
 -- The role is the session's issuer (useridentity.sessioncontext.sessionissuer.arn).
 -- Parameters (bound by name): $account: the account id; $first_day, $last_day: the window ('YYYY-MM-DD', UTC);
 -- $principal_arn: the role's ARN.
 SELECT eventsource, eventname, eventtype,
-       count(*) AS calls, min(eventtime) AS first_call, max(eventtime) AS last_call
+       sum(CASE WHEN errorcode IS NULL THEN 1 ELSE 0 END) AS calls,
+       sum(CASE WHEN errorcode IN ('AccessDenied', 'AccessDeniedException', 'Client.UnauthorizedOperation',
+                                   'UnauthorizedOperation', 'UnauthorizedAccess', 'UnauthorizedException',
+                                   'AuthorizationError', 'AuthorizationErrorException')
+                THEN 1 ELSE 0 END) AS denied_calls,
+       min(CASE WHEN errorcode IS NULL THEN eventtime END) AS first_call,
+       max(CASE WHEN errorcode IS NULL THEN eventtime END) AS last_call
 FROM cloudtrail
 WHERE account = $account
   AND day BETWEEN $first_day AND $last_day
-  AND errorcode IS NULL
   AND useridentity.type = 'AssumedRole'
   AND useridentity.sessioncontext.sessionissuer.arn = $principal_arn
 GROUP BY eventsource, eventname, eventtype

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::render::Format;
 use crate::sql::OutputFormat;
 use crate::time::{self, Day};
 
@@ -132,15 +133,24 @@ pub enum PrincipalKind {
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["list", "user", "role"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["list", "user", "role", "all"])))]
 pub struct QueryArgs {
-    /// Account to look at, by its name or ID in the config [default: the only configured account]
+    /// Account to look at, by its name or ID in the config; repeat it with --all and --list
+    /// [default: the only configured account; with --all and --list, every configured account]
     #[arg(long, value_name = "NAME|ID")]
-    pub account: Option<String>,
+    pub account: Vec<String>,
 
-    /// List the account's users or roles; inactive ones are marked with "-"
+    /// List the accounts' users or roles; inactive ones are marked with "-"
     #[arg(long, value_enum, value_name = "users|roles")]
     pub list: Option<PrincipalKind>,
+
+    /// Every user and role of the accounts, in one pass
+    #[arg(long, conflicts_with_all = ["destrole", "show_deleted"])]
+    pub all: bool,
+
+    /// How to write the findings of --user, --role and --all
+    #[arg(long, value_enum, default_value_t = Format::Text, conflicts_with_all = ["list", "destrole"])]
+    pub format: Format,
 
     /// Show what this IAM user is granted and what it used
     #[arg(long, value_name = "NAME")]
@@ -182,8 +192,8 @@ pub struct QueryArgs {
     #[arg(long, value_name = "NAME|ID", requires = "destrole")]
     pub destaccount: Option<String>,
 
-    /// With --role: list everyone who used the role, each with the actions used in its sessions
-    #[arg(long, requires = "role", conflicts_with = "destrole")]
+    /// With --role or --all: everyone who used the role, each with the actions used in its sessions
+    #[arg(long, conflicts_with_all = ["destrole", "user", "list"])]
     pub by_session: bool,
 
     /// How many role assumptions in a chain (user → role → role …) are followed

@@ -29,8 +29,8 @@ pub struct AccountConfig {
     pub name: String,
     #[serde(deserialize_with = "account_id")]
     pub id: String,
-    /// One IAM snapshot file, or several pages of one.
-    #[serde(deserialize_with = "one_or_many")]
+    /// One IAM snapshot file, or several pages of one; none when the key is missing.
+    #[serde(default, deserialize_with = "one_or_many")]
     pub iam: Vec<PathBuf>,
 }
 
@@ -147,6 +147,48 @@ impl Settings {
                     )
                 }),
         }
+    }
+
+    /// The configured accounts named or numbered in `wanted`, in the config's order; with none
+    /// wanted, every configured account.
+    pub fn accounts(&self, wanted: &[String]) -> anyhow::Result<Vec<&AccountConfig>> {
+        if self.config.accounts.is_empty() {
+            // The same error as for one account.
+            self.account(None)?;
+        }
+        if wanted.is_empty() {
+            return Ok(self.config.accounts.iter().collect());
+        }
+        let mut chosen = Vec::new();
+        for name in wanted {
+            let account = self.account(Some(name))?;
+            if !chosen.iter().any(|a: &&AccountConfig| a.id == account.id) {
+                chosen.push(account);
+            }
+        }
+        chosen.sort_by_key(|chosen| self.config.accounts.iter().position(|a| a.id == chosen.id));
+        Ok(chosen)
+    }
+
+    /// One account's IAM snapshot, merged from its files.
+    pub fn load_iam(
+        &self,
+        account: &AccountConfig,
+    ) -> anyhow::Result<crate::iam::authz::AuthorizationDetails> {
+        if account.iam.is_empty() {
+            anyhow::bail!(
+                "account {} ({}) has no IAM snapshot\n  hint: add `iam: FILE` to its entry in the config, FILE being the output of `aws iam get-account-authorization-details`",
+                account.name,
+                account.id
+            );
+        }
+        let paths: Vec<_> = account
+            .iam
+            .iter()
+            .map(|path| self.config_path(path))
+            .collect();
+        crate::iam::load_snapshot(&paths)
+            .with_context(|| format!("the IAM snapshot of account {}", account.name))
     }
 
     pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {

@@ -2,17 +2,18 @@
 //!
 //! Data flows one way: [`ingest`] reads CloudTrail objects into the Parquet [`store`]; [`sql`] runs
 //! queries over it; the [`iam`] layer says what each principal is granted, [`mapping`] turns events
-//! into the IAM actions they exercised, and the commands print the difference.
+//! into the IAM actions they exercised, [`findings`] computes what each principal holds and does,
+//! and [`render`] writes the findings as CloudTracker's diff, JSON, NDJSON or CSV.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod diff;
 pub mod findings;
 pub mod iam;
 pub mod ingest;
 pub mod mapping;
 pub mod printer;
+pub mod render;
 pub mod sql;
 pub mod store;
 pub mod time;

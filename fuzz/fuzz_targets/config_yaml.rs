@@ -40,7 +40,11 @@ fuzz_target!(|bytes: &[u8]| {
         assert!(close.len() <= 5, "{close:?}");
         // A configured name is at distance zero from itself; only five or more ties can crowd it out.
         if accounts.len() <= 5 {
-            assert!(close.contains(&account.name), "{:?} not in {close:?}", account.name);
+            assert!(
+                close.contains(&account.name),
+                "{:?} not in {close:?}",
+                account.name
+            );
         }
     }
 });

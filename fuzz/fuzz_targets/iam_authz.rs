@@ -47,8 +47,16 @@ fuzz_target!(|bytes: &[u8]| {
     for date in dates.flatten() {
         // What is printed parses back to the same instant.
         let printed = date.rfc3339();
-        let reparsed = CreateDate::parse(&printed)
-            .unwrap_or_else(|| panic!("{printed:?}, printed from {:?}, does not parse", date.original));
-        assert_eq!(reparsed.utc.timestamp(), date.utc.timestamp(), "{printed:?}");
+        let reparsed = CreateDate::parse(&printed).unwrap_or_else(|| {
+            panic!(
+                "{printed:?}, printed from {:?}, does not parse",
+                date.original
+            )
+        });
+        assert_eq!(
+            reparsed.utc.timestamp(),
+            date.utc.timestamp(),
+            "{printed:?}"
+        );
     }
 });

@@ -50,7 +50,10 @@ fuzz_target!(|bytes: &[u8]| {
             // Outside ASCII, changing case back and forth need not give the same text.
             if action.is_ascii() {
                 let capitals = action.to_ascii_uppercase();
-                assert!(pattern.matches(&capitals), "action {action:?} as {capitals:?}");
+                assert!(
+                    pattern.matches(&capitals),
+                    "action {action:?} as {capitals:?}"
+                );
             }
         }
         let resources = match &statement.resource {

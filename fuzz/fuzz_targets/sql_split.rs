@@ -25,8 +25,9 @@ fuzz_target!(|bytes: &[u8]| {
     let found: Vec<Vec<Token>> = statements
         .iter()
         .map(|statement| {
-            significant_tokens(statement)
-                .unwrap_or_else(|error| panic!("statement {statement:?} does not tokenize: {error}"))
+            significant_tokens(statement).unwrap_or_else(|error| {
+                panic!("statement {statement:?} does not tokenize: {error}")
+            })
         })
         .collect();
     assert_eq!(found, expected, "statements {statements:?}");

@@ -12,6 +12,24 @@ pub fn outcome(result: Result<RecordBatch, DecodeError>) -> Result<RecordBatch, 
     result.map_err(|error| error.to_string())
 }
 
+/// Panics, saying `what` went wrong, unless two outcomes are the same.
+pub fn assert_same_outcome(
+    found: &Result<RecordBatch, String>,
+    expected: &Result<RecordBatch, String>,
+    what: &str,
+) {
+    let summary = |outcome: &Result<RecordBatch, String>| match outcome {
+        Ok(batch) => format!("{} rows", batch.num_rows()),
+        Err(error) => format!("error {error:?}"),
+    };
+    assert!(
+        found == expected,
+        "{what}: {} where {} was expected",
+        summary(found),
+        summary(expected)
+    );
+}
+
 /// What every batch the decoder returns must satisfy: the store's schema, one row per record of
 /// `json`, each row rebuilding to its record exactly, and an `eventTime` that names a day (the
 /// partition the row is filed under).

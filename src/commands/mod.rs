@@ -27,8 +27,5 @@ pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::
 
 /// DataFusion is async; commands are not. One runtime per command run.
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(future))
+    Ok(crate::sql::block_on(future)?)
 }

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde_json::{Map, Value};
 
 use crate::iam::policy::{PolicyDocument, PolicyError, json_type};
@@ -121,16 +121,27 @@ pub struct CreateDate {
 
 impl CreateDate {
     /// Parses `2017-09-02T18:02:14Z`, `2017-09-02T18:02:14+00:00`, `2022-08-07 12:55:43+00:00`, with
-    /// or without fractional seconds. A date without a UTC offset is refused rather than guessed.
+    /// or without fractional seconds. A date without a UTC offset is refused rather than guessed, and
+    /// so is a year that is not four digits, before or after the offset is applied (`-019-12-18`
+    /// would print as `-0019-12-18`, which no reader takes).
     pub fn parse(text: &str) -> Option<CreateDate> {
         let trimmed = text.trim();
+        let four_digit_year = |text: &str| {
+            text.as_bytes()
+                .get(..5)
+                .is_some_and(|start| start[..4].iter().all(u8::is_ascii_digit) && start[4] == b'-')
+        };
+        if !four_digit_year(trimmed) {
+            return None;
+        }
         let parsed = DateTime::parse_from_rfc3339(trimmed)
             .or_else(|_| DateTime::parse_from_str(trimmed, "%Y-%m-%d %H:%M:%S%.f%:z"))
             .or_else(|_| DateTime::parse_from_str(trimmed, "%Y-%m-%dT%H:%M:%S%.f%:z"))
             .ok()?;
-        Some(CreateDate {
+        let utc = parsed.with_timezone(&Utc);
+        (0..=9999).contains(&utc.year()).then(|| CreateDate {
             original: text.to_string(),
-            utc: parsed.with_timezone(&Utc),
+            utc,
         })
     }
 
@@ -854,6 +865,11 @@ mod tests {
                 Some("2022-08-07T12:55:43Z"),
             ),
             ("2022-08-07 12:55:43", None),
+            // Found by the iam_authz fuzz target: printed as -0019-12-18T19:10:08Z.
+            ("-019-12-18 19:10:08+00:00", None),
+            ("12019-12-18T19:10:08Z", None),
+            ("0000-01-01T01:00:00+02:00", None),
+            ("9999-12-31T23:00:00-05:00", None),
             ("yesterday", None),
             ("", None),
         ];

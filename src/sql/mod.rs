@@ -82,6 +82,14 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
     Ok(ctx)
 }
 
+/// DataFusion is async; ctidx is not. One runtime per call.
+pub fn block_on<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(future))
+}
+
 /// Runs one statement with its parameters bound, never pasted into the text.
 pub async fn query(
     ctx: &SessionContext,
@@ -90,6 +98,29 @@ pub async fn query(
 ) -> Result<Vec<RecordBatch>, SqlError> {
     planned(ctx, sql, params)
         .await?
+        .collect()
+        .await
+        .map_err(clean)
+}
+
+/// Runs one statement with its parameters bound, keeping only the rows of `accounts` in its column
+/// `account`. The filter reaches the scan through the statement's grouping and windows on
+/// `account`, so only those accounts' partitions are read (a test checks the plan).
+pub async fn query_in_accounts(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<ParamValues>,
+    accounts: &[String],
+) -> Result<Vec<RecordBatch>, SqlError> {
+    use datafusion::prelude::{col, lit};
+    let accounts = accounts
+        .iter()
+        .map(|account| lit(account.as_str()))
+        .collect();
+    planned(ctx, sql, params)
+        .await?
+        .filter(col(schema::column::ACCOUNT).in_list(accounts, false))
+        .map_err(clean)?
         .collect()
         .await
         .map_err(clean)

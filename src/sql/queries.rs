@@ -152,6 +152,66 @@ impl Params for RoleCallsByPerson<'_> {
     }
 }
 
+/// A window of days, for the queries over every principal.
+pub struct Days<'a> {
+    pub window: &'a Window,
+}
+
+impl Params for Days<'_> {
+    fn values(&self) -> Vec<(&'static str, ScalarValue)> {
+        days(self.window).into()
+    }
+}
+
+/// The resources principals named in their successful calls.
+pub struct Resources<'a> {
+    pub window: &'a Window,
+    /// One principal's ARN; `None` for every principal.
+    pub principal_arn: Option<&'a str>,
+    /// How many ARNs to keep for each principal and kind of call.
+    pub max_resources: usize,
+}
+
+impl Params for Resources<'_> {
+    fn values(&self) -> Vec<(&'static str, ScalarValue)> {
+        let mut values = vec![
+            (
+                "principal_arn",
+                text(self.principal_arn.unwrap_or_default()),
+            ),
+            (
+                "max_resources",
+                ScalarValue::Int64(Some(i64::try_from(self.max_resources).unwrap_or(i64::MAX))),
+            ),
+        ];
+        values.extend(days(self.window));
+        values
+    }
+}
+
+/// The people behind every role's sessions in a window.
+pub struct RolesByPerson<'a> {
+    pub window: &'a Window,
+    pub max_depth: u32,
+}
+
+impl Params for RolesByPerson<'_> {
+    fn values(&self) -> Vec<(&'static str, ScalarValue)> {
+        let mut values = vec![(
+            "max_depth",
+            ScalarValue::Int64(Some(i64::from(self.max_depth))),
+        )];
+        values.extend(days(self.window));
+        values
+    }
+}
+
+/// Takes [`RolesByPerson`]; run with [`NamedQuery::run_in_accounts`] after [`SESSION_LINKS`].
+pub const ALL_ROLE_CALLS_BY_PERSON: NamedQuery = named!("all_role_calls_by_person");
+/// Takes [`Days`]; run with [`NamedQuery::run_in_accounts`].
+pub const ALL_CALLS: NamedQuery = named!("all_calls");
+/// Takes [`Resources`]; run with [`NamedQuery::run_in_accounts`].
+pub const ALL_RESOURCES: NamedQuery = named!("all_resources");
 /// Takes [`ActivePrincipals`].
 pub const ACTIVE_USERS: NamedQuery = named!("active_users");
 /// Takes [`ActivePrincipals`].
@@ -179,6 +239,20 @@ impl NamedQuery {
     ) -> Result<Vec<arrow::array::RecordBatch>, SqlError> {
         let values = self.bind(params)?;
         crate::sql::query(ctx, self.text, values)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Runs the query on the partitions of `accounts` only: for the queries whose result has the
+    /// column `account` and that leave choosing accounts to their caller.
+    pub async fn run_in_accounts(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        params: &dyn Params,
+        accounts: &[String],
+    ) -> Result<Vec<arrow::array::RecordBatch>, SqlError> {
+        let values = self.bind(params)?;
+        crate::sql::query_in_accounts(ctx, self.text, values, accounts)
             .await
             .map_err(|e| self.error(e))
     }
@@ -312,6 +386,31 @@ mod tests {
                 role_arn: "r",
                 max_depth: 5,
             },
+        );
+        check(ALL_CALLS, Days { window: &window });
+        check(
+            ALL_ROLE_CALLS_BY_PERSON,
+            RolesByPerson {
+                window: &window,
+                max_depth: 5,
+            },
+        );
+        check(
+            ALL_RESOURCES,
+            Resources {
+                window: &window,
+                principal_arn: None,
+                max_resources: 20,
+            },
+        );
+        // The other engines' variant takes the same parameters.
+        let athena = NamedQuery {
+            name: "all_resources.athena",
+            text: include_str!("../../sql/all_resources.athena.sql"),
+        };
+        assert_eq!(
+            athena.placeholders().expect("tokenizes"),
+            ALL_RESOURCES.placeholders().expect("tokenizes")
         );
     }
 

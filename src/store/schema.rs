@@ -203,6 +203,9 @@ pub const EXTRA_FIELDS: &str = "extrafields";
 
 /// The columns, and members of `useridentity`, that ctidx reads itself.
 pub mod column {
+    /// The partition columns.
+    pub const ACCOUNT: &str = "account";
+    pub const DAY: &str = "day";
     pub const EVENT_TIME: &str = "eventtime";
     pub const EVENT_ID: &str = "eventid";
     pub const EVENT_SOURCE: &str = "eventsource";

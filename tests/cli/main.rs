@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `ctidx` binary on real files.
 
+mod findings;
+mod fuzz_regressions;
 mod ingest;
 mod page_selection;
 mod query;

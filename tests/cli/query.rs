@@ -1,32 +1,10 @@
 //! `ctidx query` on the bundled demo, on crafted accounts, and on real data.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use serde_json::json;
 
 use crate::support::*;
-
-fn demo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo")
-}
-
-/// The demo logs ingested once for all tests of this file.
-fn demo_store() -> &'static Path {
-    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let output = ingest(
-                &demo_dir().join("AWSLogs"),
-                &dir.path().join("store"),
-                &["--quiet"],
-            );
-            assert!(output.status.success(), "{}", stderr(&output));
-            dir
-        })
-        .path()
-}
 
 fn demo_query(args: &str) -> std::process::Output {
     let config = demo_dir().join("config.yaml");

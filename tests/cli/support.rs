@@ -223,3 +223,24 @@ pub fn store_leftovers(store: &Path) -> Vec<String> {
     leftovers.sort();
     leftovers
 }
+
+pub fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo")
+}
+
+/// The demo logs ingested once for all tests.
+pub fn demo_store() -> &'static Path {
+    static STORE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let output = ingest(
+                &demo_dir().join("AWSLogs"),
+                &dir.path().join("store"),
+                &["--quiet"],
+            );
+            assert!(output.status.success(), "{}", stderr(&output));
+            dir
+        })
+        .path()
+}

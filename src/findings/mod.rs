@@ -1,6 +1,6 @@
 //! Findings: for one principal and a window, each IAM action it holds or used, with how it is
 //! granted and what the principal did with it. Computed here once; the CloudTracker diff
-//! ([`crate::diff`]) and every other output only render them. Nothing here prints.
+//! ([`crate::render::diff`]) and every other output only render them. Nothing here prints.
 //!
 //! Statuses follow CloudTracker's diff: `used` (granted and used), `unused` (granted, no successful
 //! call in the window), `unknown` (granted, but CloudTrail does not record the action, so its use
@@ -9,15 +9,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::DataType;
 use serde::Serialize;
 
 use crate::iam::catalogue::{AccessLevel, ActionId, Catalogue};
 use crate::iam::eval::{Attachment, GrantScope, Granted, StatementRef};
 use crate::iam::recorded::{Recorded, RecordingConfig};
 use crate::mapping::{self, Mapping};
-use crate::store::schema::column;
+
+pub mod activity;
+pub mod organization;
+
+pub use activity::activity_rows;
 
 /// Which findings an output shows; every output applies the same filters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,7 +59,15 @@ pub struct CallActivity {
     /// ISO-8601 UTC times of the first and last successful call.
     pub first_call: Option<String>,
     pub last_call: Option<String>,
+    /// Distinct ARNs of the resources the successful calls named (`resources[].ARN`), the first
+    /// [`RESOURCES_SHOWN`] by ARN at most.
+    pub resources: Vec<String>,
+    /// How many distinct resource ARNs there were in all.
+    pub resources_seen: u64,
 }
+
+/// How many resource ARNs a finding lists; the rest are only counted.
+pub const RESOURCES_SHOWN: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -203,6 +213,12 @@ pub struct ActionFinding {
     pub last_call: Option<String>,
     /// Calls that needed the action and were refused for lack of permission.
     pub denied_calls: u64,
+    /// Distinct ARNs of the resources its successful calls named, the first [`RESOURCES_SHOWN`]
+    /// by ARN.
+    pub resources: Vec<String>,
+    /// Distinct resource ARNs seen beyond `resources`. When several kinds of call need the action,
+    /// an ARN that more than one of them named, and that is not listed, counts once per kind.
+    pub other_resources: u64,
 }
 
 /// A kind of call that maps to no IAM action the catalogue knows.
@@ -232,6 +248,9 @@ struct Tally {
     denied_calls: u64,
     first_call: Option<String>,
     last_call: Option<String>,
+    resources: BTreeSet<String>,
+    /// Distinct ARNs each kind of call saw beyond those it listed.
+    unlisted_resources: u64,
 }
 
 impl Tally {
@@ -240,6 +259,22 @@ impl Tally {
         self.denied_calls += activity.denied_calls;
         self.first_call = earliest(self.first_call.take(), activity.first_call.clone());
         self.last_call = latest(self.last_call.take(), activity.last_call.clone());
+        self.resources.extend(activity.resources.iter().cloned());
+        self.unlisted_resources += activity
+            .resources_seen
+            .saturating_sub(activity.resources.len() as u64);
+    }
+
+    /// The first [`RESOURCES_SHOWN`] ARNs, and how many others were seen.
+    fn resources(&self) -> (Vec<String>, u64) {
+        let shown: Vec<String> = self
+            .resources
+            .iter()
+            .take(RESOURCES_SHOWN)
+            .cloned()
+            .collect();
+        let others = (self.resources.len() - shown.len()) as u64 + self.unlisted_resources;
+        (shown, others)
     }
 }
 
@@ -347,12 +382,12 @@ impl Findings {
                         tallies.entry(id).or_default().add(call);
                     }
                 }
-                Mapping::NoPermission(_) => {}
-                Mapping::Unmapped => {
+                Mapping::Unmapped if call.calls + call.denied_calls > 0 => {
                     *unmapped
                         .entry((call.event_source.clone(), call.event_name.clone()))
                         .or_default() += call.calls + call.denied_calls;
                 }
+                Mapping::NoPermission(_) | Mapping::Unmapped => {}
             }
         }
         findings.unmapped = unmapped
@@ -374,6 +409,7 @@ impl Findings {
         grant: Option<Grant>,
         tally: Option<&Tally>,
     ) {
+        let (resources, other_resources) = tally.map(Tally::resources).unwrap_or_default();
         self.actions.push(ActionFinding {
             id,
             action: catalogue.display(id),
@@ -384,6 +420,8 @@ impl Findings {
             first_call: tally.and_then(|t| t.first_call.clone()),
             last_call: tally.and_then(|t| t.last_call.clone()),
             denied_calls: tally.map_or(0, |t| t.denied_calls),
+            resources,
+            other_resources,
         });
     }
 
@@ -406,82 +444,6 @@ impl Findings {
         }
         counts
     }
-}
-
-/// The rows of a query of calls (`sql/user_calls.sql` and its kin): `eventsource`, `eventname`,
-/// `eventtype`, `calls`, `first_call`, `last_call`, and `denied_calls` where the query counts them;
-/// each with the row's value of the column `key` (such as the person behind a session), if asked.
-pub fn activity_rows(
-    batches: &[RecordBatch],
-    key: Option<&str>,
-) -> Result<Vec<(Option<String>, CallActivity)>, arrow::error::ArrowError> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        let text =
-            |name: &str| -> Result<Option<arrow::array::ArrayRef>, arrow::error::ArrowError> {
-                batch
-                    .column_by_name(name)
-                    .map(|column| arrow::compute::cast(column, &DataType::Utf8))
-                    .transpose()
-            };
-        let count =
-            |name: &str| -> Result<Option<arrow::array::ArrayRef>, arrow::error::ArrowError> {
-                batch
-                    .column_by_name(name)
-                    .map(|column| arrow::compute::cast(column, &DataType::UInt64))
-                    .transpose()
-            };
-        let missing = |name: &str| {
-            arrow::error::ArrowError::SchemaError(format!("the calls have no column `{name}`"))
-        };
-        let required = |name: &str| text(name)?.ok_or_else(|| missing(name));
-        let (sources, names) = (
-            required(column::EVENT_SOURCE)?,
-            required(column::EVENT_NAME)?,
-        );
-        let types = text(column::EVENT_TYPE)?;
-        let calls = count("calls")?.ok_or_else(|| missing("calls"))?;
-        let denied = count("denied_calls")?;
-        let (first, last) = (text("first_call")?, text("last_call")?);
-        let keys = key.map(required).transpose()?;
-        let value = |array: &Option<arrow::array::ArrayRef>, row: usize| {
-            array.as_ref().and_then(|array| {
-                let array = array.as_string::<i32>();
-                array.is_valid(row).then(|| array.value(row).to_string())
-            })
-        };
-        let number = |array: &Option<arrow::array::ArrayRef>, row: usize| {
-            array.as_ref().map_or(0, |array| {
-                let array = array.as_primitive::<arrow::datatypes::UInt64Type>();
-                if array.is_valid(row) {
-                    array.value(row)
-                } else {
-                    0
-                }
-            })
-        };
-        let (sources, names) = (Some(sources), Some(names));
-        let (calls, keys) = (Some(calls), keys);
-        for row in 0..batch.num_rows() {
-            let (Some(event_source), Some(event_name)) = (value(&sources, row), value(&names, row))
-            else {
-                continue;
-            };
-            rows.push((
-                value(&keys, row),
-                CallActivity {
-                    event_source,
-                    event_name,
-                    event_type: value(&types, row),
-                    calls: number(&calls, row),
-                    denied_calls: number(&denied, row),
-                    first_call: value(&first, row),
-                    last_call: value(&last, row),
-                },
-            ));
-        }
-    }
-    Ok(rows)
 }
 
 #[cfg(test)]
@@ -522,6 +484,7 @@ mod tests {
             denied_calls: denied,
             first_call: (!first.is_empty()).then(|| first.into()),
             last_call: (!last.is_empty()).then(|| last.into()),
+            ..CallActivity::default()
         }
     }
 

@@ -1,104 +1,66 @@
-//! `ctidx query`: CloudTracker's questions, answered from the store.
+//! `query --user` and `query --role`: one principal, with `--destrole` and `--by-session`.
 
 use std::collections::BTreeSet;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Context;
 use arrow::array::{Array, AsArray, RecordBatch};
-use chrono::Utc;
 use datafusion::prelude::SessionContext;
 
-use crate::ExitStatus;
-use crate::cli::{PrincipalKind, QueryArgs};
-use crate::config::{AccountConfig, Settings, close_matches};
-use crate::diff;
-use crate::findings::{self, CallActivity, Filters, Findings};
-use crate::iam::authz::{AuthorizationDetails, Role, account_of_arn};
+use super::Question;
+use super::lookup::{find_role, find_user};
+use crate::config::AccountConfig;
+use crate::findings::organization::{self, AccountCoverage, PrincipalType, Survey};
+use crate::findings::{self, CallActivity, Filters, Findings, activity};
+use crate::iam::authz::AuthorizationDetails;
 use crate::iam::catalogue::Catalogue;
 use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
 use crate::printer::Printer;
+use crate::render::{self, Format, Frame, diff};
 use crate::sql::queries::{self, NamedQuery, Params};
 use crate::store::Store;
-use crate::time::Window;
 
-pub fn run(settings: &Settings, args: &QueryArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let colour =
-        !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    let stdout = std::io::stdout();
-    answer(settings, args, &mut stdout.lock(), colour, printer)?;
-    Ok(ExitStatus::Success)
-}
-
-/// One account's IAM snapshot, merged from its files.
-pub fn load_iam(
-    settings: &Settings,
-    account: &AccountConfig,
-) -> anyhow::Result<AuthorizationDetails> {
-    let paths: Vec<_> = account
-        .iam
-        .iter()
-        .map(|path| settings.config_path(path))
-        .collect();
-    crate::iam::load_snapshot(&paths)
-        .with_context(|| format!("the IAM snapshot of account {}", account.name))
-}
-
-pub fn answer(
-    settings: &Settings,
-    args: &QueryArgs,
-    out: &mut dyn Write,
-    colour: bool,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    let account = settings.account(args.account.as_deref())?;
-    let window = Window::new(args.start, args.end)?.or_last_year(Utc::now().date_naive())?;
-    let details = load_iam(settings, account)?;
+/// One user's or role's findings; with `--destrole`, what it did inside that role; with
+/// `--by-session`, what each person did inside the role.
+pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let Question {
+        settings,
+        args,
+        window,
+        ref recording,
+        filters,
+        colour,
+        printer,
+    } = *question;
+    let account = match args.account.as_slice() {
+        [] => settings.account(None)?,
+        [one] => settings.account(Some(one))?,
+        _ => anyhow::bail!("--user and --role take one --account; --all takes several"),
+    };
+    let details = settings.load_iam(account)?;
     for warning in &details.warnings {
         printer.warn(warning);
     }
     let store = Store::new(&settings.store);
     let ctx = crate::sql::session(&store)?;
+    let partitions: BTreeSet<_> = store.partitions()?.into_keys().collect();
+    let coverage = organization::coverage(account, &window, &partitions);
+    if coverage.days_with_logs == 0 {
+        printer.warn(format!(
+            "the store holds no logs of account {} ({}) from {} to {}: every grant looks unused",
+            account.name,
+            account.id,
+            window.start_text(),
+            window.end_text()
+        ));
+    }
     let catalogue = Catalogue::embedded();
-    let patterns = if args.data_events.is_empty() {
-        &settings.config.data_events
-    } else {
-        &args.data_events
-    };
-    let recording = RecordingConfig::from_patterns(patterns)?;
-    let filters = Filters {
-        show_used: args.show_used,
-        ignore_benign: args.ignore_benign,
-        ignore_unknown: args.ignore_unknown,
-    };
-
-    if let Some(kind) = args.list {
-        return list(
-            &ctx,
-            account,
-            &details,
-            kind,
-            &window,
-            args.show_deleted,
-            out,
-        );
+    if args.format != Format::Text {
+        return structured(question, account, &details, &ctx, coverage, out);
     }
     let actor = if let Some(name) = &args.user {
-        let user = details
-            .users
-            .iter()
-            .find(|u| u.name.eq_ignore_ascii_case(name) && in_account(&u.arn, account))
-            .ok_or_else(|| {
-                not_found(
-                    "user",
-                    name,
-                    details
-                        .users
-                        .iter()
-                        .map(|u| (u.name.as_str(), u.arn.as_str())),
-                    account,
-                )
-            })?;
+        let user = find_user(&details, name, account)?;
         let created = user
             .create_date
             .as_ref()
@@ -132,7 +94,7 @@ pub fn answer(
     if args.destrole.is_some() || args.by_session {
         // A session opened the day before the window still counts.
         let sessions_window = window.widened_before(1);
-        super::block_on(async {
+        crate::commands::block_on(async {
             queries::SESSION_EVENTS
                 .materialize(
                     &ctx,
@@ -153,7 +115,7 @@ pub fn answer(
         let destination_details = if destination_account.id == account.id {
             None
         } else {
-            Some(load_iam(settings, destination_account)?)
+            Some(settings.load_iam(destination_account)?)
         };
         let destination_details = destination_details.as_ref().unwrap_or(&details);
         let role = find_role(destination_details, destination, destination_account)?;
@@ -179,7 +141,7 @@ pub fn answer(
             catalogue,
             &evaluation,
             &used,
-            &recording,
+            recording,
             filters,
             colour,
             printer,
@@ -202,11 +164,11 @@ pub fn answer(
         )?;
         let mut by_person: std::collections::BTreeMap<String, Vec<CallActivity>> =
             Default::default();
-        let rows = findings::activity_rows(&batches, Some("person"))
+        let rows = findings::activity_rows(&batches, &["person"])
             .context("sql/role_calls_by_person.sql")?;
-        for (person, call) in rows {
+        for (mut person, call) in rows {
             by_person
-                .entry(person.unwrap_or_else(|| "unknown".into()))
+                .entry(person.pop().flatten().unwrap_or_else(|| "unknown".into()))
                 .or_default()
                 .push(call);
         }
@@ -238,11 +200,96 @@ pub fn answer(
         catalogue,
         &evaluation,
         &used,
-        &recording,
+        recording,
         filters,
         colour,
         printer,
     )
+}
+
+/// One principal's findings as JSON, NDJSON or CSV: the same shapes as `--all` gives.
+fn structured(
+    question: &Question<'_>,
+    account: &AccountConfig,
+    details: &AuthorizationDetails,
+    ctx: &SessionContext,
+    mut coverage: AccountCoverage,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let args = question.args;
+    let (kind, arn) = match (&args.user, &args.role) {
+        (Some(user), _) => (PrincipalType::User, &find_user(details, user, account)?.arn),
+        (None, Some(role)) => (PrincipalType::Role, &find_role(details, role, account)?.arn),
+        (None, None) => unreachable!("clap requires one of --list, --user, --role, --all"),
+    };
+    let (principals, _) = organization::principals_of(account, details);
+    coverage.users = principals
+        .iter()
+        .filter(|p| p.kind == PrincipalType::User)
+        .count();
+    coverage.roles = principals.len() - coverage.users;
+    coverage.reported = true;
+    let principal = principals
+        .iter()
+        .find(|p| p.kind == kind && &p.arn == arn)
+        .with_context(|| {
+            format!(
+                "{arn} is not among the principals of account {}",
+                account.id
+            )
+        })?;
+    let query = match kind {
+        PrincipalType::User => queries::USER_CALLS,
+        PrincipalType::Role => queries::ROLE_CALLS,
+    };
+    let calls = crate::commands::block_on(activity::of_principal(
+        ctx,
+        query,
+        &account.id,
+        &principal.arn,
+        &question.window,
+    ))??;
+    let people = if args.by_session && kind == PrincipalType::Role {
+        let mut people = crate::commands::block_on(activity::of_people_in_roles(
+            ctx,
+            std::slice::from_ref(&account.id),
+            &question.window,
+            args.max_depth,
+        ))??;
+        Some(
+            people
+                .remove(&(account.id.clone(), principal.arn.clone()))
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let catalogue = Catalogue::embedded();
+    let evaluator = Evaluator::new(details, catalogue);
+    let found = organization::findings_of(
+        &evaluator,
+        principal,
+        &calls,
+        people.as_ref(),
+        catalogue,
+        &question.recording,
+    )
+    .map_err(|problem| anyhow::anyhow!(problem.message))?;
+    for warning in &found.warnings {
+        question.printer.warn(warning);
+    }
+    let frame = Frame {
+        window: &question.window,
+        filters: question.filters,
+        catalogue,
+    };
+    let mut renderer = render::renderer(args.format, out, frame, false)?;
+    renderer.account(&coverage)?;
+    renderer.principal(&found)?;
+    renderer.finish(&Survey {
+        accounts: vec![coverage],
+        problems: Vec::new(),
+    })
 }
 
 struct Actor<'a> {
@@ -262,28 +309,6 @@ fn role_session_prefix(role_arn: &str, role_name: &str) -> String {
     let partition = parts.nth(1).unwrap_or("aws");
     let account = parts.nth(2).unwrap_or_default();
     format!("arn:{partition}:sts::{account}:assumed-role/{role_name}/")
-}
-
-fn find_role<'a>(
-    details: &'a AuthorizationDetails,
-    name: &str,
-    account: &AccountConfig,
-) -> anyhow::Result<&'a Role> {
-    details
-        .roles
-        .iter()
-        .find(|r| r.name.eq_ignore_ascii_case(name) && in_account(&r.arn, account))
-        .ok_or_else(|| {
-            not_found(
-                "role",
-                name,
-                details
-                    .roles
-                    .iter()
-                    .map(|r| (r.name.as_str(), r.arn.as_str())),
-                account,
-            )
-        })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -308,55 +333,15 @@ fn print_diff(
     Ok(())
 }
 
-fn in_account(arn: &str, account: &AccountConfig) -> bool {
-    account_of_arn(arn).is_none_or(|id| id == account.id)
-}
-
-/// An error for a name that is not in the account's snapshot, with the closest names of that account,
-/// or the account the snapshot puts that name in.
-fn not_found<'a>(
-    kind: &str,
-    name: &str,
-    candidates: impl Iterator<Item = (&'a str, &'a str)>,
-    account: &AccountConfig,
-) -> anyhow::Error {
-    let candidates: Vec<(&str, &str)> = candidates.collect();
-    if let Some((_, arn)) = candidates
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-    {
-        return anyhow::anyhow!(
-            "{kind} {name:?} ({arn}) is not in account {} ({}); choose its account with --account",
-            account.name,
-            account.id
-        );
-    }
-    let in_this_account = candidates
-        .iter()
-        .filter(|(_, arn)| in_account(arn, account))
-        .map(|(n, _)| *n);
-    let close = close_matches(name, in_this_account);
-    let hint = if close.is_empty() {
-        String::new()
-    } else {
-        format!("\n  close matches: {}", close.join(", "))
-    };
-    anyhow::anyhow!(
-        "no {kind} named {name:?} in the IAM snapshot of account {} ({}){hint}",
-        account.name,
-        account.id
-    )
-}
-
-fn run_query(
+pub(super) fn run_query(
     ctx: &SessionContext,
     query: NamedQuery,
     params: &dyn Params,
 ) -> anyhow::Result<Vec<RecordBatch>> {
-    Ok(super::block_on(query.run(ctx, params))??)
+    Ok(crate::commands::block_on(query.run(ctx, params))??)
 }
 
-fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+pub(super) fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     let mut values = Vec::new();
     for batch in batches {
         if let Some(array) = batch.column_by_name(column) {
@@ -379,7 +364,7 @@ fn activity(
     params: &dyn Params,
 ) -> anyhow::Result<Vec<CallActivity>> {
     let batches = run_query(ctx, query, params)?;
-    Ok(findings::activity_rows(&batches, None)
+    Ok(findings::activity_rows(&batches, &[])
         .with_context(|| format!("sql/{}.sql", query.name))?
         .into_iter()
         .map(|(_, call)| call)
@@ -400,75 +385,6 @@ fn warn_unmapped(findings: &Findings, printer: &Printer) {
                 .join(", ")
         ));
     }
-}
-
-fn list(
-    ctx: &SessionContext,
-    account: &AccountConfig,
-    details: &AuthorizationDetails,
-    kind: PrincipalKind,
-    window: &Window,
-    show_deleted: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let (query, known): (NamedQuery, Vec<(&str, &str)>) = match kind {
-        PrincipalKind::Users => (
-            queries::ACTIVE_USERS,
-            details
-                .users
-                .iter()
-                .map(|u| (u.name.as_str(), u.arn.as_str()))
-                .collect(),
-        ),
-        PrincipalKind::Roles => (
-            queries::ACTIVE_ROLES,
-            details
-                .roles
-                .iter()
-                .map(|r| (r.name.as_str(), r.arn.as_str()))
-                .collect(),
-        ),
-    };
-    let active: BTreeSet<String> = strings(
-        &run_query(
-            ctx,
-            query,
-            &queries::ActivePrincipals {
-                account: &account.id,
-                window,
-            },
-        )?,
-        "arn",
-    )
-    .into_iter()
-    .flatten()
-    .collect();
-    let mut lines: Vec<(String, String)> = known
-        .iter()
-        .filter(|(_, arn)| in_account(arn, account))
-        .map(|(name, arn)| {
-            let marker = if active.contains(*arn) { "  " } else { "- " };
-            (name.to_string(), format!("{marker}{name}"))
-        })
-        .collect();
-    if show_deleted {
-        let known_arns: BTreeSet<&str> = known.iter().map(|(_, arn)| *arn).collect();
-        for arn in active
-            .iter()
-            .filter(|arn| !known_arns.contains(arn.as_str()))
-        {
-            let name = arn.rsplit('/').next().unwrap_or(arn);
-            lines.push((
-                name.to_string(),
-                format!("  {name} (deleted: not in the IAM snapshot)"),
-            ));
-        }
-    }
-    lines.sort();
-    for (_, line) in lines {
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,26 @@
+-- What every IAM user, and every role through its sessions, did in a window of days: one scan for
+-- all of them. One row per account, principal and kind of call (eventsource, eventname, eventtype),
+-- as user_calls.sql and role_calls.sql give them for one principal: calls counts the successful ones,
+-- denied_calls those refused for lack of permission (the error codes below), first_call and last_call
+-- are the first and last successful ones. The IAM layer maps kinds of call to IAM actions.
+-- principal_arn is the user's ARN (useridentity.arn) or the ARN of the role that issued the session
+-- (useridentity.sessioncontext.sessionissuer.arn).
+-- Parameters (bound by name): $first_day, $last_day: the window ('YYYY-MM-DD', UTC).
+-- Accounts: ctidx filters the result's `account` column, and the filter reaches the scan, so only the
+-- selected accounts' partitions are read. On another engine, add `AND account IN (...)` below.
+SELECT account,
+       useridentity.type AS principal_type,
+       CASE WHEN useridentity.type = 'IAMUser' THEN useridentity.arn
+            ELSE useridentity.sessioncontext.sessionissuer.arn END AS principal_arn,
+       eventsource, eventname, eventtype,
+       sum(CASE WHEN errorcode IS NULL THEN 1 ELSE 0 END) AS calls,
+       sum(CASE WHEN errorcode IN ('AccessDenied', 'AccessDeniedException', 'Client.UnauthorizedOperation',
+                                   'UnauthorizedOperation', 'UnauthorizedAccess', 'UnauthorizedException',
+                                   'AuthorizationError', 'AuthorizationErrorException')
+                THEN 1 ELSE 0 END) AS denied_calls,
+       min(CASE WHEN errorcode IS NULL THEN eventtime END) AS first_call,
+       max(CASE WHEN errorcode IS NULL THEN eventtime END) AS last_call
+FROM cloudtrail
+WHERE day BETWEEN $first_day AND $last_day
+  AND useridentity.type IN ('IAMUser', 'AssumedRole')
+GROUP BY 1, 2, 3, 4, 5, 6

@@ -1,0 +1,80 @@
+//! `query --all`: every user and role of the selected accounts, in one pass.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use super::Question;
+use crate::ExitStatus;
+use crate::findings::organization::{
+    self, AccountCoverage, PrincipalFindings, Scope, Sink, Survey,
+};
+use crate::iam::catalogue::Catalogue;
+use crate::printer::Printer;
+use crate::render::{self, Frame};
+use crate::store::Store;
+
+pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+    let settings = question.settings;
+    let accounts = settings.accounts(&question.args.account)?;
+    let store = Store::new(&settings.store);
+    let ctx = crate::sql::session(&store)?;
+    let partitions: BTreeSet<_> = store.partitions()?.into_keys().collect();
+    let catalogue = Catalogue::embedded();
+    let scope = Scope {
+        settings,
+        accounts,
+        window: question.window,
+        recording: &question.recording,
+        catalogue,
+        partitions: &partitions,
+        by_session: question.args.by_session.then_some(question.args.max_depth),
+    };
+    let frame = Frame {
+        window: &question.window,
+        filters: question.filters,
+        catalogue,
+    };
+    let mut renderer = render::renderer(question.args.format, out, frame, question.colour)?;
+    let mut sink = Warnings {
+        inner: renderer.as_mut(),
+        printer: question.printer,
+    };
+    let survey = organization::survey(&scope, &ctx, &mut sink)?;
+    renderer.finish(&survey)?;
+    Ok(report_problems(&survey, question.printer))
+}
+
+/// Problems go to stderr too; any account or principal left out fails the run.
+fn report_problems(survey: &Survey, printer: &Printer) -> ExitStatus {
+    let mut status = ExitStatus::Success;
+    for problem in &survey.problems {
+        if problem.left_out {
+            printer.error(&problem.message);
+            status = ExitStatus::Failure;
+        } else {
+            printer.warn(&problem.message);
+        }
+    }
+    status
+}
+
+/// Passes findings on, printing on stderr what each principal's evaluation could not take into
+/// account.
+struct Warnings<'a> {
+    inner: &'a mut dyn Sink,
+    printer: &'a Printer,
+}
+
+impl Sink for Warnings<'_> {
+    fn account(&mut self, account: &AccountCoverage) -> anyhow::Result<()> {
+        self.inner.account(account)
+    }
+
+    fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
+        for warning in &principal.warnings {
+            self.printer
+                .warn(format!("{}: {warning}", principal.principal.arn));
+        }
+        self.inner.principal(principal)
+    }
+}

@@ -1,0 +1,294 @@
+//! What principals did, as the store answers it: the rows of the call queries of `sql/`, read into
+//! [`CallActivity`], with the resources each kind of call named.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, UInt64Type};
+use arrow::error::ArrowError;
+use datafusion::prelude::SessionContext;
+
+use super::{CallActivity, RESOURCES_SHOWN};
+use crate::sql::SqlError;
+use crate::sql::queries::{self, NamedQuery};
+use crate::store::schema::column;
+use crate::time::Window;
+
+/// An account and the ARN of one of its principals.
+pub type PrincipalKey = (String, String);
+
+/// The calls of every principal of `accounts` in `window`, by account and principal ARN: one scan
+/// for all of them (`sql/all_calls.sql`), and one for the resources they named.
+pub async fn of_accounts(
+    ctx: &SessionContext,
+    accounts: &[String],
+    window: &Window,
+) -> Result<HashMap<PrincipalKey, Vec<CallActivity>>, QueryError> {
+    let calls = queries::ALL_CALLS
+        .run_in_accounts(ctx, &queries::Days { window }, accounts)
+        .await?;
+    let mut activity: HashMap<PrincipalKey, Vec<CallActivity>> = HashMap::new();
+    let rows = activity_rows(&calls, &[column::ACCOUNT, "principal_arn"])
+        .map_err(|error| QueryError::Rows(queries::ALL_CALLS.name, error))?;
+    for (mut key, call) in rows {
+        let (Some(arn), Some(account)) = (key.pop().flatten(), key.pop().flatten()) else {
+            continue;
+        };
+        activity.entry((account, arn)).or_default().push(call);
+    }
+    let resources = resources(ctx, accounts, window, None).await?;
+    for ((account, arn), calls) in &mut activity {
+        attach_resources(calls, |source, name| {
+            resources.get(&(account.clone(), arn.clone(), source.into(), name.into()))
+        });
+    }
+    Ok(activity)
+}
+
+/// The calls of one principal, as `query` (a query taking [`queries::PrincipalCalls`]) gives
+/// them, with the resources they named.
+pub async fn of_principal(
+    ctx: &SessionContext,
+    query: NamedQuery,
+    account: &str,
+    principal_arn: &str,
+    window: &Window,
+) -> Result<Vec<CallActivity>, QueryError> {
+    let batches = query
+        .run(
+            ctx,
+            &queries::PrincipalCalls {
+                account,
+                window,
+                principal_arn,
+            },
+        )
+        .await?;
+    let mut calls: Vec<CallActivity> = activity_rows(&batches, &[])
+        .map_err(|error| QueryError::Rows(query.name, error))?
+        .into_iter()
+        .map(|(_, call)| call)
+        .collect();
+    let resources = resources(ctx, &[account.to_string()], window, Some(principal_arn)).await?;
+    attach_resources(&mut calls, |source, name| {
+        resources.get(&(
+            account.to_string(),
+            principal_arn.to_string(),
+            source.into(),
+            name.into(),
+        ))
+    });
+    Ok(calls)
+}
+
+/// The calls made in each role's sessions, by account, role ARN and the person behind the session
+/// (`sql/all_role_calls_by_person.sql`, after the session steps).
+pub async fn of_people_in_roles(
+    ctx: &SessionContext,
+    accounts: &[String],
+    window: &Window,
+    max_depth: u32,
+) -> Result<HashMap<PrincipalKey, BTreeMap<String, Vec<CallActivity>>>, QueryError> {
+    // A session opened the day before the window still counts.
+    let sessions_window = window.widened_before(1);
+    queries::SESSION_EVENTS
+        .materialize(
+            ctx,
+            &queries::SessionEvents {
+                window: &sessions_window,
+            },
+        )
+        .await?;
+    queries::SESSION_LINKS
+        .materialize(ctx, &queries::NoParams)
+        .await?;
+    let query = queries::ALL_ROLE_CALLS_BY_PERSON;
+    let batches = query
+        .run_in_accounts(ctx, &queries::RolesByPerson { window, max_depth }, accounts)
+        .await?;
+    let rows = activity_rows(&batches, &[column::ACCOUNT, "role_arn", "person"])
+        .map_err(|error| QueryError::Rows(query.name, error))?;
+    let mut people: HashMap<PrincipalKey, BTreeMap<String, Vec<CallActivity>>> = HashMap::new();
+    for (mut key, call) in rows {
+        let person = key.pop().flatten().unwrap_or_else(|| "unknown".into());
+        let (Some(role), Some(account)) = (key.pop().flatten(), key.pop().flatten()) else {
+            continue;
+        };
+        people
+            .entry((account, role))
+            .or_default()
+            .entry(person)
+            .or_default()
+            .push(call);
+    }
+    Ok(people)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    #[error("sql/{0}.sql gave rows of another shape")]
+    Rows(&'static str, #[source] ArrowError),
+}
+
+/// Account, principal ARN, event source and event name.
+type ResourceKey = (String, String, String, String);
+
+/// The resources named by each principal's successful calls of each kind (`sql/all_resources.sql`).
+async fn resources(
+    ctx: &SessionContext,
+    accounts: &[String],
+    window: &Window,
+    principal_arn: Option<&str>,
+) -> Result<HashMap<ResourceKey, (Vec<String>, u64)>, QueryError> {
+    let query = queries::ALL_RESOURCES;
+    let batches = query
+        .run_in_accounts(
+            ctx,
+            &queries::Resources {
+                window,
+                principal_arn,
+                max_resources: RESOURCES_SHOWN,
+            },
+            accounts,
+        )
+        .await?;
+    let shape = |error| QueryError::Rows(query.name, error);
+    let mut resources: HashMap<ResourceKey, (Vec<String>, u64)> = HashMap::new();
+    for batch in &batches {
+        let [account, arn, source, name, resource] = [
+            column::ACCOUNT,
+            "principal_arn",
+            column::EVENT_SOURCE,
+            column::EVENT_NAME,
+            "resource_arn",
+        ]
+        .map(|name| text_column(batch, name));
+        let (account, arn, source, name, resource) = (
+            account.map_err(shape)?,
+            arn.map_err(shape)?,
+            source.map_err(shape)?,
+            name.map_err(shape)?,
+            resource.map_err(shape)?,
+        );
+        let seen = count_column(batch, "resources_seen").map_err(shape)?;
+        for row in 0..batch.num_rows() {
+            let (Some(account), Some(arn), Some(source), Some(name), Some(resource)) = (
+                value(&account, row),
+                value(&arn, row),
+                value(&source, row),
+                value(&name, row),
+                value(&resource, row),
+            ) else {
+                continue;
+            };
+            let entry = resources.entry((account, arn, source, name)).or_default();
+            entry.0.push(resource);
+            entry.1 = entry.1.max(number(&seen, row));
+        }
+    }
+    for (arns, _) in resources.values_mut() {
+        arns.sort();
+    }
+    Ok(resources)
+}
+
+/// Gives each kind of call the resources `of(event source, event name)` has for it. Resources are
+/// counted by source and name, so when one source and name came with several event types, only the
+/// first of those calls carries them.
+fn attach_resources<'a>(
+    calls: &mut [CallActivity],
+    of: impl Fn(&str, &str) -> Option<&'a (Vec<String>, u64)>,
+) {
+    let mut given = std::collections::HashSet::new();
+    for call in calls.iter_mut() {
+        if let Some((arns, seen)) = of(&call.event_source, &call.event_name)
+            && given.insert((call.event_source.clone(), call.event_name.clone()))
+        {
+            call.resources = arns.clone();
+            call.resources_seen = *seen;
+        }
+    }
+}
+
+fn text_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column `{name}`")))?;
+    arrow::compute::cast(column, &DataType::Utf8)
+}
+
+fn count_column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, ArrowError> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column `{name}`")))?;
+    arrow::compute::cast(column, &DataType::UInt64)
+}
+
+fn value(array: &ArrayRef, row: usize) -> Option<String> {
+    let array = array.as_string::<i32>();
+    array.is_valid(row).then(|| array.value(row).to_string())
+}
+
+fn number(array: &ArrayRef, row: usize) -> u64 {
+    let array = array.as_primitive::<UInt64Type>();
+    if array.is_valid(row) {
+        array.value(row)
+    } else {
+        0
+    }
+}
+
+/// One row of a query of calls: the values of the asked key columns, and the calls.
+pub type KeyedCall = (Vec<Option<String>>, CallActivity);
+
+/// The rows of a query of calls (`sql/user_calls.sql` and its kin): `eventsource`, `eventname`,
+/// `eventtype`, `calls`, `first_call`, `last_call`, and `denied_calls` where the query counts them;
+/// each with the row's values of the columns `keys` (such as the person behind a session).
+pub fn activity_rows(batches: &[RecordBatch], keys: &[&str]) -> Result<Vec<KeyedCall>, ArrowError> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let optional = |name: &str, to: &DataType| -> Result<Option<ArrayRef>, ArrowError> {
+            batch
+                .column_by_name(name)
+                .map(|column| arrow::compute::cast(column, to))
+                .transpose()
+        };
+        let sources = text_column(batch, column::EVENT_SOURCE)?;
+        let names = text_column(batch, column::EVENT_NAME)?;
+        let calls = count_column(batch, "calls")?;
+        let types = optional(column::EVENT_TYPE, &DataType::Utf8)?;
+        let denied = optional("denied_calls", &DataType::UInt64)?;
+        let first = optional("first_call", &DataType::Utf8)?;
+        let last = optional("last_call", &DataType::Utf8)?;
+        let keys = keys
+            .iter()
+            .map(|name| text_column(batch, name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let maybe = |array: &Option<ArrayRef>, row: usize| {
+            array.as_ref().and_then(|array| value(array, row))
+        };
+        for row in 0..batch.num_rows() {
+            let (Some(event_source), Some(event_name)) = (value(&sources, row), value(&names, row))
+            else {
+                continue;
+            };
+            rows.push((
+                keys.iter().map(|key| value(key, row)).collect(),
+                CallActivity {
+                    event_source,
+                    event_name,
+                    event_type: maybe(&types, row),
+                    calls: number(&calls, row),
+                    denied_calls: denied.as_ref().map_or(0, |denied| number(denied, row)),
+                    first_call: maybe(&first, row),
+                    last_call: maybe(&last, row),
+                    resources: Vec::new(),
+                    resources_seen: 0,
+                },
+            ));
+        }
+    }
+    Ok(rows)
+}

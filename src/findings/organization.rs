@@ -1,0 +1,412 @@
+//! Findings for every user and role of several accounts, in one pass: one scan of the window for
+//! all of them ([`super::activity::of_accounts`]), then each principal's policies evaluated on every
+//! core. Principals reach a [`Sink`] account by account, in a stable order (users, then roles, by
+//! name), so that a renderer can write them as they come. An account that cannot be reported (no
+//! IAM snapshot, a broken one, no logs in the window) becomes a [`Problem`]; the others still are.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use datafusion::prelude::SessionContext;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{CallActivity, Findings};
+use crate::config::{AccountConfig, Settings};
+use crate::iam::authz::{AuthorizationDetails, account_of_arn};
+use crate::iam::catalogue::Catalogue;
+use crate::iam::eval::{Evaluator, PrincipalRef};
+use crate::iam::recorded::RecordingConfig;
+use crate::store::PartitionKey;
+use crate::time::Window;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalType {
+    User,
+    Role,
+}
+
+impl PrincipalType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalType::User => "user",
+            PrincipalType::Role => "role",
+        }
+    }
+}
+
+/// Who a principal is, from its account's IAM snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    /// The account's ID.
+    pub account: String,
+    /// The account's name in the config.
+    pub account_name: String,
+    #[serde(rename = "type")]
+    pub kind: PrincipalType,
+    pub name: String,
+    pub arn: String,
+    /// When it was created (ISO-8601 UTC), if the snapshot says.
+    pub created: Option<String>,
+}
+
+impl Principal {
+    fn reference(&self) -> PrincipalRef<'_> {
+        match self.kind {
+            PrincipalType::User => PrincipalRef::User(&self.arn),
+            PrincipalType::Role => PrincipalRef::Role(&self.arn),
+        }
+    }
+}
+
+/// One principal and its findings.
+#[derive(Debug, Clone)]
+pub struct PrincipalFindings {
+    pub principal: Principal,
+    pub findings: Findings,
+    /// What the evaluation of its policies could not take into account.
+    pub warnings: Vec<String>,
+    /// For a role, when asked: each person behind its sessions, by name, with the actions that
+    /// person used in them (the used findings only).
+    pub people: Option<Vec<(String, Findings)>>,
+}
+
+/// What the store holds of one selected account in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountCoverage {
+    pub id: String,
+    pub name: String,
+    /// Users and roles of the account in its IAM snapshot.
+    pub users: usize,
+    pub roles: usize,
+    /// Days of the window for which the store holds the account's logs.
+    pub days_with_logs: usize,
+    pub first_day_with_logs: Option<String>,
+    pub last_day_with_logs: Option<String>,
+    /// Whether its principals are reported; when not, a problem says why.
+    pub reported: bool,
+}
+
+/// Why an account, or one principal, is not reported, or what to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The account's ID.
+    pub account: String,
+    /// The principal's ARN, when the problem is one principal's.
+    pub principal: Option<String>,
+    /// Whether the account or principal is left out of the findings (else a warning).
+    pub left_out: bool,
+    pub message: String,
+}
+
+/// What a renderer is given, in order: each reported account, then its principals.
+pub trait Sink {
+    fn account(&mut self, account: &AccountCoverage) -> anyhow::Result<()>;
+    fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()>;
+}
+
+/// What the whole pass covered, once every principal has gone to the sink.
+#[derive(Debug, Clone, Default)]
+pub struct Survey {
+    pub accounts: Vec<AccountCoverage>,
+    pub problems: Vec<Problem>,
+}
+
+/// What to survey.
+pub struct Scope<'a> {
+    pub settings: &'a Settings,
+    pub accounts: Vec<&'a AccountConfig>,
+    pub window: Window,
+    pub recording: &'a RecordingConfig,
+    pub catalogue: &'a Catalogue,
+    /// The store's partitions, for the days with logs.
+    pub partitions: &'a BTreeSet<PartitionKey>,
+    /// Attribute each role's sessions to people, climbing chains of at most this many role
+    /// assumptions.
+    pub by_session: Option<u32>,
+}
+
+/// Principals evaluated together: enough to keep both cores busy, few enough that the findings of
+/// principals granted `*` do not pile up before they are written.
+const BATCH: usize = 64;
+
+/// Computes the findings of every user and role of the scope's accounts and hands them to `sink`.
+pub fn survey(
+    scope: &Scope<'_>,
+    ctx: &SessionContext,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<Survey> {
+    let mut survey = Survey::default();
+    let mut ready: Vec<(AccountCoverage, AuthorizationDetails, Vec<Principal>)> = Vec::new();
+    for account in &scope.accounts {
+        let mut coverage = coverage(account, &scope.window, scope.partitions);
+        let problem = |left_out: bool, message: String| Problem {
+            account: account.id.clone(),
+            principal: None,
+            left_out,
+            message,
+        };
+        let details = match scope.settings.load_iam(account) {
+            Ok(details) => details,
+            Err(error) => {
+                survey.problems.push(problem(true, format!("{error:#}")));
+                survey.accounts.push(coverage);
+                continue;
+            }
+        };
+        for warning in &details.warnings {
+            survey.problems.push(problem(false, warning.clone()));
+        }
+        let (principals, foreign) = principals_of(account, &details);
+        if !foreign.is_empty() {
+            survey.problems.push(problem(false, format!(
+                "the IAM snapshot of account {} holds {} users and roles of other accounts, left out: {}",
+                account.name,
+                foreign.len(),
+                foreign.join(", ")
+            )));
+        }
+        coverage.users = principals
+            .iter()
+            .filter(|p| p.kind == PrincipalType::User)
+            .count();
+        coverage.roles = principals.len() - coverage.users;
+        if coverage.days_with_logs == 0 {
+            survey.problems.push(problem(true, format!(
+                "the store holds no logs of account {} ({}) from {} to {}; its principals are not reported, since every grant would look unused",
+                account.name,
+                account.id,
+                scope.window.start_text(),
+                scope.window.end_text()
+            )));
+            survey.accounts.push(coverage);
+            continue;
+        }
+        coverage.reported = true;
+        survey.accounts.push(coverage.clone());
+        ready.push((coverage, details, principals));
+    }
+
+    let ids: Vec<String> = ready.iter().map(|(c, _, _)| c.id.clone()).collect();
+    let (mut activity, mut people) = if ids.is_empty() {
+        (HashMap::new(), HashMap::new())
+    } else {
+        crate::sql::block_on(async {
+            let activity = super::activity::of_accounts(ctx, &ids, &scope.window).await?;
+            let people = match scope.by_session {
+                Some(max_depth) => {
+                    super::activity::of_people_in_roles(ctx, &ids, &scope.window, max_depth).await?
+                }
+                None => HashMap::new(),
+            };
+            Ok::<_, super::activity::QueryError>((activity, people))
+        })??
+    };
+    for (coverage, details, principals) in &ready {
+        sink.account(coverage)?;
+        let evaluator = Evaluator::new(details, scope.catalogue);
+        for batch in principals.chunks(BATCH) {
+            let inputs: Vec<Input<'_>> = batch
+                .iter()
+                .map(|principal| {
+                    let key = (principal.account.clone(), principal.arn.clone());
+                    let people = match (scope.by_session, principal.kind) {
+                        (Some(_), PrincipalType::Role) => {
+                            Some(people.remove(&key).unwrap_or_default())
+                        }
+                        _ => None,
+                    };
+                    (principal, activity.remove(&key).unwrap_or_default(), people)
+                })
+                .collect();
+            let results: Vec<Result<PrincipalFindings, Problem>> = inputs
+                .par_iter()
+                .map(|(principal, calls, people)| {
+                    findings_of(
+                        &evaluator,
+                        principal,
+                        calls,
+                        people.as_ref(),
+                        scope.catalogue,
+                        scope.recording,
+                    )
+                })
+                .collect();
+            for result in results {
+                match result {
+                    Ok(findings) => sink.principal(&findings)?,
+                    Err(problem) => survey.problems.push(problem),
+                }
+            }
+        }
+    }
+    Ok(survey)
+}
+
+/// A principal, its calls, and, for a role asked by session, the calls of each person in it.
+type Input<'a> = (
+    &'a Principal,
+    Vec<CallActivity>,
+    Option<BTreeMap<String, Vec<CallActivity>>>,
+);
+
+/// One principal's findings, from its policies and its calls; for a role asked by session, also
+/// what each person did in its sessions (the used findings of the role's grants).
+pub fn findings_of(
+    evaluator: &Evaluator<'_>,
+    principal: &Principal,
+    calls: &[CallActivity],
+    people: Option<&BTreeMap<String, Vec<CallActivity>>>,
+    catalogue: &Catalogue,
+    recording: &RecordingConfig,
+) -> Result<PrincipalFindings, Problem> {
+    let evaluation = evaluator
+        .evaluate(principal.reference())
+        .map_err(|error| Problem {
+            account: principal.account.clone(),
+            principal: Some(principal.arn.clone()),
+            left_out: true,
+            message: format!("cannot evaluate the policies of {}: {error}", principal.arn),
+        })?;
+    Ok(PrincipalFindings {
+        principal: principal.clone(),
+        findings: Findings::compute(catalogue, &evaluation.granted, calls, recording),
+        people: people.map(|people| {
+            people
+                .iter()
+                .map(|(person, calls)| {
+                    (
+                        person.clone(),
+                        Findings::used_only(catalogue, &evaluation.granted, calls),
+                    )
+                })
+                .collect()
+        }),
+        warnings: evaluation.warnings,
+    })
+}
+
+/// The users and roles of `account` in its snapshot, users first, each by name; and the ARNs of
+/// those that belong to other accounts.
+pub fn principals_of(
+    account: &AccountConfig,
+    details: &AuthorizationDetails,
+) -> (Vec<Principal>, Vec<String>) {
+    let mut principals = Vec::new();
+    let mut foreign = Vec::new();
+    let everyone = details
+        .users
+        .iter()
+        .map(|u| (PrincipalType::User, &u.name, &u.arn, &u.create_date))
+        .chain(
+            details
+                .roles
+                .iter()
+                .map(|r| (PrincipalType::Role, &r.name, &r.arn, &r.create_date)),
+        );
+    for (kind, name, arn, created) in everyone {
+        if account_of_arn(arn).is_some_and(|id| id != account.id) {
+            foreign.push(arn.clone());
+            continue;
+        }
+        principals.push(Principal {
+            account: account.id.clone(),
+            account_name: account.name.clone(),
+            kind,
+            name: name.clone(),
+            arn: arn.clone(),
+            created: created.as_ref().map(|date| date.rfc3339()),
+        });
+    }
+    principals.sort_by(|a, b| (a.kind, &a.name, &a.arn).cmp(&(b.kind, &b.name, &b.arn)));
+    (principals, foreign)
+}
+
+/// The days of `window` for which the store holds logs of `account`.
+pub fn coverage(
+    account: &AccountConfig,
+    window: &Window,
+    partitions: &BTreeSet<PartitionKey>,
+) -> AccountCoverage {
+    let days: BTreeMap<&str, ()> = partitions
+        .iter()
+        .filter(|key| key.account == account.id && window.contains_text(&key.day))
+        .map(|key| (key.day.as_str(), ()))
+        .collect();
+    AccountCoverage {
+        id: account.id.clone(),
+        name: account.name.clone(),
+        users: 0,
+        roles: 0,
+        days_with_logs: days.len(),
+        first_day_with_logs: days.keys().next().map(|day| day.to_string()),
+        last_day_with_logs: days.keys().next_back().map(|day| day.to_string()),
+        reported: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: &str) -> AccountConfig {
+        AccountConfig {
+            name: "demo".into(),
+            id: id.into(),
+            iam: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn principals_of_other_accounts_are_set_aside() {
+        let text = r#"{"UserDetailList":[
+            {"UserName":"zed","UserId":"A1","Arn":"arn:aws:iam::111111111111:user/zed","Path":"/","CreateDate":"2017-09-02T18:02:14Z","UserPolicyList":[],"GroupList":[],"AttachedManagedPolicies":[]},
+            {"UserName":"amy","UserId":"A2","Arn":"arn:aws:iam::111111111111:user/amy","Path":"/","CreateDate":"2017-09-02T18:02:14Z","UserPolicyList":[],"GroupList":[],"AttachedManagedPolicies":[]},
+            {"UserName":"eve","UserId":"A3","Arn":"arn:aws:iam::333333333333:user/eve","Path":"/","CreateDate":"2017-09-02T18:02:14Z","UserPolicyList":[],"GroupList":[],"AttachedManagedPolicies":[]}],
+            "GroupDetailList":[],"RoleDetailList":[
+            {"RoleName":"admin","RoleId":"R1","Arn":"arn:aws:iam::111111111111:role/admin","Path":"/","CreateDate":"2018-01-01T00:00:00Z","RolePolicyList":[],"AttachedManagedPolicies":[],"AssumeRolePolicyDocument":{"Version":"2012-10-17","Statement":[]}}],
+            "Policies":[]}"#;
+        let details = AuthorizationDetails::from_json_str(text).expect("valid");
+        let (principals, foreign) = principals_of(&account("111111111111"), &details);
+        let names: Vec<(&str, &str)> = principals
+            .iter()
+            .map(|p| (p.kind.as_str(), p.name.as_str()))
+            .collect();
+        assert_eq!(names, [("user", "amy"), ("user", "zed"), ("role", "admin")]);
+        assert_eq!(foreign, ["arn:aws:iam::333333333333:user/eve"]);
+        assert_eq!(
+            principals[0].created.as_deref(),
+            Some("2017-09-02T18:02:14Z")
+        );
+    }
+
+    #[test]
+    fn coverage_counts_the_days_of_the_window_with_logs() {
+        let key = |account: &str, day: &str| PartitionKey {
+            account: account.into(),
+            day: day.into(),
+        };
+        let partitions: BTreeSet<PartitionKey> = [
+            key("111111111111", "2024-02-28"),
+            key("111111111111", "2024-03-01"),
+            key("111111111111", "2024-03-04"),
+            key("222222222222", "2024-03-02"),
+        ]
+        .into();
+        let day = |text| crate::time::parse_day(text).expect("day");
+        let window = Window::new(Some(day("2024-03-01")), Some(day("2024-03-31"))).expect("window");
+        let covered = coverage(&account("111111111111"), &window, &partitions);
+        assert_eq!(
+            (
+                covered.days_with_logs,
+                covered.first_day_with_logs.as_deref(),
+                covered.last_day_with_logs.as_deref()
+            ),
+            (2, Some("2024-03-01"), Some("2024-03-04"))
+        );
+        assert_eq!(
+            coverage(&account("333333333333"), &window, &partitions).days_with_logs,
+            0
+        );
+    }
+}
