@@ -76,7 +76,11 @@ fn significant_tokens(text: &str) -> Vec<Token> {
 fn sql_split_keeps_statements_as_written() {
     for (name, bytes) in inputs("sql_split") {
         let script = std::str::from_utf8(&bytes).expect("UTF-8");
-        let statements = split_statements(script).unwrap_or_else(|error| panic!("{name}: {error}"));
+        // As the fuzz target does, a script the splitter refuses is fine; one it splits must split
+        // right.
+        let Ok(statements) = split_statements(script) else {
+            continue;
+        };
         let script_tokens = significant_tokens(script);
         let expected: Vec<&[Token]> = script_tokens
             .split(|token| *token == Token::SemiColon)
