@@ -4,13 +4,13 @@
 -- Parameters (bound by name): $account: the account id; $first_day, $last_day: the window ('YYYY-MM-DD', UTC);
 -- $principal_arn: the role's ARN.
 SELECT eventsource, eventname, eventtype,
-       sum(CASE WHEN errorcode IS NULL THEN 1 ELSE 0 END) AS calls,
-       sum(CASE WHEN errorcode IN ('AccessDenied', 'AccessDeniedException', 'Client.UnauthorizedOperation',
-                                   'UnauthorizedOperation', 'UnauthorizedAccess', 'UnauthorizedException',
-                                   'AuthorizationError', 'AuthorizationErrorException')
-                THEN 1 ELSE 0 END) AS denied_calls,
-       min(CASE WHEN errorcode IS NULL THEN eventtime END) AS first_call,
-       max(CASE WHEN errorcode IS NULL THEN eventtime END) AS last_call
+       count(*) FILTER (WHERE errorcode IS NULL) AS calls,
+       count(*) FILTER (WHERE errorcode IN ('AccessDenied', 'AccessDeniedException',
+                                            'Client.UnauthorizedOperation', 'UnauthorizedOperation',
+                                            'UnauthorizedAccess', 'UnauthorizedException',
+                                            'AuthorizationError', 'AuthorizationErrorException')) AS denied_calls,
+       min(eventtime) FILTER (WHERE errorcode IS NULL) AS first_call,
+       max(eventtime) FILTER (WHERE errorcode IS NULL) AS last_call
 FROM cloudtrail
 WHERE account = $account
   AND day BETWEEN $first_day AND $last_day
