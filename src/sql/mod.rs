@@ -105,7 +105,7 @@ pub async fn query(
 
 /// Runs one statement with its parameters bound, keeping only the rows of `accounts` in its column
 /// `account`. The filter reaches the scan through the statement's grouping and windows on
-/// `account`, so only those accounts' partitions are read (`EXPLAIN` shows only their files).
+/// `account`, so only those accounts' partitions are read (`findings::all_reads_only_the_selected_accounts` checks it).
 pub async fn query_in_accounts(
     ctx: &SessionContext,
     sql: &str,

@@ -993,3 +993,46 @@ fn all_by_session_gives_each_role_its_own_by_session_output() {
         expected.iter().map(|(_, a)| a.len()).sum::<usize>()
     );
 }
+
+/// Only the selected accounts' partitions are read: with every file of the demo account broken,
+/// `--all --account backup` still answers, and `--all --account demo` fails naming the problem.
+#[test]
+fn all_reads_only_the_selected_accounts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let mut stack = vec![demo_store().join("store")];
+    let root = stack[0].clone();
+    while let Some(path) = stack.pop() {
+        let relative = path.strip_prefix(&root).expect("inside the store");
+        let target = store.join(relative);
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("dir")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if path.extension().is_some_and(|e| e == "parquet")
+            && relative.starts_with("account=111111111111")
+        {
+            std::fs::write(&target, b"not parquet").expect("write");
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+    let config = demo_dir().join("config.yaml");
+    let window = ["--start", "2018-01-01", "--end", "2018-03-31"];
+    let mut args = vec!["--all", "--account", "backup", "--format", "json"];
+    args.extend_from_slice(&window);
+    let backup = query(&config, &store, &args);
+    assert!(backup.status.success(), "{}", stderr(&backup));
+    let document: Value = serde_json::from_slice(&backup.stdout).expect("JSON");
+    assert_eq!(
+        document["principals"][0]["arn"],
+        "arn:aws:iam::222222222222:role/admin"
+    );
+    args[2] = "demo";
+    let demo = query(&config, &store, &args);
+    assert!(!demo.status.success(), "the broken files were not read");
+}
