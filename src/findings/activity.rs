@@ -81,15 +81,10 @@ pub async fn of_principal(
     Ok(calls)
 }
 
-/// The calls made in each role's sessions, by account, role ARN and the person behind the session
-/// (`sql/all_role_calls_by_person.sql`, after the session steps).
-pub async fn of_people_in_roles(
-    ctx: &SessionContext,
-    accounts: &[String],
-    window: &Window,
-    max_depth: u32,
-) -> Result<HashMap<PrincipalKey, BTreeMap<String, Vec<CallActivity>>>, QueryError> {
-    // A session opened the day before the window still counts.
+/// The first two steps of following role sessions (`sql/session_events.sql`, then
+/// `sql/session_links.sql`), kept in memory as the tables the session queries read. A session opened
+/// the day before the window still counts.
+pub async fn follow_sessions(ctx: &SessionContext, window: &Window) -> Result<(), QueryError> {
     let sessions_window = window.widened_before(1);
     queries::SESSION_EVENTS
         .materialize(
@@ -102,6 +97,18 @@ pub async fn of_people_in_roles(
     queries::SESSION_LINKS
         .materialize(ctx, &queries::NoParams)
         .await?;
+    Ok(())
+}
+
+/// The calls made in each role's sessions, by account, role ARN and the person behind the session
+/// (`sql/all_role_calls_by_person.sql`, after the session steps).
+pub async fn of_people_in_roles(
+    ctx: &SessionContext,
+    accounts: &[String],
+    window: &Window,
+    max_depth: u32,
+) -> Result<HashMap<PrincipalKey, BTreeMap<String, Vec<CallActivity>>>, QueryError> {
+    follow_sessions(ctx, window).await?;
     let query = queries::ALL_ROLE_CALLS_BY_PERSON;
     let batches = query
         .run_in_accounts(ctx, &queries::RolesByPerson { window, max_depth }, accounts)

@@ -6,10 +6,11 @@
 use std::io::Write;
 
 use super::{Frame, Renderer, diff};
-use crate::findings::Filters;
 use crate::findings::organization::{
     AccountCoverage, Principal, PrincipalFindings, PrincipalType, Sink, Survey,
 };
+use crate::findings::{Filters, Findings};
+use crate::iam::catalogue::Catalogue;
 
 pub struct TextRenderer<'a> {
     out: &'a mut dyn Write,
@@ -35,6 +36,28 @@ pub fn header(principal: &Principal) -> String {
     }
 }
 
+/// The people behind a role's sessions, each followed by the diff of what it used there, as
+/// `query --role NAME --by-session` prints them.
+pub fn write_people(
+    out: &mut dyn Write,
+    people: &[(String, Findings)],
+    filters: Filters,
+    catalogue: &Catalogue,
+    colour: bool,
+) -> anyhow::Result<()> {
+    let used = Filters {
+        show_used: true,
+        ..filters
+    };
+    for (person, findings) in people {
+        writeln!(out, "{person}")?;
+        for line in diff::lines(findings, used, catalogue) {
+            writeln!(out, "  {}", line.render(colour))?;
+        }
+    }
+    Ok(())
+}
+
 impl Sink for TextRenderer<'_> {
     fn account(&mut self, account: &AccountCoverage) -> anyhow::Result<()> {
         writeln!(self.out, "== account {} ({})", account.name, account.id)?;
@@ -49,17 +72,13 @@ impl Sink for TextRenderer<'_> {
                 "Getting info for role {}, by person",
                 principal.principal.name
             )?;
-            let used = Filters {
-                show_used: true,
-                ..self.frame.filters
-            };
-            for (person, findings) in people {
-                writeln!(self.out, "{person}")?;
-                for line in diff::lines(findings, used, self.frame.catalogue) {
-                    writeln!(self.out, "  {}", line.render(self.colour))?;
-                }
-            }
-            return Ok(());
+            return write_people(
+                self.out,
+                people,
+                self.frame.filters,
+                self.frame.catalogue,
+                self.colour,
+            );
         }
         writeln!(self.out, "{}", header(&principal.principal))?;
         for line in diff::lines(

@@ -624,42 +624,11 @@ fn records_as(
 }
 
 fn real_records(root: &Path) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .expect("dir")
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-            continue;
-        }
-        let name = path.to_string_lossy().to_string();
-        let bytes = std::fs::read(&path).expect("read");
-        let text = if name.ends_with(".gz") {
-            use std::io::Read;
-            let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&bytes[..])
-                .read_to_end(&mut out)
-                .expect("gunzip");
-            out
-        } else if name.ends_with(".json") {
-            bytes
-        } else {
-            continue;
-        };
-        match serde_json::from_slice::<Value>(&text) {
-            Ok(Value::Array(items)) => records.extend(items),
-            Ok(Value::Object(mut object)) => {
-                if let Some(Value::Array(items)) = object.remove("Records") {
-                    records.extend(items);
-                }
-            }
-            _ => {}
-        }
-    }
+    let mut records: Vec<Value> = files_under(root)
+        .iter()
+        .filter_map(|path| log_records(path))
+        .flatten()
+        .collect();
     records.retain(|r| r["eventTime"].is_string() && r["eventSource"].is_string());
     records
 }
@@ -669,21 +638,10 @@ fn real_records(root: &Path) -> Vec<Value> {
 fn real_snapshots_all_gives_each_principal_its_own_statuses() {
     let root = realdata_dir();
     let records = real_records(&root.join("cloudtrail"));
-    let mut snapshots: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![root.join("iam")];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .expect("dir")
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-        } else if path.extension().is_some_and(|e| e == "json") {
-            snapshots.push(path);
-        }
-    }
-    snapshots.sort();
+    let snapshots: Vec<PathBuf> = files_under(&root.join("iam"))
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
     assert!(snapshots.len() >= 3, "{snapshots:?}");
     let (mut total, mut checked) = (0, 0);
     for snapshot_path in &snapshots {
@@ -782,19 +740,9 @@ fn generated_organization_matches_its_records_read_without_ctidx() {
 
     // Every record, read with serde_json alone.
     let mut truth: BTreeMap<(String, String), Truth> = BTreeMap::new();
-    let mut stack = vec![org.join("AWSLogs")];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .expect("dir")
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-            continue;
-        }
+    for path in files_under(&org.join("AWSLogs")) {
         let text = path.to_string_lossy().to_string();
-        if text.contains("CloudTrail-Digest") || !text.ends_with(".json.gz") {
+        if text.contains("CloudTrail-Digest") {
             continue;
         }
         let account = text
@@ -803,13 +751,10 @@ fn generated_organization_matches_its_records_read_without_ctidx() {
             .and_then(|rest| rest.split('/').next())
             .expect("AWSLogs/<account>/")
             .to_string();
-        use std::io::Read;
-        let mut json_text = Vec::new();
-        flate2::read::MultiGzDecoder::new(&std::fs::read(&path).expect("read")[..])
-            .read_to_end(&mut json_text)
-            .expect("gunzip");
-        let object: Value = serde_json::from_slice(&json_text).expect("JSON");
-        for record in object["Records"].as_array().expect("Records") {
+        let Some(records) = log_records(&path) else {
+            continue;
+        };
+        for record in &records {
             let identity = &record["userIdentity"];
             let arn = match identity["type"].as_str() {
                 Some("IAMUser") => identity["arn"].as_str(),
@@ -1000,20 +945,12 @@ fn all_by_session_gives_each_role_its_own_by_session_output() {
 fn all_reads_only_the_selected_accounts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("store");
-    let mut stack = vec![demo_store().join("store")];
-    let root = stack[0].clone();
-    while let Some(path) = stack.pop() {
-        let relative = path.strip_prefix(&root).expect("inside the store");
+    let original = demo_store().join("store");
+    for path in files_under(&original) {
+        let relative = path.strip_prefix(&original).expect("inside the store");
         let target = store.join(relative);
-        if path.is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .expect("dir")
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-        } else if path.extension().is_some_and(|e| e == "parquet")
+        std::fs::create_dir_all(target.parent().expect("a folder")).expect("mkdir");
+        if path.extension().is_some_and(|e| e == "parquet")
             && relative.starts_with("account=111111111111")
         {
             std::fs::write(&target, b"not parquet").expect("write");

@@ -10,43 +10,11 @@ use crate::support::*;
 
 /// Every record of every CloudTrail file under `dir`, read independently of ctidx.
 fn source_records(dir: &Path) -> Vec<Value> {
-    let mut records = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .expect("dir")
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-            continue;
-        }
-        let name = path.to_string_lossy().to_string();
-        let bytes = std::fs::read(&path).expect("read");
-        let text = if name.ends_with(".json.gz") {
-            use std::io::Read;
-            let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&bytes[..])
-                .read_to_end(&mut out)
-                .expect("gunzip");
-            out
-        } else if name.ends_with(".json") {
-            bytes
-        } else {
-            continue;
-        };
-        let value: Value = serde_json::from_slice(&text).expect("json");
-        match value {
-            Value::Array(items) => records.extend(items),
-            Value::Object(mut object) => match object.remove("Records") {
-                Some(Value::Array(items)) => records.extend(items),
-                _ => panic!("{name}: no Records"),
-            },
-            _ => panic!("{name}: unexpected shape"),
-        }
-    }
-    records
+    files_under(dir)
+        .iter()
+        .filter_map(|path| log_records(path))
+        .flatten()
+        .collect()
 }
 
 #[test]
@@ -102,19 +70,8 @@ fn every_real_record_is_stored_once_and_reconstructs_without_losing_a_field() {
 }
 
 fn walk_parquet(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .expect("dir")
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            files.push(path);
-        }
-    }
-    files
+    files_under(root)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .collect()
 }

@@ -244,3 +244,51 @@ pub fn demo_store() -> &'static Path {
         })
         .path()
 }
+
+/// Every file under `root`, recursively, sorted.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("dir")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The records of one CloudTrail file (`{"Records":[...]}` or a bare array, gzip when its name ends
+/// in `.gz`), read without ctidx; `None` for a file that is not `.json` or `.json.gz`.
+pub fn log_records(path: &Path) -> Option<Vec<Value>> {
+    let name = path.to_string_lossy().to_string();
+    let bytes = std::fs::read(path).expect("read");
+    let text = if name.ends_with(".json.gz") {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut out)
+            .expect("gunzip");
+        out
+    } else if name.ends_with(".json") {
+        bytes
+    } else {
+        return None;
+    };
+    let value: Value = serde_json::from_slice(&text).expect("json");
+    Some(match value {
+        Value::Array(items) => items,
+        Value::Object(mut object) => match object.remove("Records") {
+            Some(Value::Array(items)) => items,
+            _ => panic!("{name}: no Records"),
+        },
+        _ => panic!("{name}: unexpected shape"),
+    })
+}

@@ -92,21 +92,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
     };
     let arn = actor.principal.arn();
     if args.destrole.is_some() || args.by_session {
-        // A session opened the day before the window still counts.
-        let sessions_window = window.widened_before(1);
-        crate::commands::block_on(async {
-            queries::SESSION_EVENTS
-                .materialize(
-                    &ctx,
-                    &queries::SessionEvents {
-                        window: &sessions_window,
-                    },
-                )
-                .await?;
-            queries::SESSION_LINKS
-                .materialize(&ctx, &queries::NoParams)
-                .await
-        })??;
+        crate::commands::block_on(activity::follow_sessions(&ctx, &window))??;
     }
 
     if let Some(destination) = &args.destrole {
@@ -172,19 +158,15 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
                 .or_default()
                 .push(call);
         }
-        let used_only = Filters {
-            show_used: true,
-            ..filters
-        };
-        for (person, calls) in by_person {
-            writeln!(out, "{person}")?;
-            let findings = Findings::used_only(catalogue, &evaluation.granted, &calls);
-            warn_unmapped(&findings, printer);
-            for line in diff::lines(&findings, used_only, catalogue) {
-                writeln!(out, "  {}", line.render(colour))?;
-            }
-        }
-        return Ok(());
+        let people: Vec<(String, Findings)> = by_person
+            .into_iter()
+            .map(|(person, calls)| {
+                let findings = Findings::used_only(catalogue, &evaluation.granted, &calls);
+                warn_unmapped(&findings, printer);
+                (person, findings)
+            })
+            .collect();
+        return render::text::write_people(out, &people, filters, catalogue, colour);
     }
     let used = activity(
         &ctx,
