@@ -7,12 +7,13 @@
 //! cannot be known) and `not_granted` (used, but not granted now). A permission AWS grants to every
 //! principal and the principal did not use is left out: nobody can remove it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::iam::catalogue::{AccessLevel, ActionId, Catalogue};
-use crate::iam::eval::{Attachment, GrantScope, Granted, StatementRef};
+use crate::iam::eval::{Attachment, DenyCut, GrantScope, Granted, StatementRef};
 use crate::iam::recorded::{Recorded, RecordingConfig};
 use crate::mapping::{self, Mapping};
 
@@ -44,6 +45,27 @@ impl Filters {
 fn is_benign(catalogue: &Catalogue, id: ActionId) -> bool {
     let info = catalogue.get(id);
     info.access_level == AccessLevel::List || info.name.starts_with("Describe")
+}
+
+/// The actions whose use CloudTrail cannot show under the trail's configuration: what `unknown`
+/// means. Worked out once for the whole catalogue, then asked for every principal's actions.
+#[derive(Debug, Clone)]
+pub struct Unrecorded(Vec<bool>);
+
+impl Unrecorded {
+    pub fn new(catalogue: &Catalogue, recording: &RecordingConfig) -> Unrecorded {
+        let facts = mapping::recorded_facts();
+        Unrecorded(
+            catalogue
+                .ids()
+                .map(|id| matches!(facts.recorded(catalogue, id, recording), Recorded::No(_)))
+                .collect(),
+        )
+    }
+
+    pub fn contains(&self, id: ActionId) -> bool {
+        self.0.get(id.0 as usize).copied().unwrap_or(false)
+    }
 }
 
 /// One kind of call a principal made in the window, as the store answers it.
@@ -158,6 +180,51 @@ impl Grant {
     }
 }
 
+/// One [`Grant`] per way of granting: the thousands of actions of a principal granted `*` are
+/// granted the same way, and share it.
+#[derive(Default)]
+struct Grants {
+    all: HashMap<GrantKey, Arc<Grant>>,
+    /// The one asked last: actions come in catalogue order, and neighbours mostly share a grant.
+    last: Option<(GrantKey, Arc<Grant>)>,
+}
+
+/// What makes two grants the same: the scope, the flags and the very statements.
+type GrantKey = (GrantScope, bool, Option<DenyCut>, Vec<usize>);
+
+fn statement_addresses(granted: &Granted) -> impl Iterator<Item = usize> + '_ {
+    granted
+        .sources
+        .iter()
+        .map(|statement| Arc::as_ptr(statement) as usize)
+}
+
+impl Grants {
+    fn of(&mut self, granted: &Granted) -> Arc<Grant> {
+        if let Some(((scope, conditional, deny_cut, statements), grant)) = &self.last
+            && *scope == granted.scope
+            && *conditional == granted.conditional
+            && *deny_cut == granted.deny_cut
+            && statements.iter().copied().eq(statement_addresses(granted))
+        {
+            return grant.clone();
+        }
+        let key = (
+            granted.scope,
+            granted.conditional,
+            granted.deny_cut,
+            statement_addresses(granted).collect(),
+        );
+        let grant = self
+            .all
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Grant::of(granted)))
+            .clone();
+        self.last = Some((key, grant.clone()));
+        grant
+    }
+}
+
 /// One statement of one policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GrantingStatement {
@@ -201,12 +268,12 @@ impl GrantingStatement {
 pub struct ActionFinding {
     pub id: ActionId,
     /// Lower-case `service:action`, as the diff prints it.
-    pub action: String,
+    pub action: Arc<str>,
     pub status: Status,
     /// `List`, `Read`, `Write`, `Permissions management` or `Tagging`.
     pub access_level: &'static str,
     /// `None` when the action is used but not granted now.
-    pub grant: Option<Grant>,
+    pub grant: Option<Arc<Grant>>,
     /// Successful calls that needed the action, and the first and last of them.
     pub calls: u64,
     pub first_call: Option<String>,
@@ -299,10 +366,10 @@ impl Findings {
         catalogue: &Catalogue,
         granted: &BTreeMap<ActionId, Granted>,
         activity: &[CallActivity],
-        recording: &RecordingConfig,
+        unrecorded: &Unrecorded,
     ) -> Findings {
         let (tallies, mut findings) = Findings::tally(catalogue, activity);
-        let facts = mapping::recorded_facts();
+        let mut grants = Grants::default();
         for (&id, granted) in granted {
             let tally = tallies.get(&id);
             let used = tally.is_some_and(|t| t.calls > 0);
@@ -314,12 +381,12 @@ impl Findings {
                 Status::Used
             } else if always_allowed {
                 continue;
-            } else if matches!(facts.recorded(catalogue, id, recording), Recorded::No(_)) {
+            } else if unrecorded.contains(id) {
                 Status::Unknown
             } else {
                 Status::Unused
             };
-            findings.push_action(catalogue, id, status, Some(Grant::of(granted)), tally);
+            findings.push_action(catalogue, id, status, Some(grants.of(granted)), tally);
         }
         for (&id, tally) in &tallies {
             if tally.calls > 0 && !granted.contains_key(&id) {
@@ -339,6 +406,7 @@ impl Findings {
         activity: &[CallActivity],
     ) -> Findings {
         let (tallies, mut findings) = Findings::tally(catalogue, activity);
+        let mut grants = Grants::default();
         for (&id, tally) in &tallies {
             if tally.calls == 0 {
                 continue;
@@ -349,7 +417,8 @@ impl Findings {
             } else {
                 Status::NotGranted
             };
-            findings.push_action(catalogue, id, status, grant.map(Grant::of), Some(tally));
+            let grant = grant.map(|granted| grants.of(granted));
+            findings.push_action(catalogue, id, status, grant, Some(tally));
         }
         findings.actions.sort_by(|a, b| a.action.cmp(&b.action));
         findings
@@ -406,13 +475,13 @@ impl Findings {
         catalogue: &Catalogue,
         id: ActionId,
         status: Status,
-        grant: Option<Grant>,
+        grant: Option<Arc<Grant>>,
         tally: Option<&Tally>,
     ) {
         let (resources, other_resources) = tally.map(Tally::resources).unwrap_or_default();
         self.actions.push(ActionFinding {
             id,
-            action: catalogue.display(id),
+            action: catalogue.get(id).key.clone(),
             status,
             access_level: catalogue.get(id).access_level.as_str(),
             grant,
@@ -492,7 +561,7 @@ mod tests {
         findings
             .actions
             .iter()
-            .map(|a| (a.action.as_str(), a.status))
+            .map(|a| (&*a.action, a.status))
             .collect()
     }
 
@@ -539,8 +608,12 @@ mod tests {
                 "2024-03-09T00:00:00Z",
             ),
         ];
-        let findings =
-            Findings::compute(&catalogue, &granted, &activity, &RecordingConfig::default());
+        let findings = Findings::compute(
+            &catalogue,
+            &granted,
+            &activity,
+            &Unrecorded::new(&catalogue, &RecordingConfig::default()),
+        );
         assert_eq!(
             statuses(&findings),
             [
@@ -611,14 +684,19 @@ mod tests {
             r#"[{"Effect":"Allow","Action":"s3:CreateBucket","Resource":"arn:aws:s3:::mine"},{"Effect":"Allow","Action":"cloudwatch:GetDashboard","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}},{"Effect":"Allow","Action":"cloudwatch:DescribeAlarms","Resource":"*"},{"Effect":"Deny","Action":"cloudwatch:DescribeAlarms","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]"#,
             &catalogue,
         );
-        let findings = Findings::compute(&catalogue, &granted, &[], &RecordingConfig::default());
+        let findings = Findings::compute(
+            &catalogue,
+            &granted,
+            &[],
+            &Unrecorded::new(&catalogue, &RecordingConfig::default()),
+        );
         let notes: Vec<(&str, Vec<&str>)> = findings
             .actions
             .iter()
             .map(|a| {
                 (
-                    a.action.as_str(),
-                    a.grant.as_ref().map(Grant::notes).unwrap_or_default(),
+                    &*a.action,
+                    a.grant.as_ref().map(|g| g.notes()).unwrap_or_default(),
                 )
             })
             .collect();

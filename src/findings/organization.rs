@@ -10,7 +10,7 @@ use datafusion::prelude::SessionContext;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{CallActivity, Findings};
+use super::{CallActivity, Findings, Unrecorded};
 use crate::config::{AccountConfig, Settings};
 use crate::iam::authz::{AuthorizationDetails, account_of_arn};
 use crate::iam::catalogue::Catalogue;
@@ -103,6 +103,13 @@ pub struct Problem {
 pub trait Sink {
     fn account(&mut self, account: &AccountCoverage) -> anyhow::Result<()>;
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()>;
+
+    /// Several principals, in order. A sink that can render on several cores takes them at once.
+    fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
+        principals
+            .iter()
+            .try_for_each(|principal| self.principal(principal))
+    }
 }
 
 /// What the whole pass covered, once every principal has gone to the sink.
@@ -202,6 +209,7 @@ pub fn survey(
             Ok::<_, super::activity::QueryError>((activity, people))
         })??
     };
+    let unrecorded = Unrecorded::new(scope.catalogue, scope.recording);
     for (coverage, details, principals) in &ready {
         sink.account(coverage)?;
         let evaluator = Evaluator::new(details, scope.catalogue);
@@ -228,16 +236,18 @@ pub fn survey(
                         calls,
                         people.as_ref(),
                         scope.catalogue,
-                        scope.recording,
+                        &unrecorded,
                     )
                 })
                 .collect();
+            let mut found = Vec::with_capacity(results.len());
             for result in results {
                 match result {
-                    Ok(findings) => sink.principal(&findings)?,
+                    Ok(findings) => found.push(findings),
                     Err(problem) => survey.problems.push(problem),
                 }
             }
+            sink.principals(&found)?;
         }
     }
     Ok(survey)
@@ -258,7 +268,7 @@ pub fn findings_of(
     calls: &[CallActivity],
     people: Option<&BTreeMap<String, Vec<CallActivity>>>,
     catalogue: &Catalogue,
-    recording: &RecordingConfig,
+    unrecorded: &Unrecorded,
 ) -> Result<PrincipalFindings, Problem> {
     let evaluation = evaluator
         .evaluate(principal.reference())
@@ -270,7 +280,7 @@ pub fn findings_of(
         })?;
     Ok(PrincipalFindings {
         principal: principal.clone(),
-        findings: Findings::compute(catalogue, &evaluation.granted, calls, recording),
+        findings: Findings::compute(catalogue, &evaluation.granted, calls, unrecorded),
         people: people.map(|people| {
             people
                 .iter()

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use thiserror::Error;
 
@@ -76,6 +76,11 @@ pub struct ActionInfo {
     /// Action name as AWS spells it, e.g. `ListBucket`.
     pub name: String,
     pub access_level: AccessLevel,
+    /// `service:Action` as IAM spells it, e.g. `s3:ListBucket`.
+    pub full_name: String,
+    /// Lower-case `service:action`, the form CloudTracker prints; shared by every finding of the
+    /// action.
+    pub key: Arc<str>,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -145,6 +150,8 @@ impl Catalogue {
                 return Err(CatalogueError::DuplicateAction { line, action: key });
             }
             actions.push(ActionInfo {
+                full_name: format!("{service}:{name}"),
+                key: Arc::from(key),
                 service,
                 name: name.to_string(),
                 access_level,
@@ -165,7 +172,7 @@ impl Catalogue {
         for (index, action) in actions.iter().enumerate() {
             // Fits: the length was checked against u32 above.
             let id = ActionId(index as u32);
-            by_full_name.insert(full_key(&action.service, &action.name), id);
+            by_full_name.insert(action.key.to_string(), id);
             services
                 .entry(action.service.clone())
                 .and_modify(|range| range.end = index + 1)
@@ -244,8 +251,7 @@ impl Catalogue {
 
     /// Lower-case `service:action`, the form CloudTracker prints, e.g. `s3:getobject`.
     pub fn display(&self, id: ActionId) -> String {
-        let action = self.get(id);
-        full_key(&action.service, &action.name)
+        self.get(id).key.to_string()
     }
 }
 

@@ -181,7 +181,7 @@ impl RecordedFacts {
     fn listed_fact(&self, catalogue: &Catalogue, action: ActionId) -> Option<NotRecordedReason> {
         let info = catalogue.get(action);
         self.actions
-            .get(&catalogue.display(action))
+            .get(&*info.key)
             .or_else(|| self.services.get(&info.service))
             .copied()
     }
@@ -193,7 +193,7 @@ impl RecordedFacts {
         action: ActionId,
     ) -> Option<NotRecordedReason> {
         self.without_operation
-            .get(&catalogue.display(action))
+            .get(&*catalogue.get(action).key)
             .copied()
     }
 
@@ -213,7 +213,7 @@ impl RecordedFacts {
         match self.fact(catalogue, action) {
             None => Recorded::Yes,
             Some(NotRecordedReason::DataEvent { .. })
-                if config.logs(&catalogue.display(action)) =>
+                if config.logs(&catalogue.get(action).key) =>
             {
                 // A logged data event still carries an operation's name, never this action's, when no
                 // operation performs it.

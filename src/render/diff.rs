@@ -5,7 +5,7 @@
 //! resources, only under a condition, or cut by a Deny) carries a note in parentheses, so it is never
 //! mistaken for a full grant.
 
-use crate::findings::{Filters, Findings, Grant, Status};
+use crate::findings::{Filters, Findings, Status};
 use crate::iam::catalogue::{ActionId, Catalogue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,7 +49,7 @@ impl Marker {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiffLine {
     /// Lower-case `service:action`, as CloudTracker prints it.
-    pub action: String,
+    pub action: std::sync::Arc<str>,
     pub id: ActionId,
     pub marker: Marker,
     /// Why the grant is not whole, if it is not.
@@ -78,7 +78,7 @@ pub fn lines(findings: &Findings, filters: Filters, catalogue: &Catalogue) -> Ve
             action: action.action.clone(),
             id: action.id,
             marker: Marker::of(action.status),
-            notes: action.grant.as_ref().map(Grant::notes).unwrap_or_default(),
+            notes: action.grant.as_ref().map(|g| g.notes()).unwrap_or_default(),
         })
         .collect()
 }
@@ -124,7 +124,7 @@ mod tests {
             &catalogue,
             &evaluation.granted,
             &activity,
-            &RecordingConfig::default(),
+            &crate::findings::Unrecorded::new(&catalogue, &RecordingConfig::default()),
         );
         let rendered: Vec<String> = lines(&findings, filters, &catalogue)
             .iter()

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{Frame, Renderer};
@@ -73,7 +74,7 @@ impl<'a> PrincipalView<'a> {
 #[derive(Serialize)]
 pub struct ActionView<'a> {
     /// `service:Action` as IAM spells it.
-    pub action: String,
+    pub action: &'a str,
     pub status: Status,
     pub access_level: &'static str,
     pub grant: Option<&'a Grant>,
@@ -86,13 +87,12 @@ pub struct ActionView<'a> {
 }
 
 impl<'a> ActionView<'a> {
-    pub fn of(frame: &Frame<'_>, action: &'a ActionFinding) -> ActionView<'a> {
-        let info = frame.catalogue.get(action.id);
+    pub fn of(frame: &Frame<'a>, action: &'a ActionFinding) -> ActionView<'a> {
         ActionView {
-            action: format!("{}:{}", info.service, info.name),
+            action: &frame.catalogue.get(action.id).full_name,
             status: action.status,
             access_level: action.access_level,
-            grant: action.grant.as_ref(),
+            grant: action.grant.as_deref(),
             calls: action.calls,
             first_call: action.first_call.as_deref(),
             last_call: action.last_call.as_deref(),
@@ -127,41 +127,67 @@ impl Sink for JsonRenderer<'_> {
     }
 
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
+        let document = document(&self.frame, principal)?;
+        self.write(&document)
+    }
+
+    /// Serialized on every core, written in order.
+    fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
         let frame = self.frame;
-        let document = PrincipalDocument {
-            view: PrincipalView::of(principal),
-            unmapped_calls: &principal.findings.unmapped,
-            warnings: &principal.warnings,
-            actions: principal
-                .findings
-                .filtered(frame.filters, frame.catalogue)
-                .map(|action| ActionView::of(&frame, action))
-                .collect(),
-            people: principal.people.as_ref().map(|people| {
-                let used = Filters {
-                    show_used: true,
-                    ..frame.filters
-                };
-                people
-                    .iter()
-                    .map(|(person, findings)| PersonView {
-                        person,
-                        actions: findings
-                            .filtered(used, frame.catalogue)
-                            .map(|action| ActionView::of(&frame, action))
-                            .collect(),
-                    })
-                    .collect()
-            }),
-        };
+        for chunk in principals.chunks(super::RENDERED_AT_ONCE) {
+            let documents: Vec<serde_json::Result<Vec<u8>>> = chunk
+                .par_iter()
+                .map(|principal| document(&frame, principal))
+                .collect();
+            for document in documents {
+                self.write(&document?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl JsonRenderer<'_> {
+    fn write(&mut self, document: &[u8]) -> anyhow::Result<()> {
         if self.principals > 0 {
             self.out.write_all(b",")?;
         }
         self.out.write_all(b"\n")?;
-        serde_json::to_writer(&mut self.out, &document)?;
+        self.out.write_all(document)?;
         self.principals += 1;
         Ok(())
     }
+}
+
+/// One principal's part of the document.
+fn document(frame: &Frame<'_>, principal: &PrincipalFindings) -> serde_json::Result<Vec<u8>> {
+    let document = PrincipalDocument {
+        view: PrincipalView::of(principal),
+        unmapped_calls: &principal.findings.unmapped,
+        warnings: &principal.warnings,
+        actions: principal
+            .findings
+            .filtered(frame.filters, frame.catalogue)
+            .map(|action| ActionView::of(frame, action))
+            .collect(),
+        people: principal.people.as_ref().map(|people| {
+            let used = Filters {
+                show_used: true,
+                ..frame.filters
+            };
+            people
+                .iter()
+                .map(|(person, findings)| PersonView {
+                    person,
+                    actions: findings
+                        .filtered(used, frame.catalogue)
+                        .map(|action| ActionView::of(frame, action))
+                        .collect(),
+                })
+                .collect()
+        }),
+    };
+    serde_json::to_vec(&document)
 }
 
 impl Renderer for JsonRenderer<'_> {

@@ -14,6 +14,10 @@ pub mod json;
 pub mod rows;
 pub mod text;
 
+/// Principals rendered side by side before their output is written: enough to keep both cores
+/// busy, few enough that the output of principals granted `*` (megabytes each) does not pile up.
+const RENDERED_AT_ONCE: usize = 8;
+
 /// How `query` writes its findings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -50,7 +54,7 @@ pub fn renderer<'a>(
     Ok(match format {
         Format::Text => Box::new(text::TextRenderer::new(out, frame, colour)),
         Format::Json => Box::new(json::JsonRenderer::new(out, frame)?),
-        Format::Ndjson => Box::new(rows::RowRenderer::ndjson(out, frame)),
+        Format::Ndjson => Box::new(rows::RowRenderer::ndjson(out, frame)?),
         Format::Csv => Box::new(rows::RowRenderer::csv(out, frame)?),
     })
 }

@@ -4,14 +4,18 @@
 //! resources are joined with spaces. With `--by-session`, a role's own rows are followed by one row
 //! per person behind its sessions and action that person used, with `person` set.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Write;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::json::{ActionView, PrincipalView};
 use super::{Frame, Renderer};
 use crate::findings::organization::{AccountCoverage, PrincipalFindings, Sink, Survey};
-use crate::findings::{Filters, GrantingStatement};
+use crate::findings::{ActionFinding, Filters, Grant, GrantingStatement};
+use crate::iam::catalogue::Catalogue;
 
 /// The columns, in order.
 pub const COLUMNS: [&str; 29] = [
@@ -46,8 +50,25 @@ pub const COLUMNS: [&str; 29] = [
     "person",
 ];
 
+/// One row: the principal's columns, the action's, how it is granted, what was done with it, and
+/// the last two. The parts are serialized apart so that a principal's own columns and each way of
+/// granting are written once and copied into every row they belong to.
 #[derive(Serialize)]
 struct Row<'a> {
+    #[serde(flatten)]
+    principal: PrincipalColumns<'a>,
+    #[serde(flatten)]
+    action: ActionColumns<'a>,
+    #[serde(flatten)]
+    grant: GrantColumns<'a>,
+    #[serde(flatten)]
+    activity: ActivityColumns<'a>,
+    #[serde(flatten)]
+    closing: ClosingColumns<'a>,
+}
+
+#[derive(Clone, Copy, Serialize)]
+struct PrincipalColumns<'a> {
     account: &'a str,
     account_name: &'a str,
     principal_type: &'static str,
@@ -61,23 +82,85 @@ struct Row<'a> {
     unknown: usize,
     not_granted: usize,
     unmapped_calls: u64,
-    action: String,
+}
+
+#[derive(Serialize)]
+struct ActionColumns<'a> {
+    action: &'a str,
     status: &'static str,
     access_level: &'static str,
+}
+
+#[derive(Serialize)]
+struct GrantColumns<'a> {
     granted_on_all_resources: Option<bool>,
     conditional: Option<bool>,
     conditional_deny: Option<bool>,
     denied_on_some_resources: Option<bool>,
     granted_by: &'a [GrantingStatement],
+}
+
+#[derive(Serialize)]
+struct ActivityColumns<'a> {
     calls: u64,
     first_call: Option<&'a str>,
     last_call: Option<&'a str>,
     denied_calls: u64,
     resources: &'a [String],
     other_resources: u64,
+}
+
+#[derive(Serialize)]
+struct ClosingColumns<'a> {
     principal_denied_calls: u64,
     /// With `--by-session`, on a role's rows: the person whose sessions used the action.
     person: Option<&'a str>,
+}
+
+impl<'a> PrincipalColumns<'a> {
+    fn of(view: &PrincipalView<'a>, findings: &PrincipalFindings) -> PrincipalColumns<'a> {
+        let count = |status: &str| view.counts.get(status).copied().unwrap_or_default();
+        PrincipalColumns {
+            account: &view.principal.account,
+            account_name: &view.principal.account_name,
+            principal_type: view.principal.kind.as_str(),
+            principal_name: &view.principal.name,
+            principal_arn: &view.principal.arn,
+            principal_created: view.principal.created.as_deref(),
+            last_activity: view.last_activity,
+            idle: view.idle,
+            used: count("used"),
+            unused: count("unused"),
+            unknown: count("unknown"),
+            not_granted: count("not_granted"),
+            unmapped_calls: findings.findings.unmapped.iter().map(|c| c.calls).sum(),
+        }
+    }
+}
+
+impl<'a> GrantColumns<'a> {
+    fn of(grant: Option<&'a Grant>) -> GrantColumns<'a> {
+        GrantColumns {
+            granted_on_all_resources: grant.map(|g| g.all_resources),
+            conditional: grant.map(|g| g.conditional),
+            conditional_deny: grant.map(|g| g.conditional_deny),
+            denied_on_some_resources: grant.map(|g| g.denied_on_some_resources),
+            granted_by: grant.map_or(&[], |g| g.statements.as_slice()),
+        }
+    }
+}
+
+impl<'a> ActivityColumns<'a> {
+    fn of(action: &ActionView<'a>) -> ActivityColumns<'a> {
+        ActivityColumns {
+            calls: action.calls,
+            first_call: action.first_call,
+            last_call: action.last_call,
+            denied_calls: action.denied_calls,
+            resources: action.resources,
+            other_resources: action.other_resources,
+        }
+    }
 }
 
 impl Row<'_> {
@@ -85,42 +168,49 @@ impl Row<'_> {
     fn fields(&self) -> [String; 29] {
         let optional = |value: Option<&str>| value.unwrap_or_default().to_string();
         let flag = |value: Option<bool>| value.map(|v| v.to_string()).unwrap_or_default();
-        let statements = self
+        let (principal, action, grant, activity, closing) = (
+            &self.principal,
+            &self.action,
+            &self.grant,
+            &self.activity,
+            &self.closing,
+        );
+        let statements = grant
             .granted_by
             .iter()
             .map(statement_text)
             .collect::<Vec<_>>()
             .join("; ");
         [
-            self.account.to_string(),
-            self.account_name.to_string(),
-            self.principal_type.to_string(),
-            self.principal_name.to_string(),
-            self.principal_arn.to_string(),
-            optional(self.principal_created),
-            optional(self.last_activity),
-            self.idle.to_string(),
-            self.used.to_string(),
-            self.unused.to_string(),
-            self.unknown.to_string(),
-            self.not_granted.to_string(),
-            self.unmapped_calls.to_string(),
-            self.action.clone(),
-            self.status.to_string(),
-            self.access_level.to_string(),
-            flag(self.granted_on_all_resources),
-            flag(self.conditional),
-            flag(self.conditional_deny),
-            flag(self.denied_on_some_resources),
+            principal.account.to_string(),
+            principal.account_name.to_string(),
+            principal.principal_type.to_string(),
+            principal.principal_name.to_string(),
+            principal.principal_arn.to_string(),
+            optional(principal.principal_created),
+            optional(principal.last_activity),
+            principal.idle.to_string(),
+            principal.used.to_string(),
+            principal.unused.to_string(),
+            principal.unknown.to_string(),
+            principal.not_granted.to_string(),
+            principal.unmapped_calls.to_string(),
+            action.action.to_string(),
+            action.status.to_string(),
+            action.access_level.to_string(),
+            flag(grant.granted_on_all_resources),
+            flag(grant.conditional),
+            flag(grant.conditional_deny),
+            flag(grant.denied_on_some_resources),
             statements,
-            self.calls.to_string(),
-            optional(self.first_call),
-            optional(self.last_call),
-            self.denied_calls.to_string(),
-            self.resources.join(" "),
-            self.other_resources.to_string(),
-            self.principal_denied_calls.to_string(),
-            optional(self.person),
+            activity.calls.to_string(),
+            optional(activity.first_call),
+            optional(activity.last_call),
+            activity.denied_calls.to_string(),
+            activity.resources.join(" "),
+            activity.other_resources.to_string(),
+            closing.principal_denied_calls.to_string(),
+            optional(closing.person),
         ]
     }
 }
@@ -135,31 +225,227 @@ fn statement_text(statement: &GrantingStatement) -> String {
     format!("{}:{policy}#{}", statement.attachment, statement.statement)
 }
 
-enum Output<'a> {
-    Ndjson(&'a mut dyn Write),
-    Csv(Box<csv::Writer<&'a mut dyn Write>>),
+/// Appends the members of `value`, a JSON object, without its braces.
+fn members(buffer: &mut Vec<u8>, value: &impl Serialize) -> serde_json::Result<()> {
+    let start = buffer.len();
+    serde_json::to_writer(&mut *buffer, value)?;
+    buffer.pop();
+    buffer.remove(start);
+    Ok(())
+}
+
+/// Each row of one principal (its own, then those of the people behind its sessions).
+fn rows<'a>(
+    frame: &'a Frame<'_>,
+    principal: &'a PrincipalFindings,
+) -> impl Iterator<Item = (Option<&'a str>, ActionView<'a>)> + 'a {
+    findings_of_rows(frame, principal)
+        .map(|(person, finding)| (person, ActionView::of(frame, finding)))
+}
+
+/// The findings behind [`rows`].
+fn findings_of_rows<'a>(
+    frame: &'a Frame<'_>,
+    principal: &'a PrincipalFindings,
+) -> impl Iterator<Item = (Option<&'a str>, &'a ActionFinding)> + 'a {
+    let used = Filters {
+        show_used: true,
+        ..frame.filters
+    };
+    let own = principal
+        .findings
+        .filtered(frame.filters, frame.catalogue)
+        .map(|finding| (None, finding));
+    let people = principal
+        .people
+        .iter()
+        .flatten()
+        .flat_map(move |(person, findings)| {
+            findings
+                .filtered(used, frame.catalogue)
+                .map(move |finding| (Some(person.as_str()), finding))
+        });
+    own.chain(people)
+}
+
+/// Each catalogue action's name as a JSON string, escaped once for every row that names it.
+struct ActionNames(Vec<Box<[u8]>>);
+
+impl ActionNames {
+    fn of(catalogue: &Catalogue) -> serde_json::Result<ActionNames> {
+        catalogue
+            .actions()
+            .iter()
+            .map(|info| serde_json::to_vec(&info.full_name).map(Vec::into_boxed_slice))
+            .collect::<serde_json::Result<_>>()
+            .map(ActionNames)
+    }
+}
+
+/// One principal's NDJSON lines. Equal, byte for byte, to serializing each [`Row`] whole: the parts
+/// that repeat (the principal's columns, each way of granting, the columns of an action never
+/// called) are serialized once and copied.
+fn ndjson(
+    frame: &Frame<'_>,
+    names: &ActionNames,
+    principal: &PrincipalFindings,
+) -> serde_json::Result<Vec<u8>> {
+    let view = PrincipalView::of(principal);
+    let mut own_columns = Vec::new();
+    members(&mut own_columns, &PrincipalColumns::of(&view, principal))?;
+    let mut grant_columns: HashMap<*const Grant, Vec<u8>> = HashMap::new();
+    let mut no_grant = Vec::new();
+    members(&mut no_grant, &GrantColumns::of(None))?;
+    let mut never_called = Vec::new();
+    members(
+        &mut never_called,
+        &ActivityColumns {
+            calls: 0,
+            first_call: None,
+            last_call: None,
+            denied_calls: 0,
+            resources: &[],
+            other_resources: 0,
+        },
+    )?;
+    let mut own_closing = Vec::new();
+    members(
+        &mut own_closing,
+        &ClosingColumns {
+            principal_denied_calls: view.denied_calls,
+            person: None,
+        },
+    )?;
+    let rows_at_most = principal.findings.actions.len()
+        + principal
+            .people
+            .iter()
+            .flatten()
+            .map(|(_, findings)| findings.actions.len())
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(rows_at_most * (own_columns.len() + 320));
+    for (person, finding) in findings_of_rows(frame, principal) {
+        let action = ActionView::of(frame, finding);
+        out.push(b'{');
+        out.extend_from_slice(&own_columns);
+        out.extend_from_slice(b",\"action\":");
+        match names.0.get(finding.id.0 as usize) {
+            Some(name) => out.extend_from_slice(name),
+            None => serde_json::to_writer(&mut out, action.action)?,
+        }
+        // Both are fixed words that need no escaping.
+        out.extend_from_slice(b",\"status\":\"");
+        out.extend_from_slice(action.status.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"access_level\":\"");
+        out.extend_from_slice(action.access_level.as_bytes());
+        out.extend_from_slice(b"\",");
+        match action.grant {
+            Some(grant) => {
+                let columns = match grant_columns.entry(grant as *const Grant) {
+                    Entry::Occupied(entry) => entry.into_mut(),
+                    Entry::Vacant(entry) => {
+                        let mut columns = Vec::new();
+                        members(&mut columns, &GrantColumns::of(Some(grant)))?;
+                        entry.insert(columns)
+                    }
+                };
+                out.extend_from_slice(columns);
+            }
+            None => out.extend_from_slice(&no_grant),
+        }
+        out.push(b',');
+        let idle = finding.calls == 0
+            && finding.denied_calls == 0
+            && finding.first_call.is_none()
+            && finding.last_call.is_none()
+            && finding.resources.is_empty()
+            && finding.other_resources == 0;
+        if idle {
+            out.extend_from_slice(&never_called);
+        } else {
+            members(&mut out, &ActivityColumns::of(&action))?;
+        }
+        out.push(b',');
+        match person {
+            None => out.extend_from_slice(&own_closing),
+            Some(_) => members(
+                &mut out,
+                &ClosingColumns {
+                    principal_denied_calls: view.denied_calls,
+                    person,
+                },
+            )?,
+        }
+        out.extend_from_slice(b"}\n");
+    }
+    Ok(out)
+}
+
+/// One principal's CSV records, without the header.
+fn csv_records(frame: &Frame<'_>, principal: &PrincipalFindings) -> anyhow::Result<Vec<u8>> {
+    let view = PrincipalView::of(principal);
+    let own = PrincipalColumns::of(&view, principal);
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for (person, action) in rows(frame, principal) {
+        let row = Row {
+            principal: own,
+            action: ActionColumns {
+                action: action.action,
+                status: action.status.as_str(),
+                access_level: action.access_level,
+            },
+            grant: GrantColumns::of(action.grant),
+            activity: ActivityColumns::of(&action),
+            closing: ClosingColumns {
+                principal_denied_calls: view.denied_calls,
+                person,
+            },
+        };
+        writer.write_record(row.fields())?;
+    }
+    Ok(writer.into_inner()?)
+}
+
+enum Shape {
+    Ndjson(ActionNames),
+    Csv,
 }
 
 pub struct RowRenderer<'a> {
-    output: Output<'a>,
+    out: &'a mut dyn Write,
+    shape: Shape,
     frame: Frame<'a>,
 }
 
 impl<'a> RowRenderer<'a> {
-    pub fn ndjson(out: &'a mut dyn Write, frame: Frame<'a>) -> RowRenderer<'a> {
-        RowRenderer {
-            output: Output::Ndjson(out),
+    pub fn ndjson(out: &'a mut dyn Write, frame: Frame<'a>) -> anyhow::Result<RowRenderer<'a>> {
+        Ok(RowRenderer {
+            out,
+            shape: Shape::Ndjson(ActionNames::of(frame.catalogue)?),
             frame,
-        }
+        })
     }
 
     pub fn csv(out: &'a mut dyn Write, frame: Frame<'a>) -> anyhow::Result<RowRenderer<'a>> {
-        let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(COLUMNS)?;
+        let mut header = csv::Writer::from_writer(Vec::new());
+        header.write_record(COLUMNS)?;
+        out.write_all(&header.into_inner()?)?;
         Ok(RowRenderer {
-            output: Output::Csv(Box::new(writer)),
+            out,
+            shape: Shape::Csv,
             frame,
         })
+    }
+}
+
+fn render(
+    shape: &Shape,
+    frame: &Frame<'_>,
+    principal: &PrincipalFindings,
+) -> anyhow::Result<Vec<u8>> {
+    match shape {
+        Shape::Ndjson(names) => Ok(ndjson(frame, names, principal)?),
+        Shape::Csv => csv_records(frame, principal),
     }
 }
 
@@ -169,67 +455,21 @@ impl Sink for RowRenderer<'_> {
     }
 
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
-        let frame = self.frame;
-        let view = PrincipalView::of(principal);
-        let count = |status: &str| view.counts.get(status).copied().unwrap_or_default();
-        let unmapped_calls = principal.findings.unmapped.iter().map(|c| c.calls).sum();
-        let used = Filters {
-            show_used: true,
-            ..frame.filters
-        };
-        let own = principal
-            .findings
-            .filtered(frame.filters, frame.catalogue)
-            .map(|finding| (None, finding));
-        let people = principal
-            .people
-            .iter()
-            .flatten()
-            .flat_map(|(person, findings)| {
-                findings
-                    .filtered(used, frame.catalogue)
-                    .map(move |finding| (Some(person.as_str()), finding))
-            });
-        for (person, finding) in own.chain(people) {
-            let action = ActionView::of(&frame, finding);
-            let grant = action.grant;
-            let row = Row {
-                account: &view.principal.account,
-                account_name: &view.principal.account_name,
-                principal_type: view.principal.kind.as_str(),
-                principal_name: &view.principal.name,
-                principal_arn: &view.principal.arn,
-                principal_created: view.principal.created.as_deref(),
-                last_activity: view.last_activity,
-                idle: view.idle,
-                used: count("used"),
-                unused: count("unused"),
-                unknown: count("unknown"),
-                not_granted: count("not_granted"),
-                unmapped_calls,
-                action: action.action,
-                status: action.status.as_str(),
-                access_level: action.access_level,
-                granted_on_all_resources: grant.map(|g| g.all_resources),
-                conditional: grant.map(|g| g.conditional),
-                conditional_deny: grant.map(|g| g.conditional_deny),
-                denied_on_some_resources: grant.map(|g| g.denied_on_some_resources),
-                granted_by: grant.map_or(&[], |g| g.statements.as_slice()),
-                calls: action.calls,
-                first_call: action.first_call,
-                last_call: action.last_call,
-                denied_calls: action.denied_calls,
-                resources: action.resources,
-                other_resources: action.other_resources,
-                principal_denied_calls: view.denied_calls,
-                person,
-            };
-            match &mut self.output {
-                Output::Ndjson(out) => {
-                    serde_json::to_writer(&mut *out, &row)?;
-                    out.write_all(b"\n")?;
-                }
-                Output::Csv(writer) => writer.write_record(row.fields())?,
+        let rows = render(&self.shape, &self.frame, principal)?;
+        self.out.write_all(&rows)?;
+        Ok(())
+    }
+
+    /// Rendered on every core, written in order.
+    fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
+        let (shape, frame) = (&self.shape, self.frame);
+        for chunk in principals.chunks(super::RENDERED_AT_ONCE) {
+            let rendered: Vec<anyhow::Result<Vec<u8>>> = chunk
+                .par_iter()
+                .map(|principal| render(shape, &frame, principal))
+                .collect();
+            for rows in rendered {
+                self.out.write_all(&rows?)?;
             }
         }
         Ok(())
@@ -238,76 +478,251 @@ impl Sink for RowRenderer<'_> {
 
 impl Renderer for RowRenderer<'_> {
     fn finish(self: Box<Self>, _survey: &Survey) -> anyhow::Result<()> {
-        match self.output {
-            Output::Ndjson(out) => out.flush()?,
-            Output::Csv(mut writer) => writer.flush()?,
-        }
+        self.out.flush()?;
         Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
 
-    #[test]
-    fn csv_columns_are_the_ndjson_keys_in_order() {
-        let statements = [GrantingStatement {
-            policy: "ReadOnlyAccess".into(),
-            policy_arn: Some("arn:aws:iam::aws:policy/ReadOnlyAccess".into()),
-            attachment: "managed",
-            group: None,
-            statement: 0,
-            sid: None,
-        }];
-        let resources = ["arn:aws:s3:::a".to_string(), "arn:aws:s3:::b".to_string()];
-        let row = Row {
-            account: "111111111111",
-            account_name: "demo",
-            principal_type: "user",
-            principal_name: "alice",
-            principal_arn: "arn:aws:iam::111111111111:user/alice",
-            principal_created: None,
-            last_activity: Some("2024-03-01T00:00:00Z"),
-            idle: false,
-            used: 1,
-            unused: 2,
-            unknown: 3,
-            not_granted: 4,
-            unmapped_calls: 5,
-            action: "s3:GetObject".into(),
-            status: "used",
-            access_level: "Read",
-            granted_on_all_resources: Some(true),
-            conditional: Some(false),
-            conditional_deny: Some(false),
-            denied_on_some_resources: Some(false),
-            granted_by: &statements,
-            calls: 6,
+    use super::*;
+    use crate::findings::organization::{Principal, PrincipalType};
+    use crate::findings::{ActionFinding, Findings, Status, UnmappedCall};
+    use crate::time::Window;
+
+    const CATALOGUE: &str = "s3\tCreateBucket\tWrite\ns3\tGetObject\tRead\ns3\tListBucket\tList\nsts\tAssumeRole\tWrite\n";
+
+    fn finding(catalogue: &Catalogue, action: &str, status: Status) -> ActionFinding {
+        let id = catalogue.lookup_full(action).expect("in the catalogue");
+        ActionFinding {
+            id,
+            action: catalogue.get(id).key.clone(),
+            status,
+            access_level: catalogue.get(id).access_level.as_str(),
+            grant: None,
+            calls: 0,
             first_call: None,
             last_call: None,
-            denied_calls: 7,
-            resources: &resources,
-            other_resources: 8,
-            principal_denied_calls: 9,
-            person: None,
+            denied_calls: 0,
+            resources: Vec::new(),
+            other_resources: 0,
+        }
+    }
+
+    /// A role with a shared grant, a partial one, a used action not granted, an unmapped call and a
+    /// person behind its sessions; names that JSON and CSV must escape.
+    fn role(catalogue: &Catalogue) -> PrincipalFindings {
+        let everything = Arc::new(Grant {
+            all_resources: true,
+            conditional: false,
+            conditional_deny: false,
+            denied_on_some_resources: false,
+            statements: vec![GrantingStatement {
+                policy: "AdministratorAccess".into(),
+                policy_arn: Some("arn:aws:iam::aws:policy/AdministratorAccess".into()),
+                attachment: "managed",
+                group: None,
+                statement: 0,
+                sid: None,
+            }],
+        });
+        let partial = Arc::new(Grant {
+            all_resources: false,
+            conditional: true,
+            conditional_deny: true,
+            denied_on_some_resources: true,
+            statements: vec![GrantingStatement {
+                policy: "in\"line, \u{e9}".into(),
+                policy_arn: None,
+                attachment: "group_inline",
+                group: Some("ops".into()),
+                statement: 2,
+                sid: Some("Sid\\1".into()),
+            }],
+        });
+        let mut get = finding(catalogue, "s3:GetObject", Status::Used);
+        get.grant = Some(everything.clone());
+        get.calls = 3;
+        get.first_call = Some("2024-03-01T00:00:00Z".into());
+        get.last_call = Some("2024-03-02T00:00:00Z".into());
+        get.denied_calls = 1;
+        get.resources = vec!["arn:aws:s3:::a/x".into(), "arn:aws:s3:::b/\"y\"".into()];
+        get.other_resources = 4;
+        let mut list = finding(catalogue, "s3:ListBucket", Status::Unused);
+        list.grant = Some(everything.clone());
+        let mut create = finding(catalogue, "s3:CreateBucket", Status::Unknown);
+        create.grant = Some(partial);
+        let mut assume = finding(catalogue, "sts:AssumeRole", Status::NotGranted);
+        assume.calls = 1;
+        let mut person_get = get.clone();
+        person_get.calls = 2;
+        PrincipalFindings {
+            principal: Principal {
+                account: "111111111111".into(),
+                account_name: "de\"mo".into(),
+                kind: PrincipalType::Role,
+                name: "ad,min".into(),
+                arn: "arn:aws:iam::111111111111:role/ad,min".into(),
+                created: Some("2020-01-01T00:00:00Z".into()),
+            },
+            findings: Findings {
+                actions: vec![create, get, list, assume],
+                unmapped: vec![UnmappedCall {
+                    event_source: "x.amazonaws.com".into(),
+                    event_name: "Y".into(),
+                    calls: 5,
+                }],
+                last_activity: Some("2024-03-02T00:00:00Z".into()),
+                denied_calls: 6,
+            },
+            warnings: Vec::new(),
+            people: Some(vec![(
+                "arn:aws:iam::111111111111:user/alice".into(),
+                Findings {
+                    actions: vec![person_get],
+                    ..Findings::default()
+                },
+            )]),
+        }
+    }
+
+    /// Each row serialized whole, the plain way.
+    fn plain_rows(frame: &Frame<'_>, principal: &PrincipalFindings) -> Vec<String> {
+        let view = PrincipalView::of(principal);
+        rows(frame, principal)
+            .map(|(person, action)| {
+                let row = Row {
+                    principal: PrincipalColumns::of(&view, principal),
+                    action: ActionColumns {
+                        action: action.action,
+                        status: action.status.as_str(),
+                        access_level: action.access_level,
+                    },
+                    grant: GrantColumns::of(action.grant),
+                    activity: ActivityColumns::of(&action),
+                    closing: ClosingColumns {
+                        principal_denied_calls: view.denied_calls,
+                        person,
+                    },
+                };
+                serde_json::to_string(&row).expect("serializes")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ndjson_rows_equal_each_row_serialized_whole() {
+        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
+        let window = Window::new(None, None).expect("window");
+        let principal = role(&catalogue);
+        for filters in [
+            Filters::default(),
+            Filters {
+                show_used: true,
+                ..Filters::default()
+            },
+            Filters {
+                ignore_unknown: true,
+                ignore_benign: true,
+                ..Filters::default()
+            },
+        ] {
+            let frame = Frame {
+                window: &window,
+                filters,
+                catalogue: &catalogue,
+            };
+            let names = ActionNames::of(&catalogue).expect("names");
+            let fast = ndjson(&frame, &names, &principal).expect("rows");
+            let fast = String::from_utf8(fast).expect("utf-8");
+            let fast: Vec<&str> = fast.lines().collect();
+            assert_eq!(fast, plain_rows(&frame, &principal));
+            assert!(!fast.is_empty());
+        }
+    }
+
+    #[test]
+    fn ndjson_keys_are_the_csv_columns_in_order() {
+        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
+        let window = Window::new(None, None).expect("window");
+        let frame = Frame {
+            window: &window,
+            filters: Filters::default(),
+            catalogue: &catalogue,
         };
-        let value = serde_json::to_value(&row).expect("serializes");
-        let object = value.as_object().expect("an object");
-        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
-        let mut columns = COLUMNS.to_vec();
-        keys.sort_unstable();
-        columns.sort_unstable();
-        assert_eq!(keys, columns);
-        let fields = row.fields();
-        let at = |name: &str| &fields[COLUMNS.iter().position(|c| *c == name).expect("a column")];
+        let principal = role(&catalogue);
+        let names = ActionNames::of(&catalogue).expect("names");
+        let text = ndjson(&frame, &names, &principal).expect("rows");
+        let text = String::from_utf8(text).expect("utf-8");
+        assert_eq!(text.lines().count(), 5, "4 own rows and 1 of the person");
+        for line in text.lines() {
+            let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let object = value.as_object().expect("an object");
+            assert_eq!(object.len(), COLUMNS.len());
+            let mut at = 0;
+            for column in COLUMNS {
+                let key = format!("\"{column}\":");
+                let found = line[at..]
+                    .find(&key)
+                    .unwrap_or_else(|| panic!("{column} after {at} in {line}"));
+                at += found + key.len();
+            }
+        }
+    }
+
+    #[test]
+    fn csv_fields_follow_the_columns() {
+        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
+        let window = Window::new(None, None).expect("window");
+        let frame = Frame {
+            window: &window,
+            filters: Filters::default(),
+            catalogue: &catalogue,
+        };
+        let principal = role(&catalogue);
+        let bytes = csv_records(&frame, &principal).expect("records");
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice());
+        let records: Vec<csv::StringRecord> = reader
+            .records()
+            .collect::<Result<_, _>>()
+            .expect("valid CSV");
+        assert_eq!(records.len(), 5);
+        let at = |record: &csv::StringRecord, name: &str| {
+            let index = COLUMNS.iter().position(|c| *c == name).expect("a column");
+            record.get(index).expect("a field").to_string()
+        };
+        let create = &records[0];
+        assert_eq!(at(create, "action"), "s3:CreateBucket");
+        assert_eq!(at(create, "account_name"), "de\"mo");
+        assert_eq!(at(create, "principal_name"), "ad,min");
         assert_eq!(
-            at("granted_by"),
-            "managed:arn:aws:iam::aws:policy/ReadOnlyAccess#0"
+            at(create, "granted_by"),
+            "group_inline:ops/in\"line, \u{e9}#2"
         );
-        assert_eq!(at("resources"), "arn:aws:s3:::a arn:aws:s3:::b");
-        assert_eq!(at("principal_created"), "");
-        assert_eq!(at("denied_calls"), "7");
-        assert_eq!(at("principal_denied_calls"), "9");
+        assert_eq!(at(create, "principal_denied_calls"), "6");
+        assert_eq!(at(create, "unmapped_calls"), "5");
+        let get = &records[1];
+        assert_eq!(
+            at(get, "granted_by"),
+            "managed:arn:aws:iam::aws:policy/AdministratorAccess#0"
+        );
+        assert_eq!(
+            at(get, "resources"),
+            "arn:aws:s3:::a/x arn:aws:s3:::b/\"y\""
+        );
+        assert_eq!(at(get, "denied_calls"), "1");
+        assert_eq!(at(get, "person"), "");
+        let assume = &records[3];
+        assert_eq!(at(assume, "granted_on_all_resources"), "");
+        assert_eq!(at(assume, "status"), "not_granted");
+        assert_eq!(
+            at(&records[4], "person"),
+            "arn:aws:iam::111111111111:user/alice"
+        );
+        assert_eq!(at(&records[4], "calls"), "2");
     }
 }

@@ -77,4 +77,14 @@ impl Sink for Warnings<'_> {
         }
         self.inner.principal(principal)
     }
+
+    fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
+        for principal in principals {
+            for warning in &principal.warnings {
+                self.printer
+                    .warn(format!("{}: {warning}", principal.principal.arn));
+            }
+        }
+        self.inner.principals(principals)
+    }
 }

@@ -21,8 +21,11 @@ mod one;
 pub fn run(settings: &Settings, args: &QueryArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let colour =
         !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    let stdout = std::io::stdout();
-    answer(settings, args, &mut stdout.lock(), colour, printer)
+    // Not line by line: `--all` writes millions of lines.
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let status = answer(settings, args, &mut out, colour, printer)?;
+    out.flush()?;
+    Ok(status)
 }
 
 /// What every kind of question shares.

@@ -11,7 +11,7 @@ use super::Question;
 use super::lookup::{find_role, find_user};
 use crate::config::AccountConfig;
 use crate::findings::organization::{self, AccountCoverage, PrincipalType, Survey};
-use crate::findings::{self, CallActivity, Filters, Findings, activity};
+use crate::findings::{self, CallActivity, Filters, Findings, Unrecorded, activity};
 use crate::iam::authz::AuthorizationDetails;
 use crate::iam::catalogue::Catalogue;
 use crate::iam::eval::{Evaluator, PrincipalRef};
@@ -254,7 +254,7 @@ fn structured(
         &calls,
         people.as_ref(),
         catalogue,
-        &question.recording,
+        &Unrecorded::new(catalogue, &question.recording),
     )
     .map_err(|problem| anyhow::anyhow!(problem.message))?;
     for warning in &found.warnings {
@@ -307,7 +307,8 @@ fn print_diff(
     for warning in &evaluation.warnings {
         printer.warn(warning);
     }
-    let findings = Findings::compute(catalogue, &evaluation.granted, activity, recording);
+    let unrecorded = Unrecorded::new(catalogue, recording);
+    let findings = Findings::compute(catalogue, &evaluation.granted, activity, &unrecorded);
     warn_unmapped(&findings, printer);
     for line in diff::lines(&findings, filters, catalogue) {
         writeln!(out, "{}", line.render(colour))?;
