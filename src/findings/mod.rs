@@ -369,6 +369,7 @@ impl Findings {
         unrecorded: &Unrecorded,
     ) -> Findings {
         let (tallies, mut findings) = Findings::tally(catalogue, activity);
+        findings.actions.reserve(granted.len() + tallies.len());
         let mut grants = Grants::default();
         for (&id, granted) in granted {
             let tally = tallies.get(&id);
@@ -393,7 +394,9 @@ impl Findings {
                 findings.push_action(catalogue, id, Status::NotGranted, None, Some(tally));
             }
         }
-        findings.actions.sort_by(|a, b| a.action.cmp(&b.action));
+        findings
+            .actions
+            .sort_unstable_by_key(|a| catalogue.get(a.id).key_rank);
         findings
     }
 
@@ -420,7 +423,9 @@ impl Findings {
             let grant = grant.map(|granted| grants.of(granted));
             findings.push_action(catalogue, id, status, grant, Some(tally));
         }
-        findings.actions.sort_by(|a, b| a.action.cmp(&b.action));
+        findings
+            .actions
+            .sort_unstable_by_key(|a| catalogue.get(a.id).key_rank);
         findings
     }
 

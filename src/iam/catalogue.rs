@@ -81,6 +81,8 @@ pub struct ActionInfo {
     /// Lower-case `service:action`, the form CloudTracker prints; shared by every finding of the
     /// action.
     pub key: Arc<str>,
+    /// Position of `key` among all keys: sorting by it sorts by `key`, without comparing text.
+    pub key_rank: u32,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -152,6 +154,7 @@ impl Catalogue {
             actions.push(ActionInfo {
                 full_name: format!("{service}:{name}"),
                 key: Arc::from(key),
+                key_rank: 0,
                 service,
                 name: name.to_string(),
                 access_level,
@@ -167,6 +170,12 @@ impl Catalogue {
         actions.sort_by_cached_key(|action| {
             (action.service.clone(), action.name.to_ascii_lowercase())
         });
+        let mut by_key: Vec<usize> = (0..actions.len()).collect();
+        by_key.sort_by(|a, b| actions[*a].key.cmp(&actions[*b].key));
+        for (rank, index) in by_key.into_iter().enumerate() {
+            // Fits: the length was checked against u32 above.
+            actions[index].key_rank = rank as u32;
+        }
         let mut by_full_name = HashMap::with_capacity(actions.len());
         let mut services: HashMap<String, Range<usize>> = HashMap::new();
         for (index, action) in actions.iter().enumerate() {
@@ -295,6 +304,26 @@ mod tests {
         \n\
         iam\tPassRole\tPermissions management\n\
         s3\tPutObjectTagging\tTagging\n";
+
+    #[test]
+    fn key_rank_orders_as_the_keys_do() {
+        // `s3-outposts` sorts after `s3` by service, before it by key (`-` < `:`).
+        let catalogue = Catalogue::from_tsv(
+            "s3\tGetObject\tRead\ns3-outposts\tGetObject\tRead\ns3\tAbort\tWrite\n",
+        )
+        .expect("valid");
+        let mut by_rank: Vec<ActionId> = catalogue.ids().collect();
+        by_rank.sort_by_key(|id| catalogue.get(*id).key_rank);
+        let mut by_key: Vec<ActionId> = catalogue.ids().collect();
+        by_key.sort_by(|a, b| catalogue.get(*a).key.cmp(&catalogue.get(*b).key));
+        assert_eq!(by_rank, by_key);
+        let keys: Vec<&str> = by_rank.iter().map(|id| &*catalogue.get(*id).key).collect();
+        assert_eq!(keys, ["s3-outposts:getobject", "s3:abort", "s3:getobject"]);
+        let embedded = Catalogue::embedded();
+        let mut ranks: Vec<u32> = embedded.actions().iter().map(|a| a.key_rank).collect();
+        ranks.sort_unstable();
+        assert!(ranks.iter().copied().eq(0..embedded.len() as u32));
+    }
 
     #[test]
     fn access_levels_parse_in_reference_spelling() {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{Frame, Renderer};
@@ -16,6 +15,7 @@ pub struct JsonRenderer<'a> {
     out: &'a mut dyn Write,
     frame: Frame<'a>,
     principals: usize,
+    side_by_side: super::SideBySide,
 }
 
 impl<'a> JsonRenderer<'a> {
@@ -35,6 +35,7 @@ impl<'a> JsonRenderer<'a> {
             out,
             frame,
             principals: 0,
+            side_by_side: Default::default(),
         })
     }
 }
@@ -127,23 +128,22 @@ impl Sink for JsonRenderer<'_> {
     }
 
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
-        let document = document(&self.frame, principal)?;
-        self.write(&document)
+        let mut buffer = Vec::new();
+        document(&self.frame, principal, &mut buffer)?;
+        self.write(&buffer)
     }
 
     /// Serialized on every core, written in order.
     fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
         let frame = self.frame;
-        for chunk in principals.chunks(super::RENDERED_AT_ONCE) {
-            let documents: Vec<serde_json::Result<Vec<u8>>> = chunk
-                .par_iter()
-                .map(|principal| document(&frame, principal))
-                .collect();
-            for document in documents {
-                self.write(&document?)?;
-            }
-        }
-        Ok(())
+        let mut side_by_side = std::mem::take(&mut self.side_by_side);
+        let written = side_by_side.render(
+            principals,
+            |principal, buffer| Ok(document(&frame, principal, buffer)?),
+            |document| self.write(document),
+        );
+        self.side_by_side = side_by_side;
+        written
     }
 }
 
@@ -160,7 +160,11 @@ impl JsonRenderer<'_> {
 }
 
 /// One principal's part of the document.
-fn document(frame: &Frame<'_>, principal: &PrincipalFindings) -> serde_json::Result<Vec<u8>> {
+fn document(
+    frame: &Frame<'_>,
+    principal: &PrincipalFindings,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
     let document = PrincipalDocument {
         view: PrincipalView::of(principal),
         unmapped_calls: &principal.findings.unmapped,
@@ -187,7 +191,7 @@ fn document(frame: &Frame<'_>, principal: &PrincipalFindings) -> serde_json::Res
                 .collect()
         }),
     };
-    serde_json::to_vec(&document)
+    serde_json::to_writer(out, &document)
 }
 
 impl Renderer for JsonRenderer<'_> {

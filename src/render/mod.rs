@@ -4,8 +4,10 @@
 
 use std::io::Write;
 
+use rayon::prelude::*;
+
 use crate::findings::Filters;
-use crate::findings::organization::{Sink, Survey};
+use crate::findings::organization::{PrincipalFindings, Sink, Survey};
 use crate::iam::catalogue::Catalogue;
 use crate::time::Window;
 
@@ -17,6 +19,40 @@ pub mod text;
 /// Principals rendered side by side before their output is written: enough to keep both cores
 /// busy, few enough that the output of principals granted `*` (megabytes each) does not pile up.
 const RENDERED_AT_ONCE: usize = 8;
+
+/// Renders principals on every core into buffers kept from one batch to the next (a principal
+/// granted `*` fills megabytes; fresh buffers each time cost page faults and memory the allocator
+/// holds on to), then hands each principal's bytes on, in order.
+#[derive(Default)]
+struct SideBySide {
+    buffers: Vec<Vec<u8>>,
+}
+
+impl SideBySide {
+    fn render(
+        &mut self,
+        principals: &[PrincipalFindings],
+        render: impl Fn(&PrincipalFindings, &mut Vec<u8>) -> anyhow::Result<()> + Sync,
+        mut emit: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.buffers.resize_with(RENDERED_AT_ONCE, Vec::new);
+        for chunk in principals.chunks(RENDERED_AT_ONCE) {
+            let results: Vec<anyhow::Result<()>> = chunk
+                .par_iter()
+                .zip(self.buffers.par_iter_mut())
+                .map(|(principal, buffer)| {
+                    buffer.clear();
+                    render(principal, buffer)
+                })
+                .collect();
+            for (result, buffer) in results.into_iter().zip(&self.buffers) {
+                result?;
+                emit(buffer)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// How `query` writes its findings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

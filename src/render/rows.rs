@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::Write;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::json::{ActionView, PrincipalView};
@@ -289,7 +288,8 @@ fn ndjson(
     frame: &Frame<'_>,
     names: &ActionNames,
     principal: &PrincipalFindings,
-) -> serde_json::Result<Vec<u8>> {
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
     let view = PrincipalView::of(principal);
     let mut own_columns = Vec::new();
     members(&mut own_columns, &PrincipalColumns::of(&view, principal))?;
@@ -323,7 +323,7 @@ fn ndjson(
             .flatten()
             .map(|(_, findings)| findings.actions.len())
             .sum::<usize>();
-    let mut out = Vec::with_capacity(rows_at_most * (own_columns.len() + 320));
+    out.reserve(rows_at_most * (own_columns.len() + 320));
     for (person, finding) in findings_of_rows(frame, principal) {
         let action = ActionView::of(frame, finding);
         out.push(b'{');
@@ -331,7 +331,7 @@ fn ndjson(
         out.extend_from_slice(b",\"action\":");
         match names.0.get(finding.id.0 as usize) {
             Some(name) => out.extend_from_slice(name),
-            None => serde_json::to_writer(&mut out, action.action)?,
+            None => serde_json::to_writer(&mut *out, action.action)?,
         }
         // Both are fixed words that need no escaping.
         out.extend_from_slice(b",\"status\":\"");
@@ -363,13 +363,13 @@ fn ndjson(
         if idle {
             out.extend_from_slice(&never_called);
         } else {
-            members(&mut out, &ActivityColumns::of(&action))?;
+            members(out, &ActivityColumns::of(&action))?;
         }
         out.push(b',');
         match person {
             None => out.extend_from_slice(&own_closing),
             Some(_) => members(
-                &mut out,
+                out,
                 &ClosingColumns {
                     principal_denied_calls: view.denied_calls,
                     person,
@@ -378,14 +378,18 @@ fn ndjson(
         }
         out.extend_from_slice(b"}\n");
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One principal's CSV records, without the header.
-fn csv_records(frame: &Frame<'_>, principal: &PrincipalFindings) -> anyhow::Result<Vec<u8>> {
+fn csv_records(
+    frame: &Frame<'_>,
+    principal: &PrincipalFindings,
+    out: &mut Vec<u8>,
+) -> anyhow::Result<()> {
     let view = PrincipalView::of(principal);
     let own = PrincipalColumns::of(&view, principal);
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut writer = csv::Writer::from_writer(out);
     for (person, action) in rows(frame, principal) {
         let row = Row {
             principal: own,
@@ -403,7 +407,8 @@ fn csv_records(frame: &Frame<'_>, principal: &PrincipalFindings) -> anyhow::Resu
         };
         writer.write_record(row.fields())?;
     }
-    Ok(writer.into_inner()?)
+    writer.flush()?;
+    Ok(())
 }
 
 enum Shape {
@@ -415,6 +420,7 @@ pub struct RowRenderer<'a> {
     out: &'a mut dyn Write,
     shape: Shape,
     frame: Frame<'a>,
+    side_by_side: super::SideBySide,
 }
 
 impl<'a> RowRenderer<'a> {
@@ -423,6 +429,7 @@ impl<'a> RowRenderer<'a> {
             out,
             shape: Shape::Ndjson(ActionNames::of(frame.catalogue)?),
             frame,
+            side_by_side: Default::default(),
         })
     }
 
@@ -434,6 +441,7 @@ impl<'a> RowRenderer<'a> {
             out,
             shape: Shape::Csv,
             frame,
+            side_by_side: Default::default(),
         })
     }
 }
@@ -442,10 +450,11 @@ fn render(
     shape: &Shape,
     frame: &Frame<'_>,
     principal: &PrincipalFindings,
-) -> anyhow::Result<Vec<u8>> {
+    out: &mut Vec<u8>,
+) -> anyhow::Result<()> {
     match shape {
-        Shape::Ndjson(names) => Ok(ndjson(frame, names, principal)?),
-        Shape::Csv => csv_records(frame, principal),
+        Shape::Ndjson(names) => Ok(ndjson(frame, names, principal, out)?),
+        Shape::Csv => csv_records(frame, principal, out),
     }
 }
 
@@ -455,24 +464,20 @@ impl Sink for RowRenderer<'_> {
     }
 
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
-        let rows = render(&self.shape, &self.frame, principal)?;
+        let mut rows = Vec::new();
+        render(&self.shape, &self.frame, principal, &mut rows)?;
         self.out.write_all(&rows)?;
         Ok(())
     }
 
     /// Rendered on every core, written in order.
     fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
-        let (shape, frame) = (&self.shape, self.frame);
-        for chunk in principals.chunks(super::RENDERED_AT_ONCE) {
-            let rendered: Vec<anyhow::Result<Vec<u8>>> = chunk
-                .par_iter()
-                .map(|principal| render(shape, &frame, principal))
-                .collect();
-            for rows in rendered {
-                self.out.write_all(&rows?)?;
-            }
-        }
-        Ok(())
+        let (shape, frame, out) = (&self.shape, self.frame, &mut self.out);
+        self.side_by_side.render(
+            principals,
+            |principal, buffer| render(shape, &frame, principal, buffer),
+            |rows| Ok(out.write_all(rows)?),
+        )
     }
 }
 
@@ -635,7 +640,8 @@ mod tests {
                 catalogue: &catalogue,
             };
             let names = ActionNames::of(&catalogue).expect("names");
-            let fast = ndjson(&frame, &names, &principal).expect("rows");
+            let mut fast = Vec::new();
+            ndjson(&frame, &names, &principal, &mut fast).expect("rows");
             let fast = String::from_utf8(fast).expect("utf-8");
             let fast: Vec<&str> = fast.lines().collect();
             assert_eq!(fast, plain_rows(&frame, &principal));
@@ -654,7 +660,8 @@ mod tests {
         };
         let principal = role(&catalogue);
         let names = ActionNames::of(&catalogue).expect("names");
-        let text = ndjson(&frame, &names, &principal).expect("rows");
+        let mut text = Vec::new();
+        ndjson(&frame, &names, &principal, &mut text).expect("rows");
         let text = String::from_utf8(text).expect("utf-8");
         assert_eq!(text.lines().count(), 5, "4 own rows and 1 of the person");
         for line in text.lines() {
@@ -682,7 +689,8 @@ mod tests {
             catalogue: &catalogue,
         };
         let principal = role(&catalogue);
-        let bytes = csv_records(&frame, &principal).expect("records");
+        let mut bytes = Vec::new();
+        csv_records(&frame, &principal, &mut bytes).expect("records");
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(bytes.as_slice());

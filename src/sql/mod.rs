@@ -49,9 +49,13 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
     if store.partitions()?.is_empty() {
         return Err(SqlError::EmptyStore(store.root().display().to_string()).into());
     }
+    // Batches of 2048 rows instead of 8192: all_calls.sql over 10M events peaked at 720 MiB with
+    // 8192 and 490 MiB with 2048, and ran no slower.
     // The store's text columns are Utf8; `CAST(… AS VARCHAR)` in SQL must give the same type, or
     // UNIONs and recursive queries mixing the two fail.
-    let mut config = SessionConfig::new().with_information_schema(true);
+    let mut config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_batch_size(2048);
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     // Table statistics would be gathered from every file's footer for every query, a fifth of the
     // time of a per-principal query, and no plan over this one table needs them.
