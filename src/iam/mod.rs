@@ -3,7 +3,8 @@
 //! `catalogue` is every IAM action with its access level; `authz` parses
 //! `aws iam get-account-authorization-details`; `policy` and `pattern` model policy documents and their
 //! wildcards; `eval` computes each principal's granted set over the catalogue; `recorded` says whether
-//! CloudTrail records an action at all (the `?` lines of the diff).
+//! CloudTrail records an action at all (the `?` lines of the diff); `resource_types` the resource types
+//! each action accepts and their ARN formats.
 
 pub mod authz;
 pub mod catalogue;
@@ -11,6 +12,7 @@ pub mod eval;
 pub mod pattern;
 pub mod policy;
 pub mod recorded;
+pub mod resource_types;
 
 use std::path::{Path, PathBuf};
 
