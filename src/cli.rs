@@ -48,6 +48,9 @@ pub enum Command {
     Compact(CompactArgs),
     /// CloudTracker's questions: which principals are idle, and which privileges each one never uses
     Query(QueryArgs),
+    /// Write the least-privilege IAM policy of one user or role: every action it used successfully
+    /// in the window, on the resources its calls named
+    Policy(PolicyArgs),
     /// List the event names in the store that the IAM mapping does not know
     Unmapped,
     /// Print, per principal of IAM snapshots, the actions granted on all resources without condition
@@ -206,6 +209,56 @@ pub struct QueryArgs {
 
     /// Data events the trail records, as IAM action patterns (e.g. 's3:*Object'); their actions are
     /// then judged used or unused instead of unknown [default: `data_events:` in config.yaml, else none]
+    #[arg(long, value_name = "PATTERN")]
+    pub data_events: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The account, by name or ID [default: the only configured account]
+    #[arg(long, value_name = "NAME|ID")]
+    pub account: Option<String>,
+
+    /// The IAM user
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "role",
+        conflicts_with = "role"
+    )]
+    pub user: Option<String>,
+
+    /// The IAM role (what its sessions used)
+    #[arg(long, value_name = "NAME")]
+    pub role: Option<String>,
+
+    /// First day of the window (UTC) [default: a year before --end]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub start: Option<Day>,
+
+    /// Last day of the window (UTC), included [default: today]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub end: Option<Day>,
+
+    /// Beyond this many distinct resources of one type for an action, write the narrowest wildcard
+    /// that covers them
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_resources: u32,
+
+    /// Where the policy goes, which sets the size limit; a larger policy is split
+    #[arg(long, value_enum, default_value_t = crate::render::policy::Target::Managed)]
+    pub target: crate::render::policy::Target,
+
+    /// Add the held actions whose use CloudTrail cannot show, as statements of their own
+    #[arg(long)]
+    pub keep_unknown: bool,
+
+    /// Write each action's calls, first and last use, a sample eventID and why each resource is
+    /// there, beside the policy
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Data events the trail logs, as in `query`
     #[arg(long, value_name = "PATTERN")]
     pub data_events: Vec<String>,
 }

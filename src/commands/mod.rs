@@ -4,6 +4,7 @@ mod compact;
 mod demo;
 mod grants;
 mod ingest;
+mod policy;
 pub mod query;
 mod sql;
 mod unmapped;
@@ -20,6 +21,7 @@ pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::
         Command::Compact(args) => compact::run(settings, &args, printer),
         Command::Demo(args) => demo::run(&args, printer),
         Command::Query(args) => query::run(settings, &args, printer),
+        Command::Policy(args) => policy::run(settings, &args, printer),
         Command::Unmapped => unmapped::run(settings, printer),
         Command::Grants(args) => grants::run(&args, printer),
     }

@@ -36,7 +36,7 @@ pub async fn of_accounts(
         };
         activity.entry((account, arn)).or_default().push(call);
     }
-    let resources = resources(ctx, accounts, window, None).await?;
+    let resources = resources(ctx, accounts, window, None, RESOURCES_SHOWN).await?;
     for ((account, arn), calls) in &mut activity {
         attach_resources(calls, |source, name| {
             resources.get(&(account.clone(), arn.clone(), source.into(), name.into()))
@@ -69,7 +69,14 @@ pub async fn of_principal(
         .into_iter()
         .map(|(_, call)| call)
         .collect();
-    let resources = resources(ctx, &[account.to_string()], window, Some(principal_arn)).await?;
+    let resources = resources(
+        ctx,
+        &[account.to_string()],
+        window,
+        Some(principal_arn),
+        RESOURCES_SHOWN,
+    )
+    .await?;
     attach_resources(&mut calls, |source, name| {
         resources.get(&(
             account.to_string(),
@@ -142,12 +149,121 @@ pub enum QueryError {
 /// Account, principal ARN, event source and event name.
 type ResourceKey = (String, String, String, String);
 
+/// One principal's distinct successful requests (`sql/principal_requests.sql`), and the resource
+/// ARNs (`resources[].ARN`) its calls of each kind named, by event source and name, at most
+/// `max_resources` of each kind.
+pub async fn requests_of(
+    ctx: &SessionContext,
+    account: &str,
+    principal_arn: &str,
+    window: &Window,
+    max_resources: usize,
+) -> Result<(Vec<Request>, HashMap<(String, String), Vec<String>>), QueryError> {
+    let query = queries::PRINCIPAL_REQUESTS;
+    let batches = query
+        .run(
+            ctx,
+            &queries::PrincipalCalls {
+                account,
+                window,
+                principal_arn,
+            },
+        )
+        .await?;
+    let requests = request_rows(&batches).map_err(|error| QueryError::Rows(query.name, error))?;
+    let accounts = [account.to_string()];
+    let by_kind = resources(ctx, &accounts, window, Some(principal_arn), max_resources)
+        .await?
+        .into_iter()
+        .map(|((_, _, source, name), (arns, _))| ((source, name), arns))
+        .collect();
+    Ok((requests, by_kind))
+}
+
+/// One row of `sql/principal_requests.sql`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    pub event_source: String,
+    pub event_name: String,
+    pub event_type: Option<String>,
+    /// The account the call was made in (`recipientAccountId`), and its region.
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// `requestParameters` as CloudTrail wrote it (JSON).
+    pub parameters: Option<String>,
+    pub calls: u64,
+    pub first_call: Option<String>,
+    pub last_call: Option<String>,
+    /// The smallest eventID of these calls.
+    pub sample_event: Option<String>,
+}
+
+fn request_rows(batches: &[RecordBatch]) -> Result<Vec<Request>, ArrowError> {
+    let mut requests = Vec::new();
+    for batch in batches {
+        let [
+            source,
+            name,
+            kind,
+            account,
+            region,
+            parameters,
+            first,
+            last,
+            sample,
+        ] = [
+            column::EVENT_SOURCE,
+            column::EVENT_NAME,
+            column::EVENT_TYPE,
+            "recipientaccountid",
+            "awsregion",
+            "requestparameters",
+            "first_call",
+            "last_call",
+            "sample_event",
+        ]
+        .map(|name| text_column(batch, name));
+        let (source, name, kind, account, region, parameters, first, last, sample) = (
+            source?,
+            name?,
+            kind?,
+            account?,
+            region?,
+            parameters?,
+            first?,
+            last?,
+            sample?,
+        );
+        let calls = count_column(batch, "calls")?;
+        for row in 0..batch.num_rows() {
+            let (Some(event_source), Some(event_name)) = (value(&source, row), value(&name, row))
+            else {
+                continue;
+            };
+            requests.push(Request {
+                event_source,
+                event_name,
+                event_type: value(&kind, row),
+                account: value(&account, row),
+                region: value(&region, row),
+                parameters: value(&parameters, row),
+                calls: number(&calls, row),
+                first_call: value(&first, row),
+                last_call: value(&last, row),
+                sample_event: value(&sample, row),
+            });
+        }
+    }
+    Ok(requests)
+}
+
 /// The resources named by each principal's successful calls of each kind (`sql/all_resources.sql`).
 async fn resources(
     ctx: &SessionContext,
     accounts: &[String],
     window: &Window,
     principal_arn: Option<&str>,
+    max_resources: usize,
 ) -> Result<HashMap<ResourceKey, (Vec<String>, u64)>, QueryError> {
     let query = queries::ALL_RESOURCES;
     let batches = query
@@ -156,7 +272,7 @@ async fn resources(
             &queries::Resources {
                 window,
                 principal_arn,
-                max_resources: RESOURCES_SHOWN,
+                max_resources,
             },
             accounts,
         )

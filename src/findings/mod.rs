@@ -18,6 +18,7 @@ use crate::iam::recorded::{Recorded, RecordingConfig};
 use crate::mapping::{self, Mapping};
 
 pub mod activity;
+pub mod needs;
 pub mod organization;
 
 pub use activity::activity_rows;

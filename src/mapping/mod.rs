@@ -34,6 +34,7 @@ use crate::iam::catalogue::{ActionId, Catalogue};
 use crate::iam::recorded::RecordedFacts;
 
 mod api_operations;
+pub mod resources;
 #[cfg(test)]
 use api_operations::API_OPERATIONS_TSV;
 pub use api_operations::{ApiOperations, ApiOperationsError};

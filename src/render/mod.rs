@@ -13,6 +13,7 @@ use crate::time::Window;
 
 pub mod diff;
 pub mod json;
+pub mod policy;
 pub mod rows;
 pub mod text;
 

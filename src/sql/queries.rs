@@ -230,6 +230,8 @@ pub const SESSION_LINKS: NamedQuery = named!("session_links");
 pub const SESSION_CALLS: NamedQuery = named!("session_calls");
 /// Takes [`RoleCallsByPerson`].
 pub const ROLE_CALLS_BY_PERSON: NamedQuery = named!("role_calls_by_person");
+/// Takes [`PrincipalCalls`].
+pub const PRINCIPAL_REQUESTS: NamedQuery = named!("principal_requests");
 
 impl NamedQuery {
     pub async fn run(
@@ -363,6 +365,7 @@ mod tests {
         };
         check(USER_CALLS, calls());
         check(ROLE_CALLS, calls());
+        check(PRINCIPAL_REQUESTS, calls());
         check(EVENT_NAMES, NoParams);
         check(SESSION_EVENTS, SessionEvents { window: &window });
         check(SESSION_LINKS, NoParams);

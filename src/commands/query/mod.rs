@@ -15,7 +15,7 @@ use crate::time::Window;
 
 mod all;
 mod list;
-mod lookup;
+pub(crate) mod lookup;
 mod one;
 
 pub fn run(settings: &Settings, args: &QueryArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {

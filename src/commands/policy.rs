@@ -1,0 +1,183 @@
+//! `ctidx policy`: the least-privilege policy of one user or role, from what it did in the window.
+
+use std::io::Write;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::query::lookup::{find_role, find_user};
+use crate::ExitStatus;
+use crate::cli::PolicyArgs;
+use crate::config::Settings;
+use crate::findings::Unrecorded;
+use crate::findings::activity;
+use crate::findings::needs::{AnyResource, Needs, Tables};
+use crate::iam::catalogue::Catalogue;
+use crate::iam::eval::{Evaluator, PrincipalRef};
+use crate::iam::recorded::RecordingConfig;
+use crate::iam::resource_types::ResourceTypes;
+use crate::mapping::resources::Rules;
+use crate::printer::Printer;
+use crate::render::policy::{self, Document, Options, PolicyError};
+use crate::store::Store;
+use crate::time::Window;
+
+/// Distinct `resources[].ARN` read per kind of call; more than any policy could list.
+const RESOURCES_READ: usize = 100_000;
+
+pub fn run(
+    settings: &Settings,
+    args: &PolicyArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let window = Window::new(args.start, args.end)?.or_last_year(Utc::now().date_naive())?;
+    let account = settings.account(args.account.as_deref())?;
+    let details = settings.load_iam(account)?;
+    for warning in &details.warnings {
+        printer.warn(warning);
+    }
+    let (principal, arn) = match (&args.user, &args.role) {
+        (Some(name), _) => {
+            let user = find_user(&details, name, account)?;
+            (PrincipalRef::User(&user.arn), user.arn.clone())
+        }
+        (None, Some(name)) => {
+            let role = find_role(&details, name, account)?;
+            (PrincipalRef::Role(&role.arn), role.arn.clone())
+        }
+        (None, None) => unreachable!("clap requires --user or --role"),
+    };
+    let catalogue = Catalogue::embedded();
+    let evaluation = Evaluator::new(&details, catalogue).evaluate(principal)?;
+    for warning in &evaluation.warnings {
+        printer.warn(warning);
+    }
+    let store = Store::new(&settings.store);
+    let ctx = crate::sql::session(&store)?;
+    let (requests, named_by_kind) = super::block_on(activity::requests_of(
+        &ctx,
+        &account.id,
+        &arn,
+        &window,
+        RESOURCES_READ,
+    ))??;
+    let patterns = if args.data_events.is_empty() {
+        &settings.config.data_events
+    } else {
+        &args.data_events
+    };
+    let unrecorded = Unrecorded::new(catalogue, &RecordingConfig::from_patterns(patterns)?);
+    let resource_types = ResourceTypes::embedded();
+    let tables = Tables {
+        catalogue,
+        resource_types,
+        rules: Rules::embedded(),
+        unrecorded: &unrecorded,
+    };
+    let needs = Needs::compute(
+        &tables,
+        &arn,
+        &evaluation.granted,
+        &requests,
+        &named_by_kind,
+    );
+    if needs.actions.is_empty() {
+        return Err(PolicyError::NothingUsed { principal: arn }.into());
+    }
+    let options = Options {
+        max_resources: args.max_resources as usize,
+        target: args.target,
+        keep_unknown: args.keep_unknown,
+    };
+    report(&needs, catalogue, &arn, printer);
+    let statements = policy::statements(&needs, catalogue, resource_types, &options);
+    let documents = policy::documents(&statements, options.target)?;
+    let policy = match documents.as_slice() {
+        [one] => Written::One(one),
+        all => Written::Split(all),
+    };
+    let mut out = std::io::stdout().lock();
+    if args.explain {
+        let explained = Explained {
+            policy,
+            actions: policy::explain(&needs, &statements, catalogue, resource_types, &options),
+            held_but_not_recorded: needs
+                .unknown
+                .iter()
+                .map(|id| catalogue.get(*id).full_name.as_str())
+                .collect(),
+            kept_unknown: options.keep_unknown,
+        };
+        serde_json::to_writer_pretty(&mut out, &explained)?;
+    } else {
+        serde_json::to_writer_pretty(&mut out, &policy)?;
+    }
+    writeln!(out)?;
+    Ok(ExitStatus::Success)
+}
+
+/// One document, or an array of them when the policy is split.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Written<'a> {
+    One(&'a Document),
+    Split(&'a [Document]),
+}
+
+/// `--explain`: the policy, then the evidence for each action.
+#[derive(Serialize)]
+struct Explained<'a> {
+    policy: Written<'a>,
+    actions: Vec<policy::Explanation>,
+    /// Held today, but CloudTrail cannot show their use.
+    held_but_not_recorded: Vec<&'a str>,
+    /// Whether those are in the policy (`--keep-unknown`).
+    kept_unknown: bool,
+}
+
+/// What the policy leaves out or widens, on stderr: never dropped silently.
+fn report(needs: &Needs, catalogue: &Catalogue, arn: &str, printer: &Printer) {
+    let not_granted: Vec<&str> = needs
+        .actions
+        .iter()
+        .filter(|action| !action.granted)
+        .map(|action| catalogue.get(action.id).full_name.as_str())
+        .collect();
+    if !not_granted.is_empty() {
+        printer.warn(format!(
+            "{arn} used {} actions its policies do not grant today; the policy includes them: {}",
+            not_granted.len(),
+            not_granted.join(", ")
+        ));
+    }
+    let unread: Vec<&str> = needs
+        .actions
+        .iter()
+        .filter(|action| {
+            action
+                .any_resource
+                .iter()
+                .any(|reason| matches!(reason, AnyResource::NotNamed(_)))
+        })
+        .map(|action| catalogue.get(action.id).full_name.as_str())
+        .collect();
+    if !unread.is_empty() {
+        printer.warn(format!(
+            "the calls of {} actions do not name their resource in a way ctidx reads; they get \"*\": {}",
+            unread.len(),
+            unread.join(", ")
+        ));
+    }
+    if !needs.unknown.is_empty() {
+        printer.warn(format!(
+            "{arn} holds {} actions whose use CloudTrail cannot show; they are left out unless --keep-unknown (see --explain)",
+            needs.unknown.len()
+        ));
+    }
+    for call in &needs.unmapped {
+        printer.warn(format!(
+            "{} {} ({} calls) maps to no IAM action; the policy cannot cover it",
+            call.event_source, call.event_name, call.calls
+        ));
+    }
+}

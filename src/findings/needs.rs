@@ -1,0 +1,244 @@
+//! What one principal needs: each IAM action it used successfully in the window, with the
+//! resources its calls named and why each is there, how often and when it was used, and one event to
+//! look at. Also the `iam:PassRole` its calls imply, and the actions it holds whose use CloudTrail
+//! cannot show. `ctidx policy` writes a policy from this; nothing here prints.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::activity::Request;
+use super::{UnmappedCall, Unrecorded, earliest, latest};
+use crate::iam::catalogue::{ActionId, Catalogue};
+use crate::iam::eval::{Attachment, Granted};
+use crate::iam::resource_types::ResourceTypes;
+use crate::mapping::resources::{Place, Rules, named_resources, passed_roles};
+use crate::mapping::{self, Mapping};
+
+/// Why a resource is in an action's list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ResourceReason {
+    /// A request parameter named it (`requestParameters.bucketName`, …).
+    Parameter(String),
+    /// The event's `resources[].ARN` named it.
+    ResourcesField,
+    /// The call handed this role to a service: `eventName requestParameters.path`.
+    PassedRole(String),
+}
+
+/// Why an action needs `Resource: "*"`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AnyResource {
+    /// The action has no resource type: IAM only takes `*` for it.
+    NoResourceType,
+    /// Calls of this event name did not name the resource in a way ctidx can read.
+    NotNamed(String),
+}
+
+/// One IAM action the principal used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeededAction {
+    pub id: ActionId,
+    /// Successful calls that needed it, and the first and last.
+    pub calls: u64,
+    pub first_call: Option<String>,
+    pub last_call: Option<String>,
+    /// The smallest eventID among those calls.
+    pub sample_event: Option<String>,
+    /// The resources named, each with the first reason found, by ARN.
+    pub resources: BTreeMap<String, ResourceReason>,
+    /// Why `*` is needed, when it is.
+    pub any_resource: BTreeSet<AnyResource>,
+    /// Whether the principal's policies grant it today.
+    pub granted: bool,
+    /// Inferred from request parameters (`iam:PassRole`) rather than from the call's own action.
+    pub inferred: bool,
+}
+
+/// Everything one principal needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Sorted by action id.
+    pub actions: Vec<NeededAction>,
+    /// Held today, but CloudTrail cannot record their use: kept out of the policy unless asked.
+    pub unknown: Vec<ActionId>,
+    /// Calls that map to no IAM action.
+    pub unmapped: Vec<UnmappedCall>,
+}
+
+/// The action's entry, with `request`'s calls added.
+fn tally<'a>(
+    actions: &'a mut BTreeMap<ActionId, NeededAction>,
+    granted: &BTreeMap<ActionId, Granted>,
+    id: ActionId,
+    request: &Request,
+    inferred: bool,
+) -> &'a mut NeededAction {
+    let action = actions.entry(id).or_insert_with(|| NeededAction {
+        id,
+        calls: 0,
+        first_call: None,
+        last_call: None,
+        sample_event: None,
+        resources: BTreeMap::new(),
+        any_resource: BTreeSet::new(),
+        granted: granted.contains_key(&id),
+        inferred,
+    });
+    action.inferred &= inferred;
+    action.calls += request.calls;
+    action.first_call = earliest(action.first_call.take(), request.first_call.clone());
+    action.last_call = latest(action.last_call.take(), request.last_call.clone());
+    action.sample_event = match (action.sample_event.take(), &request.sample_event) {
+        (Some(a), Some(b)) => Some(a.min(b.clone())),
+        (a, b) => a.or_else(|| b.clone()),
+    };
+    action
+}
+
+/// The catalogue and tables needs are worked out with.
+pub struct Tables<'a> {
+    pub catalogue: &'a Catalogue,
+    pub resource_types: &'a ResourceTypes,
+    pub rules: &'a Rules,
+    pub unrecorded: &'a Unrecorded,
+}
+
+impl Needs {
+    /// The needs of a principal (`principal_arn`, for its partition) granted `granted` that made
+    /// `requests`; `named_by_kind` holds the `resources[].ARN` of its calls by event source and name.
+    pub fn compute(
+        tables: &Tables<'_>,
+        principal_arn: &str,
+        granted: &BTreeMap<ActionId, Granted>,
+        requests: &[Request],
+        named_by_kind: &HashMap<(String, String), Vec<String>>,
+    ) -> Needs {
+        let catalogue = tables.catalogue;
+        let partition = principal_arn.split(':').nth(1).unwrap_or("aws");
+        let principal_account = principal_arn.split(':').nth(4).unwrap_or_default();
+        let pass_role = catalogue.lookup("iam", "PassRole");
+        let mut actions: BTreeMap<ActionId, NeededAction> = BTreeMap::new();
+        let mut unmapped: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for request in requests {
+            if request.calls == 0 {
+                continue;
+            }
+            let mapped = mapping::map_record(
+                catalogue,
+                request.event_type.as_deref(),
+                &request.event_source,
+                &request.event_name,
+            );
+            let ids: BTreeSet<ActionId> = match mapped {
+                Mapping::Actions(ids) => ids.into_iter().collect(),
+                Mapping::NoPermission(_) => continue,
+                Mapping::Unmapped => {
+                    *unmapped
+                        .entry((request.event_source.clone(), request.event_name.clone()))
+                        .or_default() += request.calls;
+                    continue;
+                }
+            };
+            let parameters: Value = request
+                .parameters
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or(Value::Null);
+            let place = Place {
+                partition,
+                region: request.region.as_deref().unwrap_or("*"),
+                account: request.account.as_deref().unwrap_or(principal_account),
+            };
+            let kind = (request.event_source.clone(), request.event_name.clone());
+            for id in ids {
+                let info = catalogue.get(id);
+                let accepted = tables.resource_types.of(id);
+                let action = tally(&mut actions, granted, id, request, false);
+                if accepted.is_empty() {
+                    action.any_resource.insert(AnyResource::NoResourceType);
+                    continue;
+                }
+                let named = named_resources(
+                    tables.rules,
+                    &info.service,
+                    &request.event_name,
+                    accepted,
+                    &parameters,
+                    &place,
+                );
+                if !named.is_empty() {
+                    for resource in named {
+                        action
+                            .resources
+                            .entry(resource.arn)
+                            .or_insert(ResourceReason::Parameter(resource.parameter));
+                    }
+                    continue;
+                }
+                let from_field: Vec<&String> = named_by_kind
+                    .get(&kind)
+                    .into_iter()
+                    .flatten()
+                    .filter(|arn| tables.resource_types.fits(id, arn))
+                    .collect();
+                if from_field.is_empty() {
+                    action
+                        .any_resource
+                        .insert(AnyResource::NotNamed(request.event_name.clone()));
+                }
+                for arn in from_field {
+                    action
+                        .resources
+                        .entry(arn.clone())
+                        .or_insert(ResourceReason::ResourcesField);
+                }
+            }
+            if let Some(pass_role) = pass_role {
+                let passed = passed_roles(
+                    tables.rules,
+                    &request.event_source,
+                    &request.event_name,
+                    &parameters,
+                    &place,
+                );
+                if !passed.is_empty() {
+                    let action = tally(&mut actions, granted, pass_role, request, true);
+                    for role in passed {
+                        action.resources.entry(role.arn).or_insert_with(|| {
+                            ResourceReason::PassedRole(format!(
+                                "{} {}",
+                                request.event_name, role.parameter
+                            ))
+                        });
+                    }
+                }
+            }
+        }
+        let used: BTreeSet<ActionId> = actions.keys().copied().collect();
+        let unknown = granted
+            .iter()
+            .filter(|(id, granted)| {
+                !used.contains(id)
+                    && tables.unrecorded.contains(**id)
+                    && !granted
+                        .sources
+                        .iter()
+                        .all(|s| s.policy.attachment == Attachment::AlwaysAllowed)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        Needs {
+            actions: actions.into_values().collect(),
+            unknown,
+            unmapped: unmapped
+                .into_iter()
+                .map(|((event_source, event_name), calls)| UnmappedCall {
+                    event_source,
+                    event_name,
+                    calls,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! The least-privilege policy of one principal, written from its [`Needs`]: one statement per
+//! service, access level and set of resources, in a fixed order, split into several documents when
+//! one would pass the size AWS allows. It only reads the needs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::findings::needs::{AnyResource, NeededAction, Needs, ResourceReason};
+use crate::iam::catalogue::{AccessLevel, Catalogue};
+use crate::iam::pattern::wildcard_match;
+use crate::iam::resource_types::ResourceTypes;
+
+/// Where the policy will go, which sets its size limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// A managed policy: 6,144 characters
+    #[default]
+    Managed,
+    /// A role's inline policies: 10,240 characters
+    RoleInline,
+    /// A user's inline policies: 2,048 characters
+    UserInline,
+    /// A group's inline policies: 5,120 characters
+    GroupInline,
+}
+
+impl Target {
+    /// Characters, white space not counted, as AWS counts them.
+    pub fn limit(self) -> usize {
+        match self {
+            Target::Managed => 6_144,
+            Target::RoleInline => 10_240,
+            Target::UserInline => 2_048,
+            Target::GroupInline => 5_120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Beyond this many distinct resources of one type for an action, the narrowest wildcard.
+    pub max_resources: usize,
+    pub target: Target,
+    /// Add the held actions whose use CloudTrail cannot show, as their own statement.
+    pub keep_unknown: bool,
+}
+
+/// One statement of the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    #[serde(rename = "Sid")]
+    pub sid: String,
+    #[serde(rename = "Effect")]
+    pub effect: &'static str,
+    /// `service:Action` as IAM spells them, sorted.
+    #[serde(rename = "Action")]
+    pub actions: Vec<String>,
+    #[serde(rename = "Resource")]
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PolicyError {
+    #[error(
+        "statement {sid} alone is {size} characters, over the {limit} a {target:?} policy allows; lower --max-resources or choose a larger --target"
+    )]
+    StatementTooLarge {
+        sid: String,
+        size: usize,
+        limit: usize,
+        target: Target,
+    },
+    #[error("{principal} made no successful call that needs an IAM action in the window")]
+    NothingUsed { principal: String },
+}
+
+/// The resources one action gets: its ARNs, widened beyond `max_resources` of one type, or `*`.
+pub fn resources_of(
+    action: &NeededAction,
+    resource_types: &ResourceTypes,
+    max_resources: usize,
+) -> Vec<String> {
+    if !action.any_resource.is_empty() || action.resources.is_empty() {
+        return vec!["*".to_string()];
+    }
+    // Group by the first ARN format each fits; each group is widened on its own.
+    let formats: Vec<&str> = resource_types
+        .of(action.id)
+        .iter()
+        .flat_map(|accepted| accepted.formats.iter().map(String::as_str))
+        .collect();
+    let mut groups: BTreeMap<Option<&str>, Vec<&str>> = BTreeMap::new();
+    for arn in action.resources.keys() {
+        let format = formats
+            .iter()
+            .copied()
+            .find(|format| crate::iam::resource_types::fits_format(arn, format));
+        groups.entry(format).or_default().push(arn);
+    }
+    let mut resources = Vec::new();
+    for (format, arns) in groups {
+        if arns.len() <= max_resources {
+            resources.extend(arns.iter().map(|arn| arn.to_string()));
+        } else {
+            resources.push(narrowest_wildcard(&arns, format));
+        }
+    }
+    resources.sort();
+    resources.dedup();
+    resources
+}
+
+/// The narrowest pattern that covers every one of `arns` (sorted): their common beginning, then `*`
+/// for the rest of the variable it ends in, and the rest of `format` with `*` for each variable
+/// (`arn:aws:s3:::logs-a/x`, `arn:aws:s3:::logs-b/y` → `arn:aws:s3:::logs-*/*`).
+pub fn narrowest_wildcard(arns: &[&str], format: Option<&str>) -> String {
+    let (Some(first), Some(last)) = (arns.first(), arns.last()) else {
+        return "*".to_string();
+    };
+    // For sorted text, the common beginning of the first and last is that of all.
+    let common: String = first
+        .chars()
+        .zip(last.chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a)
+        .collect();
+    let fallback = format!("{common}*");
+    let Some(format) = format else {
+        return fallback;
+    };
+    let pieces = format_pieces(format);
+    let mut at = 0;
+    for (index, piece) in pieces.iter().enumerate() {
+        match piece {
+            Piece::Literal(text) => {
+                if common[at..].starts_with(text.as_str()) {
+                    at += text.len();
+                    continue;
+                }
+                break;
+            }
+            Piece::Variable => {
+                let next = pieces[index + 1..].iter().find_map(|piece| match piece {
+                    Piece::Literal(text) => Some(text.as_str()),
+                    Piece::Variable => None,
+                });
+                if let Some(next) = next
+                    && let Some(found) = common[at..].find(next)
+                {
+                    at += found;
+                    continue;
+                }
+                // The common beginning ends inside this variable.
+                let mut pattern = common.clone();
+                pattern.push('*');
+                for piece in &pieces[index + 1..] {
+                    match piece {
+                        Piece::Literal(text) => pattern.push_str(text),
+                        Piece::Variable => pattern.push('*'),
+                    }
+                }
+                while pattern.contains("**") {
+                    pattern = pattern.replace("**", "*");
+                }
+                if arns.iter().all(|arn| wildcard_match(&pattern, arn)) {
+                    return pattern;
+                }
+                return fallback;
+            }
+        }
+    }
+    fallback
+}
+
+enum Piece {
+    Literal(String),
+    Variable,
+}
+
+fn format_pieces(format: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut rest = format;
+    while let Some(start) = rest.find("${") {
+        if start > 0 {
+            pieces.push(Piece::Literal(rest[..start].to_string()));
+        }
+        match rest[start..].find('}') {
+            Some(end) => {
+                pieces.push(Piece::Variable);
+                rest = &rest[start + end + 1..];
+            }
+            None => break,
+        }
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Literal(rest.to_string()));
+    }
+    pieces
+}
+
+fn camel(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+fn level_rank(level: AccessLevel) -> u8 {
+    match level {
+        AccessLevel::List => 0,
+        AccessLevel::Read => 1,
+        AccessLevel::Write => 2,
+        AccessLevel::PermissionsManagement => 3,
+        AccessLevel::Tagging => 4,
+    }
+}
+
+/// The statements: actions of one service and access level that get the same resources share one.
+/// Sorted by service, access level, then resources; Sids are `S3Write`, `S3Write2`, … and the kept
+/// unknown actions come last as `KeptUnknown…`.
+pub fn statements(
+    needs: &Needs,
+    catalogue: &Catalogue,
+    resource_types: &ResourceTypes,
+    options: &Options,
+) -> Vec<Statement> {
+    type Key = (String, u8, Vec<String>);
+    let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    for action in &needs.actions {
+        let info = catalogue.get(action.id);
+        let resources = resources_of(action, resource_types, options.max_resources);
+        grouped
+            .entry((
+                info.service.clone(),
+                level_rank(info.access_level),
+                resources,
+            ))
+            .or_default()
+            .push(info.full_name.clone());
+    }
+    let mut statements = Vec::new();
+    let mut taken: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sid = |base: String| {
+        let count = taken.entry(base.clone()).or_default();
+        *count += 1;
+        if *count == 1 {
+            base
+        } else {
+            format!("{base}{count}")
+        }
+    };
+    for ((service, _, resources), mut actions) in grouped {
+        actions.sort();
+        let level = catalogue
+            .lookup_full(&actions[0])
+            .map(|id| catalogue.get(id).access_level.as_str())
+            .unwrap_or_default();
+        statements.push(Statement {
+            sid: sid(format!("{}{}", camel(&service), camel(level))),
+            effect: "Allow",
+            actions,
+            resources,
+        });
+    }
+    if options.keep_unknown && !needs.unknown.is_empty() {
+        let mut by_service: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for id in &needs.unknown {
+            let info = catalogue.get(*id);
+            by_service
+                .entry(&info.service)
+                .or_default()
+                .push(info.full_name.clone());
+        }
+        for (service, mut actions) in by_service {
+            actions.sort();
+            statements.push(Statement {
+                sid: sid(format!("KeptUnknown{}", camel(service))),
+                effect: "Allow",
+                actions,
+                resources: vec!["*".to_string()],
+            });
+        }
+    }
+    statements
+}
+
+/// One policy document, its members in the order AWS writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Document {
+    #[serde(rename = "Version")]
+    pub version: &'static str,
+    #[serde(rename = "Statement")]
+    pub statements: Vec<Statement>,
+}
+
+/// Characters without white space, as AWS counts a policy's size.
+pub fn size(document: &impl Serialize) -> usize {
+    serde_json::to_string(document)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .count()
+}
+
+fn document(statements: &[Statement]) -> Document {
+    Document {
+        version: "2012-10-17",
+        statements: statements.to_vec(),
+    }
+}
+
+/// The statements in as few documents as fit the target, in order.
+pub fn documents(statements: &[Statement], target: Target) -> Result<Vec<Document>, PolicyError> {
+    let limit = target.limit();
+    let mut documents = Vec::new();
+    let mut current: Vec<Statement> = Vec::new();
+    for statement in statements {
+        let alone = size(&document(std::slice::from_ref(statement)));
+        if alone > limit {
+            return Err(PolicyError::StatementTooLarge {
+                sid: statement.sid.clone(),
+                size: alone,
+                limit,
+                target,
+            });
+        }
+        current.push(statement.clone());
+        if size(&document(&current)) > limit {
+            current.pop();
+            documents.push(document(&current));
+            current = vec![statement.clone()];
+        }
+    }
+    if !current.is_empty() {
+        documents.push(document(&current));
+    }
+    Ok(documents)
+}
+
+/// Each action's evidence, for `--explain`.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub action: String,
+    pub statement: String,
+    pub calls: u64,
+    pub first_call: Option<String>,
+    pub last_call: Option<String>,
+    pub sample_event: Option<String>,
+    /// Not granted by the principal's policies today.
+    pub not_granted_now: bool,
+    /// Inferred from request parameters (a role handed to a service).
+    pub inferred: bool,
+    pub resources: Vec<ResourceExplanation>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResourceExplanation {
+    pub resource: String,
+    pub reason: String,
+}
+
+pub fn explain(
+    needs: &Needs,
+    statements: &[Statement],
+    catalogue: &Catalogue,
+    resource_types: &ResourceTypes,
+    options: &Options,
+) -> Vec<Explanation> {
+    needs
+        .actions
+        .iter()
+        .map(|action| {
+            let info = catalogue.get(action.id);
+            let statement = statements
+                .iter()
+                .find(|s| s.actions.contains(&info.full_name))
+                .map(|s| s.sid.clone())
+                .unwrap_or_default();
+            let written = resources_of(action, resource_types, options.max_resources);
+            let resources = written
+                .iter()
+                .map(|resource| ResourceExplanation {
+                    resource: resource.clone(),
+                    reason: reason(action, resource),
+                })
+                .collect();
+            Explanation {
+                action: info.full_name.clone(),
+                statement,
+                calls: action.calls,
+                first_call: action.first_call.clone(),
+                last_call: action.last_call.clone(),
+                sample_event: action.sample_event.clone(),
+                not_granted_now: !action.granted,
+                inferred: action.inferred,
+                resources,
+            }
+        })
+        .collect()
+}
+
+fn reason(action: &NeededAction, resource: &str) -> String {
+    if resource == "*" {
+        let reasons: Vec<String> = action
+            .any_resource
+            .iter()
+            .map(|reason| match reason {
+                AnyResource::NoResourceType => {
+                    "the action has no resource type: IAM takes only *".to_string()
+                }
+                AnyResource::NotNamed(event) => {
+                    format!("{event} calls do not name the resource in a readable way")
+                }
+            })
+            .collect();
+        return reasons.join("; ");
+    }
+    match action.resources.get(resource) {
+        Some(ResourceReason::Parameter(path)) => format!("named by {path}"),
+        Some(ResourceReason::ResourcesField) => "named by resources[].ARN".to_string(),
+        Some(ResourceReason::PassedRole(how)) => format!("role handed to a service by {how}"),
+        None => {
+            let covered = action
+                .resources
+                .keys()
+                .filter(|arn| wildcard_match(resource, arn))
+                .count();
+            format!("narrowest wildcard over {covered} resources (--max-resources)")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_are_the_narrowest_that_cover() {
+        let object = Some("arn:${Partition}:s3:::${BucketName}/${ObjectName}");
+        assert_eq!(
+            narrowest_wildcard(&["arn:aws:s3:::logs-a/x", "arn:aws:s3:::logs-b/y"], object),
+            "arn:aws:s3:::logs-*/*"
+        );
+        assert_eq!(
+            narrowest_wildcard(&["arn:aws:s3:::logs/a/1", "arn:aws:s3:::logs/a/2"], object),
+            "arn:aws:s3:::logs/a/*"
+        );
+        let table = Some("arn:${Partition}:dynamodb:${Region}:${Account}:table/${TableName}");
+        assert_eq!(
+            narrowest_wildcard(
+                &[
+                    "arn:aws:dynamodb:eu-west-1:111111111111:table/orders",
+                    "arn:aws:dynamodb:us-east-1:111111111111:table/orders"
+                ],
+                table
+            ),
+            "arn:aws:dynamodb:*:*:table/*"
+        );
+        assert_eq!(narrowest_wildcard(&["a1", "a2"], None), "a*");
+    }
+
+    #[test]
+    fn documents_split_under_the_limit_and_refuse_a_statement_too_large() {
+        let statement = |n: usize, resources: usize| Statement {
+            sid: format!("S{n}"),
+            effect: "Allow",
+            actions: vec!["s3:GetObject".into()],
+            resources: (0..resources)
+                .map(|r| format!("arn:aws:s3:::bucket-{n}/{r:040}"))
+                .collect(),
+        };
+        let statements: Vec<Statement> = (0..8).map(|n| statement(n, 8)).collect();
+        let documents = documents(&statements, Target::UserInline).expect("fits");
+        assert!(documents.len() > 1);
+        let mut back = Vec::new();
+        for document in &documents {
+            assert!(size(document) <= Target::UserInline.limit());
+            back.extend(
+                document["Statement"]
+                    .as_array()
+                    .expect("statements")
+                    .clone(),
+            );
+        }
+        assert_eq!(back.len(), statements.len(), "nothing lost, nothing twice");
+        let error = documents_error(&[statement(9, 200)]);
+        assert!(error.contains("statement S9 alone is"), "{error}");
+    }
+
+    fn documents_error(statements: &[Statement]) -> String {
+        documents(statements, Target::UserInline)
+            .expect_err("too large")
+            .to_string()
+    }
+
+    #[test]
+    fn size_counts_no_white_space() {
+        assert_eq!(
+            size(&serde_json::json!({"a": "b c"})),
+            "{\"a\":\"bc\"}".len()
+        );
+    }
+}
