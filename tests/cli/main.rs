@@ -4,6 +4,7 @@ mod findings;
 mod fuzz_regressions;
 mod ingest;
 mod page_selection;
+mod policy;
 mod query;
 mod realdata;
 mod reliability;

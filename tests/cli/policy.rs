@@ -1,0 +1,271 @@
+//! `ctidx policy`: the demo's expected policy, and a round trip through ctidx's own evaluator for
+//! every active principal of the demo — the policy grants each used action on each resource its
+//! calls named, and no other action.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use ctidx::iam::authz::AuthorizationDetails;
+use ctidx::iam::catalogue::Catalogue;
+use ctidx::iam::eval::{PrincipalRef, evaluate};
+use ctidx::iam::pattern::wildcard_match;
+use ctidx::iam::resource_types::ResourceTypes;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn policy(store: &Path, args: &[&str]) -> std::process::Output {
+    let config = demo_dir().join("config.yaml");
+    let mut all = vec![
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "policy",
+        "--account",
+        "demo",
+        "--start",
+        "2018-01-01",
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+fn statements(document: &Value) -> Vec<(BTreeSet<String>, BTreeSet<String>)> {
+    document["Statement"]
+        .as_array()
+        .expect("Statement")
+        .iter()
+        .map(|statement| {
+            let strings = |key: &str| -> BTreeSet<String> {
+                statement[key]
+                    .as_array()
+                    .expect(key)
+                    .iter()
+                    .map(|v| v.as_str().expect("text").to_string())
+                    .collect()
+            };
+            (strings("Action"), strings("Resource"))
+        })
+        .collect()
+}
+
+#[test]
+fn alice_needs_exactly_what_she_did() {
+    let store = demo_store().join("store");
+    let output = policy(&store, &["--user", "alice"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let document: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(document["Version"], "2012-10-17");
+    let found = statements(&document);
+    let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        found,
+        vec![
+            (
+                set(&[
+                    "cloudwatch:DescribeAlarmHistory",
+                    "cloudwatch:DescribeAlarms"
+                ]),
+                set(&["*"])
+            ),
+            (
+                set(&["s3:CreateBucket"]),
+                set(&["arn:aws:s3:::alice-audit-exports-demo"])
+            ),
+            (
+                set(&["sts:AssumeRole"]),
+                set(&["arn:aws:iam::111111111111:role/admin"])
+            ),
+        ]
+    );
+    // s3:CreateBucket is not granted to alice today: said on stderr and in the explanation.
+    assert!(
+        stderr(&output).contains("s3:CreateBucket"),
+        "{}",
+        stderr(&output)
+    );
+    let explained = policy(&store, &["--user", "alice", "--explain"]);
+    assert!(explained.status.success(), "{}", stderr(&explained));
+    let explained: Value = serde_json::from_str(&stdout(&explained)).expect("JSON");
+    assert_eq!(explained["policy"], document);
+    let create = explained["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["action"] == "s3:CreateBucket")
+        .expect("s3:CreateBucket explained");
+    assert_eq!(create["not_granted_now"], true);
+    assert_eq!(create["calls"], 1);
+    assert!(
+        create["sample_event"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
+    assert_eq!(
+        create["resources"][0]["reason"],
+        "named by requestParameters.bucketName"
+    );
+}
+
+/// A user of account 111111111111 whose only policy is `document`.
+fn holder_of(document: &Value) -> AuthorizationDetails {
+    let text = json!({
+        "UserDetailList": [{
+            "UserName": "holder", "UserId": "AIDAHOLDER", "Path": "/",
+            "Arn": "arn:aws:iam::111111111111:user/holder",
+            "CreateDate": "2020-01-01T00:00:00Z", "GroupList": [], "AttachedManagedPolicies": [],
+            "UserPolicyList": [{"PolicyName": "generated", "PolicyDocument": document}]
+        }],
+        "GroupDetailList": [], "RoleDetailList": [], "Policies": []
+    })
+    .to_string();
+    AuthorizationDetails::from_json_str(&text).expect("a valid snapshot")
+}
+
+#[test]
+fn every_demo_principal_round_trips_through_the_evaluator() {
+    let store = demo_store().join("store");
+    let catalogue = Catalogue::embedded();
+    let resource_types = ResourceTypes::embedded();
+    let mut checked = 0;
+    for (flag, name) in [
+        ("--user", "alice"),
+        ("--user", "charlie"),
+        ("--role", "admin"),
+    ] {
+        for target in ["managed", "user-inline"] {
+            let output = policy(
+                &store,
+                &[
+                    flag,
+                    name,
+                    "--explain",
+                    "--target",
+                    target,
+                    "--max-resources",
+                    "2",
+                ],
+            );
+            assert!(output.status.success(), "{name}: {}", stderr(&output));
+            let explained: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+            let documents: Vec<Value> = match &explained["policy"] {
+                Value::Array(all) => all.clone(),
+                one => vec![one.clone()],
+            };
+            let limit = if target == "managed" { 6_144 } else { 2_048 };
+            let mut granted = BTreeSet::new();
+            let mut statements_seen = Vec::new();
+            for document in &documents {
+                let size = document
+                    .to_string()
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .count();
+                assert!(size <= limit, "{name}: {size} > {limit}");
+                let evaluation = evaluate(
+                    &holder_of(document),
+                    PrincipalRef::User("arn:aws:iam::111111111111:user/holder"),
+                    catalogue,
+                )
+                .expect("evaluates");
+                granted.extend(
+                    evaluation
+                        .granted
+                        .keys()
+                        .map(|id| catalogue.get(*id).full_name.clone()),
+                );
+                statements_seen.extend(statements(document));
+            }
+            let used: BTreeSet<String> = explained["actions"]
+                .as_array()
+                .expect("actions")
+                .iter()
+                .map(|a| a["action"].as_str().expect("action").to_string())
+                .collect();
+            // What AWS allows every principal is granted by the evaluator whatever the policy.
+            let always = evaluate(
+                &holder_of(&json!({"Version": "2012-10-17", "Statement": []})),
+                PrincipalRef::User("arn:aws:iam::111111111111:user/holder"),
+                catalogue,
+            )
+            .expect("evaluates");
+            let always: BTreeSet<String> = always
+                .granted
+                .keys()
+                .map(|id| catalogue.get(*id).full_name.clone())
+                .collect();
+            let beyond: Vec<&String> = granted
+                .iter()
+                .filter(|a| !used.contains(*a) && !always.contains(*a))
+                .collect();
+            assert!(
+                beyond.is_empty(),
+                "{name} is granted more than it used: {beyond:?}"
+            );
+            let missing: Vec<&String> = used.iter().filter(|a| !granted.contains(*a)).collect();
+            assert!(missing.is_empty(), "{name} misses {missing:?}");
+            // Each resource its calls named is covered, by a statement of its action, and every
+            // ARN written fits a format of one of the action's resource types.
+            for action in explained["actions"].as_array().expect("actions") {
+                let action_name = action["action"].as_str().expect("action");
+                let id = catalogue.lookup_full(action_name).expect("known action");
+                for resource in action["resources"].as_array().expect("resources") {
+                    let written = resource["resource"].as_str().expect("resource");
+                    assert!(
+                        statements_seen.iter().any(|(actions, resources)| {
+                            actions.contains(action_name) && resources.contains(written)
+                        }),
+                        "{name}: {action_name} on {written} is in no statement"
+                    );
+                    if written != "*" {
+                        assert!(
+                            resource_types.fits(id, written),
+                            "{name}: {written} fits no ARN format of {action_name}"
+                        );
+                    }
+                }
+            }
+            for (actions, resources) in &statements_seen {
+                for resource in resources {
+                    assert!(
+                        actions.iter().all(|a| {
+                            explained["actions"]
+                                .as_array()
+                                .expect("actions")
+                                .iter()
+                                .any(|e| {
+                                    e["action"] == a.as_str()
+                                        && e["resources"].as_array().expect("r").iter().any(|r| {
+                                            r["resource"] == resource.as_str()
+                                                || wildcard_match(
+                                                    r["resource"].as_str().unwrap_or_default(),
+                                                    resource,
+                                                )
+                                        })
+                                })
+                        }),
+                        "{name}: a statement grants {actions:?} on {resource}, which not all of them used"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn a_principal_without_calls_or_unknown_fails_clearly() {
+    let store = demo_store().join("store");
+    let output = policy(&store, &["--user", "bob"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("made no successful call"),
+        "{}",
+        stderr(&output)
+    );
+    let output = policy(&store, &["--user", "nobody"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("nobody"), "{}", stderr(&output));
+}
