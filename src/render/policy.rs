@@ -481,14 +481,9 @@ mod tests {
         let mut back = Vec::new();
         for document in &documents {
             assert!(size(document) <= Target::UserInline.limit());
-            back.extend(
-                document["Statement"]
-                    .as_array()
-                    .expect("statements")
-                    .clone(),
-            );
+            back.extend(document.statements.clone());
         }
-        assert_eq!(back.len(), statements.len(), "nothing lost, nothing twice");
+        assert_eq!(back, statements, "nothing lost, nothing twice, in order");
         let error = documents_error(&[statement(9, 200)]);
         assert!(error.contains("statement S9 alone is"), "{error}");
     }
