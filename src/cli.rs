@@ -253,8 +253,12 @@ pub struct PolicyArgs {
     #[arg(long)]
     pub keep_unknown: bool,
 
+    /// Output format
+    #[arg(long, value_enum, default_value_t = crate::render::policy::PolicyFormat::Json)]
+    pub format: crate::render::policy::PolicyFormat,
+
     /// Write each action's calls, first and last use, a sample eventID and why each resource is
-    /// there, beside the policy
+    /// there, beside the policy (JSON only)
     #[arg(long)]
     pub explain: bool,
 

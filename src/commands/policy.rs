@@ -18,7 +18,7 @@ use crate::iam::recorded::RecordingConfig;
 use crate::iam::resource_types::ResourceTypes;
 use crate::mapping::resources::Rules;
 use crate::printer::Printer;
-use crate::render::policy::{self, Document, Options, PolicyError};
+use crate::render::policy::{self, Document, Options, PolicyError, PolicyFormat};
 use crate::store::Store;
 use crate::time::Window;
 
@@ -97,6 +97,23 @@ pub fn run(
         all => Written::Split(all),
     };
     let mut out = std::io::stdout().lock();
+    let description = format!(
+        "What {arn} used from {} to {}, written by ctidx",
+        window.start_text(),
+        window.end_text()
+    );
+    let name = arn.rsplit(['/', ':']).next().unwrap_or("principal");
+    match args.format {
+        PolicyFormat::Json => {}
+        PolicyFormat::Terraform => {
+            out.write_all(policy::terraform(&documents, name, &description).as_bytes())?;
+            return Ok(ExitStatus::Success);
+        }
+        PolicyFormat::Cloudformation => {
+            out.write_all(policy::cloudformation(&documents, name, &description)?.as_bytes())?;
+            return Ok(ExitStatus::Success);
+        }
+    }
     if args.explain {
         let explained = Explained {
             policy,

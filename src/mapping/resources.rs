@@ -601,4 +601,60 @@ mod tests {
             Vec::<String>::new()
         );
     }
+
+    /// `a.b[].c` holding `value`: `{"a":{"b":[{"c":value}]}}`.
+    fn parameters_at(path: &str, value: &str) -> Value {
+        let mut built = Value::String(value.to_string());
+        for part in path.rsplit('.') {
+            built = match part.strip_suffix("[]") {
+                Some(name) => serde_json::json!({ name: [built] }),
+                None => serde_json::json!({ part: built }),
+            };
+        }
+        built
+    }
+
+    /// Every row of the PassRole list: a call with the role (or instance profile) at the row's
+    /// path, by ARN and by name; Lambda's also with the API date its event names carry.
+    #[test]
+    fn every_passrole_row_finds_its_role() {
+        let rules = Rules::embedded();
+        let mut rows = 0;
+        for ((source, name), pass_rules) in &rules.pass_role {
+            for rule in pass_rules {
+                let kind = if rule.instance_profile {
+                    "instance-profile"
+                } else {
+                    "role"
+                };
+                let arn = format!("arn:aws:iam::111111111111:{kind}/service-role/passed");
+                let lambda = source == "lambda.amazonaws.com";
+                for (value, dated) in [
+                    (arn.as_str(), false),
+                    ("service-role/passed", false),
+                    (arn.as_str(), lambda),
+                ] {
+                    let event = if dated {
+                        format!("{name}20150331")
+                    } else {
+                        name.clone()
+                    };
+                    let found = passed_roles(
+                        rules,
+                        source,
+                        &event,
+                        &parameters_at(&rule.path, value),
+                        &PLACE,
+                    );
+                    assert!(
+                        found.iter().any(|resource| resource.arn == arn),
+                        "{source} {event} {}: {found:?}",
+                        rule.path
+                    );
+                }
+                rows += 1;
+            }
+        }
+        assert!(rows >= 100, "{rows} rows");
+    }
 }

@@ -343,6 +343,120 @@ pub fn documents(statements: &[Statement], target: Target) -> Result<Vec<Documen
     Ok(documents)
 }
 
+/// How `policy` writes the documents.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyFormat {
+    /// The policy document, or a JSON array of them when split
+    #[default]
+    Json,
+    /// Terraform `aws_iam_policy` resources, the documents in `jsonencode`
+    Terraform,
+    /// A CloudFormation template (YAML) of `AWS::IAM::ManagedPolicy` resources
+    Cloudformation,
+}
+
+/// `alice` → `alice`, `ops/deploy-bot` → `ops-deploy-bot`: a name IAM and Terraform both take.
+pub fn resource_name(principal_name: &str, index: usize, count: usize) -> String {
+    let mut name: String = principal_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.insert_str(0, "ctidx-");
+    if count > 1 {
+        name.push_str(&format!("-{}", index + 1));
+    }
+    name
+}
+
+/// Terraform: one `aws_iam_policy` per document.
+pub fn terraform(documents: &[Document], principal_name: &str, description: &str) -> String {
+    let mut out = String::new();
+    for (index, document) in documents.iter().enumerate() {
+        let name = resource_name(principal_name, index, documents.len());
+        let label = name.replace('-', "_");
+        // HCL takes JSON's object syntax; only template sequences need escaping.
+        let body = serde_json::to_string_pretty(document)
+            .unwrap_or_default()
+            .replace("${", "$${")
+            .replace("%{", "%%{")
+            .replace('\n', "\n  ");
+        let description = serde_json::to_string(description).unwrap_or_default();
+        out.push_str(&format!(
+            "resource \"aws_iam_policy\" \"{label}\" {{\n  name        = \"{name}\"\n  description = {description}\n  policy = jsonencode({body})\n}}\n"
+        ));
+        if index + 1 < documents.len() {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Template<'a> {
+    #[serde(rename = "AWSTemplateFormatVersion")]
+    format_version: &'static str,
+    description: &'a str,
+    resources: BTreeMap<String, TemplateResource<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TemplateResource<'a> {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    properties: ManagedPolicyProperties<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ManagedPolicyProperties<'a> {
+    managed_policy_name: String,
+    description: &'a str,
+    policy_document: &'a Document,
+}
+
+/// CloudFormation: a YAML template with one `AWS::IAM::ManagedPolicy` per document.
+pub fn cloudformation(
+    documents: &[Document],
+    principal_name: &str,
+    description: &str,
+) -> Result<String, serde_yaml::Error> {
+    let resources = documents
+        .iter()
+        .enumerate()
+        .map(|(index, document)| {
+            let name = resource_name(principal_name, index, documents.len());
+            let logical_id: String = name
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .map(|word| camel(word))
+                .collect();
+            (
+                logical_id,
+                TemplateResource {
+                    kind: "AWS::IAM::ManagedPolicy",
+                    properties: ManagedPolicyProperties {
+                        managed_policy_name: name,
+                        description,
+                        policy_document: document,
+                    },
+                },
+            )
+        })
+        .collect();
+    serde_yaml::to_string(&Template {
+        format_version: "2010-09-09",
+        description,
+        resources,
+    })
+}
+
 /// Each action's evidence, for `--explain`.
 #[derive(Debug, Serialize)]
 pub struct Explanation {
@@ -492,6 +606,39 @@ mod tests {
         documents(statements, Target::UserInline)
             .expect_err("too large")
             .to_string()
+    }
+
+    fn two_documents() -> Vec<Document> {
+        let statement = |sid: &str, resource: &str| Statement {
+            sid: sid.into(),
+            effect: "Allow",
+            actions: vec!["s3:GetObject".into()],
+            resources: vec![resource.into()],
+        };
+        vec![
+            document(&[statement("S3Read", "arn:aws:s3:::b/${aws:username}/*")]),
+            document(&[statement("S3Read2", "arn:aws:s3:::c/*")]),
+        ]
+    }
+
+    #[test]
+    fn terraform_and_cloudformation_hold_the_same_documents() {
+        let documents = two_documents();
+        let hcl = terraform(&documents, "ops/deploy bot", "what ops/deploy bot used");
+        assert!(hcl.contains("resource \"aws_iam_policy\" \"ctidx_ops_deploy_bot_1\""));
+        assert!(hcl.contains("name        = \"ctidx-ops-deploy-bot-2\""));
+        assert!(hcl.contains("b/$${aws:username}/*"), "{hcl}");
+        assert_eq!(hcl.matches("jsonencode(").count(), 2);
+        let yaml = cloudformation(&documents, "ops/deploy bot", "what it used").expect("YAML");
+        let template: serde_yaml::Value = serde_yaml::from_str(&yaml).expect("parses");
+        let resources = template["Resources"].as_mapping().expect("Resources");
+        assert_eq!(resources.len(), 2);
+        let first = &template["Resources"]["CtidxOpsDeployBot1"];
+        assert_eq!(first["Type"], "AWS::IAM::ManagedPolicy");
+        let back: serde_json::Value =
+            serde_json::to_value(&first["Properties"]["PolicyDocument"]).expect("JSON");
+        assert_eq!(back, serde_json::to_value(&documents[0]).expect("JSON"));
+        assert_eq!(template["AWSTemplateFormatVersion"], "2010-09-09");
     }
 
     #[test]
