@@ -1,5 +1,6 @@
 //! `ctidx policy`: the least-privilege policy of one user or role, from what it did in the window.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use chrono::Utc;
@@ -68,7 +69,17 @@ pub fn run(
     };
     let unrecorded = Unrecorded::new(catalogue, &RecordingConfig::from_patterns(patterns)?);
     let resource_types = ResourceTypes::embedded();
+    let mut instance_profiles: HashMap<String, Vec<String>> = HashMap::new();
+    for role in &details.roles {
+        for profile in &role.instance_profiles {
+            instance_profiles
+                .entry(profile.clone())
+                .or_default()
+                .push(role.arn.clone());
+        }
+    }
     let tables = Tables {
+        instance_profiles: &instance_profiles,
         catalogue,
         resource_types,
         rules: Rules::embedded(),

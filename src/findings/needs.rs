@@ -66,6 +66,39 @@ pub struct Needs {
     pub unmapped: Vec<UnmappedCall>,
 }
 
+/// The roles behind what a call passed: a role itself, or the roles an instance profile holds. A
+/// profile the snapshot does not know stands for any role of its account.
+fn roles_passed(
+    arn: &str,
+    how: String,
+    place: &Place<'_>,
+    tables: &Tables<'_>,
+) -> Vec<(String, ResourceReason)> {
+    if !arn.contains(":instance-profile/") {
+        return vec![(arn.to_string(), ResourceReason::PassedRole(how))];
+    }
+    match tables.instance_profiles.get(arn) {
+        Some(roles) if !roles.is_empty() => roles
+            .iter()
+            .map(|role| {
+                (
+                    role.clone(),
+                    ResourceReason::PassedRole(format!("{how}: instance profile {arn} holds it")),
+                )
+            })
+            .collect(),
+        _ => {
+            let account = arn.split(':').nth(4).unwrap_or(place.account);
+            vec![(
+                format!("arn:{}:iam::{account}:role/*", place.partition),
+                ResourceReason::PassedRole(format!(
+                    "{how}: the IAM snapshot does not say which role instance profile {arn} holds"
+                )),
+            )]
+        }
+    }
+}
+
 /// The action's entry, with `request`'s calls added.
 fn tally<'a>(
     actions: &'a mut BTreeMap<ActionId, NeededAction>,
@@ -102,6 +135,8 @@ pub struct Tables<'a> {
     pub resource_types: &'a ResourceTypes,
     pub rules: &'a Rules,
     pub unrecorded: &'a Unrecorded,
+    /// Each instance profile's ARN, with the ARNs of the roles it holds (from the IAM snapshot).
+    pub instance_profiles: &'a HashMap<String, Vec<String>>,
 }
 
 impl Needs {
@@ -204,13 +239,11 @@ impl Needs {
                 );
                 if !passed.is_empty() {
                     let action = tally(&mut actions, granted, pass_role, request, true);
-                    for role in passed {
-                        action.resources.entry(role.arn).or_insert_with(|| {
-                            ResourceReason::PassedRole(format!(
-                                "{} {}",
-                                request.event_name, role.parameter
-                            ))
-                        });
+                    for passed in passed {
+                        let how = format!("{} {}", request.event_name, passed.parameter);
+                        for (role, reason) in roles_passed(&passed.arn, how, &place, tables) {
+                            action.resources.entry(role).or_insert(reason);
+                        }
                     }
                 }
             }
@@ -240,5 +273,139 @@ impl Needs {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::recorded::RecordingConfig;
+
+    fn request(source: &str, name: &str, parameters: &str) -> Request {
+        Request {
+            event_source: source.into(),
+            event_name: name.into(),
+            account: Some("111111111111".into()),
+            region: Some("eu-west-1".into()),
+            parameters: Some(parameters.into()),
+            calls: 2,
+            first_call: Some("2024-03-01T00:00:00Z".into()),
+            last_call: Some("2024-03-02T00:00:00Z".into()),
+            sample_event: Some("e-1".into()),
+            ..Request::default()
+        }
+    }
+
+    fn needs(requests: &[Request], profiles: &HashMap<String, Vec<String>>) -> Needs {
+        let catalogue = Catalogue::embedded();
+        let unrecorded = Unrecorded::new(catalogue, &RecordingConfig::default());
+        let tables = Tables {
+            catalogue,
+            resource_types: ResourceTypes::embedded(),
+            rules: Rules::embedded(),
+            unrecorded: &unrecorded,
+            instance_profiles: profiles,
+        };
+        Needs::compute(
+            &tables,
+            "arn:aws:iam::111111111111:user/alice",
+            &BTreeMap::new(),
+            requests,
+            &HashMap::new(),
+        )
+    }
+
+    fn resources_of(needs: &Needs, action: &str) -> Vec<String> {
+        let id = Catalogue::embedded().lookup_full(action).expect("known");
+        needs
+            .actions
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.resources.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn instance_profiles_pass_the_roles_they_hold() {
+        let run = request(
+            "ec2.amazonaws.com",
+            "RunInstances",
+            r#"{"iamInstanceProfile":{"name":"web"},"instanceType":"t3.micro"}"#,
+        );
+        let known: HashMap<String, Vec<String>> = [(
+            "arn:aws:iam::111111111111:instance-profile/web".to_string(),
+            vec!["arn:aws:iam::111111111111:role/web-role".to_string()],
+        )]
+        .into();
+        let found = needs(std::slice::from_ref(&run), &known);
+        assert_eq!(
+            resources_of(&found, "iam:PassRole"),
+            ["arn:aws:iam::111111111111:role/web-role"]
+        );
+        let pass = found
+            .actions
+            .iter()
+            .find(|a| a.inferred)
+            .expect("PassRole inferred");
+        assert_eq!(pass.calls, 2);
+        assert!(!pass.granted, "nothing is granted in this test");
+        let unknown = needs(&[run], &HashMap::new());
+        assert_eq!(
+            resources_of(&unknown, "iam:PassRole"),
+            ["arn:aws:iam::111111111111:role/*"],
+            "a profile the snapshot does not know stands for any role of its account"
+        );
+    }
+
+    #[test]
+    fn calls_are_summed_and_resources_kept_with_their_reason() {
+        let mut second = request(
+            "s3.amazonaws.com",
+            "GetObject",
+            r#"{"bucketName":"b","key":"k2"}"#,
+        );
+        second.sample_event = Some("e-0".into());
+        second.last_call = Some("2024-03-09T00:00:00Z".into());
+        let found = needs(
+            &[
+                request(
+                    "s3.amazonaws.com",
+                    "GetObject",
+                    r#"{"bucketName":"b","key":"k1"}"#,
+                ),
+                second,
+                request("s3.amazonaws.com", "ListBuckets", "{}"),
+                request("s3.amazonaws.com", "GetObject", "not JSON"),
+            ],
+            &HashMap::new(),
+        );
+        let get = &found.actions[found
+            .actions
+            .iter()
+            .position(|a| Catalogue::embedded().get(a.id).full_name == "s3:GetObject")
+            .expect("s3:GetObject")];
+        assert_eq!(get.calls, 6);
+        assert_eq!(get.sample_event.as_deref(), Some("e-0"));
+        assert_eq!(get.last_call.as_deref(), Some("2024-03-09T00:00:00Z"));
+        assert_eq!(
+            resources_of(&found, "s3:GetObject"),
+            ["arn:aws:s3:::b/k1", "arn:aws:s3:::b/k2"]
+        );
+        assert_eq!(
+            get.resources.get("arn:aws:s3:::b/k1"),
+            Some(&ResourceReason::Parameter(
+                "requestParameters.bucketName + key".into()
+            ))
+        );
+        assert!(
+            get.any_resource
+                .contains(&AnyResource::NotNamed("GetObject".into())),
+            "the call whose parameters cannot be read needs *"
+        );
+        let list = Catalogue::embedded()
+            .lookup_full("s3:ListAllMyBuckets")
+            .expect("known");
+        let list = found.actions.iter().find(|a| a.id == list).expect("listed");
+        assert!(list.any_resource.contains(&AnyResource::NoResourceType));
     }
 }

@@ -70,6 +70,8 @@ pub struct Role {
     pub attached_policies: Vec<AttachedPolicy>,
     pub inline_policies: Vec<InlinePolicy>,
     pub permissions_boundary: Option<PermissionsBoundary>,
+    /// The ARNs of the EC2 instance profiles that hold the role.
+    pub instance_profiles: Vec<String>,
 }
 
 /// A managed policy, reduced to its default version.
@@ -649,9 +651,20 @@ fn parse_role(value: &Value, index: usize) -> Result<Role, AuthzError> {
             )
         }
     };
-    // InstanceProfileList repeats each role inside its instance profiles; it grants nothing and is
-    // deliberately not read (nor validated), so oddities in it cannot fail the parse.
+    // InstanceProfileList repeats each role inside its instance profiles; it grants nothing. Only
+    // the profiles' ARNs are read, and nothing else in it is validated, so oddities in it cannot
+    // fail the parse.
+    let instance_profiles = entry
+        .map
+        .get("InstanceProfileList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|profile| profile.get("Arn").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
     Ok(Role {
+        instance_profiles,
         arn: entry.string("Arn")?,
         name: entry.string("RoleName")?,
         role_id: entry.string_or_empty("RoleId")?,

@@ -574,11 +574,11 @@ fn windows_without_logs_and_backwards_windows() {
 }
 
 /// Whether it is a user, its name and its ARN.
-type SnapshotPrincipal = (bool, String, String);
+pub(crate) type SnapshotPrincipal = (bool, String, String);
 
 /// The ARNs of an IAM snapshot's users and roles, and its account; `None` when no principal names
 /// an account (a snapshot of policies only, or hand-edited ARNs such as `arn:aws:iam::aws:user/x`).
-fn snapshot_principals(snapshot: &Value) -> Option<(String, Vec<SnapshotPrincipal>)> {
+pub(crate) fn snapshot_principals(snapshot: &Value) -> Option<(String, Vec<SnapshotPrincipal>)> {
     let mut principals = Vec::new();
     for (list, is_user, name_key) in [
         ("UserDetailList", true, "UserName"),
@@ -600,7 +600,7 @@ fn snapshot_principals(snapshot: &Value) -> Option<(String, Vec<SnapshotPrincipa
 }
 
 /// Every record of the real logs, made by the snapshot's principals in turn.
-fn records_as(
+pub(crate) fn records_as(
     records: &[Value],
     account: &str,
     principals: &[(bool, String, String)],
@@ -623,7 +623,7 @@ fn records_as(
         .collect()
 }
 
-fn real_records(root: &Path) -> Vec<Value> {
+pub(crate) fn real_records(root: &Path) -> Vec<Value> {
     let mut records: Vec<Value> = files_under(root)
         .iter()
         .filter_map(|path| log_records(path))

@@ -123,136 +123,210 @@ fn holder_of(document: &Value) -> AuthorizationDetails {
     AuthorizationDetails::from_json_str(&text).expect("a valid snapshot")
 }
 
+/// Runs `policy --explain` for one principal and checks it with ctidx's own evaluator: every
+/// document within the target's limit; every used action granted and no other (beyond what AWS
+/// grants everyone); every resource named in a statement of its action, fitting one of the action's
+/// ARN formats; and no statement granting an action on a resource that action did not get.
+/// Returns false when the principal made no call that needs an action.
+fn round_trip(config: &Path, store: &Path, principal: &[&str], target: &str) -> bool {
+    let catalogue = Catalogue::embedded();
+    let resource_types = ResourceTypes::embedded();
+    let mut args = vec![
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "policy",
+        "--explain",
+        "--target",
+        target,
+        "--max-resources",
+        "2",
+    ];
+    args.extend_from_slice(principal);
+    let output = run(&args);
+    let name = principal.join(" ");
+    if !output.status.success() && stderr(&output).contains("made no successful call") {
+        return false;
+    }
+    assert!(output.status.success(), "{name}: {}", stderr(&output));
+    let explained: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let documents: Vec<Value> = match &explained["policy"] {
+        Value::Array(all) => all.clone(),
+        one => vec![one.clone()],
+    };
+    let limit = match target {
+        "managed" => 6_144,
+        "user-inline" => 2_048,
+        "group-inline" => 5_120,
+        _ => 10_240,
+    };
+    let holder = PrincipalRef::User("arn:aws:iam::111111111111:user/holder");
+    let mut granted = BTreeSet::new();
+    let mut statements_seen = Vec::new();
+    for document in &documents {
+        let size = document
+            .to_string()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .count();
+        assert!(size <= limit, "{name}: {size} > {limit}");
+        let evaluation = evaluate(&holder_of(document), holder, catalogue).expect("evaluates");
+        granted.extend(
+            evaluation
+                .granted
+                .keys()
+                .map(|id| catalogue.get(*id).full_name.clone()),
+        );
+        statements_seen.extend(statements(document));
+    }
+    let actions = explained["actions"].as_array().expect("actions");
+    let used: BTreeSet<String> = actions
+        .iter()
+        .map(|a| a["action"].as_str().expect("action").to_string())
+        .collect();
+    // What AWS allows every principal is granted by the evaluator whatever the policy.
+    let empty = json!({"Version": "2012-10-17", "Statement": []});
+    let always: BTreeSet<String> = evaluate(&holder_of(&empty), holder, catalogue)
+        .expect("evaluates")
+        .granted
+        .keys()
+        .map(|id| catalogue.get(*id).full_name.clone())
+        .collect();
+    let beyond: Vec<&String> = granted
+        .iter()
+        .filter(|a| !used.contains(*a) && !always.contains(*a))
+        .collect();
+    assert!(
+        beyond.is_empty(),
+        "{name} is granted more than it used: {beyond:?}"
+    );
+    let missing: Vec<&String> = used.iter().filter(|a| !granted.contains(*a)).collect();
+    assert!(missing.is_empty(), "{name} misses {missing:?}");
+    for action in actions {
+        let action_name = action["action"].as_str().expect("action");
+        let id = catalogue.lookup_full(action_name).expect("known action");
+        for resource in action["resources"].as_array().expect("resources") {
+            let written = resource["resource"].as_str().expect("resource");
+            assert!(
+                statements_seen.iter().any(|(actions, resources)| {
+                    actions.contains(action_name) && resources.contains(written)
+                }),
+                "{name}: {action_name} on {written} is in no statement"
+            );
+            if written != "*" {
+                assert!(
+                    resource_types.fits(id, written),
+                    "{name}: {written} fits no ARN format of {action_name}"
+                );
+            }
+        }
+    }
+    let gets = |action: &str, resource: &str| {
+        actions.iter().any(|e| {
+            e["action"] == action
+                && e["resources"]
+                    .as_array()
+                    .expect("resources")
+                    .iter()
+                    .any(|r| {
+                        let own = r["resource"].as_str().unwrap_or_default();
+                        own == resource || wildcard_match(own, resource)
+                    })
+        })
+    };
+    for (actions, resources) in &statements_seen {
+        for resource in resources {
+            assert!(
+                actions.iter().all(|a| gets(a, resource)),
+                "{name}: a statement grants {actions:?} on {resource}, which not all of them got"
+            );
+        }
+    }
+    true
+}
+
 #[test]
 fn every_demo_principal_round_trips_through_the_evaluator() {
     let store = demo_store().join("store");
-    let catalogue = Catalogue::embedded();
-    let resource_types = ResourceTypes::embedded();
+    let config = demo_dir().join("config.yaml");
     let mut checked = 0;
-    for (flag, name) in [
-        ("--user", "alice"),
-        ("--user", "charlie"),
-        ("--role", "admin"),
+    for principal in [
+        ["--user", "alice"],
+        ["--user", "charlie"],
+        ["--role", "admin"],
     ] {
         for target in ["managed", "user-inline"] {
-            let output = policy(
-                &store,
-                &[
-                    flag,
-                    name,
-                    "--explain",
-                    "--target",
-                    target,
-                    "--max-resources",
-                    "2",
-                ],
-            );
-            assert!(output.status.success(), "{name}: {}", stderr(&output));
-            let explained: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
-            let documents: Vec<Value> = match &explained["policy"] {
-                Value::Array(all) => all.clone(),
-                one => vec![one.clone()],
-            };
-            let limit = if target == "managed" { 6_144 } else { 2_048 };
-            let mut granted = BTreeSet::new();
-            let mut statements_seen = Vec::new();
-            for document in &documents {
-                let size = document
-                    .to_string()
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .count();
-                assert!(size <= limit, "{name}: {size} > {limit}");
-                let evaluation = evaluate(
-                    &holder_of(document),
-                    PrincipalRef::User("arn:aws:iam::111111111111:user/holder"),
-                    catalogue,
-                )
-                .expect("evaluates");
-                granted.extend(
-                    evaluation
-                        .granted
-                        .keys()
-                        .map(|id| catalogue.get(*id).full_name.clone()),
-                );
-                statements_seen.extend(statements(document));
-            }
-            let used: BTreeSet<String> = explained["actions"]
-                .as_array()
-                .expect("actions")
-                .iter()
-                .map(|a| a["action"].as_str().expect("action").to_string())
-                .collect();
-            // What AWS allows every principal is granted by the evaluator whatever the policy.
-            let always = evaluate(
-                &holder_of(&json!({"Version": "2012-10-17", "Statement": []})),
-                PrincipalRef::User("arn:aws:iam::111111111111:user/holder"),
-                catalogue,
-            )
-            .expect("evaluates");
-            let always: BTreeSet<String> = always
-                .granted
-                .keys()
-                .map(|id| catalogue.get(*id).full_name.clone())
-                .collect();
-            let beyond: Vec<&String> = granted
-                .iter()
-                .filter(|a| !used.contains(*a) && !always.contains(*a))
-                .collect();
+            let mut args = vec!["--account", "demo", "--start", "2018-01-01"];
+            args.extend_from_slice(&principal);
             assert!(
-                beyond.is_empty(),
-                "{name} is granted more than it used: {beyond:?}"
+                round_trip(&config, &store, &args, target),
+                "{principal:?} is active"
             );
-            let missing: Vec<&String> = used.iter().filter(|a| !granted.contains(*a)).collect();
-            assert!(missing.is_empty(), "{name} misses {missing:?}");
-            // Each resource its calls named is covered, by a statement of its action, and every
-            // ARN written fits a format of one of the action's resource types.
-            for action in explained["actions"].as_array().expect("actions") {
-                let action_name = action["action"].as_str().expect("action");
-                let id = catalogue.lookup_full(action_name).expect("known action");
-                for resource in action["resources"].as_array().expect("resources") {
-                    let written = resource["resource"].as_str().expect("resource");
-                    assert!(
-                        statements_seen.iter().any(|(actions, resources)| {
-                            actions.contains(action_name) && resources.contains(written)
-                        }),
-                        "{name}: {action_name} on {written} is in no statement"
-                    );
-                    if written != "*" {
-                        assert!(
-                            resource_types.fits(id, written),
-                            "{name}: {written} fits no ARN format of {action_name}"
-                        );
-                    }
-                }
-            }
-            for (actions, resources) in &statements_seen {
-                for resource in resources {
-                    assert!(
-                        actions.iter().all(|a| {
-                            explained["actions"]
-                                .as_array()
-                                .expect("actions")
-                                .iter()
-                                .any(|e| {
-                                    e["action"] == a.as_str()
-                                        && e["resources"].as_array().expect("r").iter().any(|r| {
-                                            r["resource"] == resource.as_str()
-                                                || wildcard_match(
-                                                    r["resource"].as_str().unwrap_or_default(),
-                                                    resource,
-                                                )
-                                        })
-                                })
-                        }),
-                        "{name}: a statement grants {actions:?} on {resource}, which not all of them used"
-                    );
-                }
-            }
             checked += 1;
         }
     }
     assert_eq!(checked, 6);
+}
+
+#[test]
+#[ignore = "needs CTIDX_REALDATA_DIR"]
+fn real_data_principals_round_trip_through_the_evaluator() {
+    let root = realdata_dir();
+    let records = crate::findings::real_records(&root.join("cloudtrail"));
+    let snapshots: Vec<std::path::PathBuf> = files_under(&root.join("iam"))
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    let (mut active, mut snapshots_checked) = (0, 0);
+    for snapshot_path in &snapshots {
+        let snapshot: Value =
+            serde_json::from_str(&std::fs::read_to_string(snapshot_path).expect("read"))
+                .expect("JSON");
+        let Some((account, principals)) = crate::findings::snapshot_principals(&snapshot) else {
+            continue;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let logs = dir.path().join("logs");
+        let replayed = crate::findings::records_as(&records, &account, &principals);
+        let body = gzip(&serde_json::to_vec(&json!({"Records": replayed})).expect("JSON"));
+        write(
+            &aws_key(&logs, &account, "us-east-1", "2023-07-10", "real"),
+            &body,
+        );
+        let store = dir.path().join("store");
+        let output = ingest(&logs, &store, &["--quiet"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let config = dir.path().join("config.yaml");
+        write(
+            &config,
+            format!(
+                "accounts:\n  - name: real\n    id: \"{account}\"\n    iam: {}\n",
+                snapshot_path.display()
+            )
+            .as_bytes(),
+        );
+        for (is_user, name, _) in &principals {
+            let flag = if *is_user { "--user" } else { "--role" };
+            let args = [
+                "--account",
+                "real",
+                "--start",
+                "2015-01-01",
+                "--end",
+                "2025-12-31",
+                flag,
+                name,
+            ];
+            if round_trip(&config, &store, &args, "role-inline") {
+                active += 1;
+            }
+        }
+        snapshots_checked += 1;
+    }
+    assert!(snapshots_checked >= 3, "{snapshots_checked} snapshots");
+    assert!(active >= 20, "only {active} active principals");
+    eprintln!("{snapshots_checked} snapshots, {active} active principals round-trip");
 }
 
 #[test]
