@@ -435,7 +435,7 @@ pub fn cloudformation(
             let name = resource_name(principal_name, index, documents.len());
             let logical_id: String = name
                 .split(|c: char| !c.is_ascii_alphanumeric())
-                .map(|word| camel(word))
+                .map(camel)
                 .collect();
             (
                 logical_id,
