@@ -648,4 +648,170 @@ mod tests {
             "{\"a\":\"bc\"}".len()
         );
     }
+
+    mod generated {
+        use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use crate::findings::Unrecorded;
+        use crate::findings::activity::Request;
+        use crate::findings::needs::{Needs, Tables};
+        use crate::iam::authz::AuthorizationDetails;
+        use crate::iam::eval::{PrincipalRef, evaluate};
+        use crate::iam::recorded::RecordingConfig;
+        use crate::mapping::resources::Rules;
+
+        /// Calls a principal may make: (event source, event name, request parameters).
+        fn call() -> impl Strategy<Value = (&'static str, &'static str, String)> {
+            let bucket = prop::sample::select(vec!["logs-a", "logs-b", "data", "logs-a-old"]);
+            let key = prop::sample::select(vec!["x", "y/z", "k.txt", "a/b/c"]);
+            let table = prop::sample::select(vec!["orders", "users", "orders-archive"]);
+            let role = prop::sample::select(vec!["admin", "deploy", "service-role/exec"]);
+            prop_oneof![
+                (bucket.clone(), key).prop_map(|(b, k)| (
+                    "s3.amazonaws.com",
+                    "GetObject",
+                    format!(r#"{{"bucketName":"{b}","key":"{k}"}}"#)
+                )),
+                bucket.prop_map(|b| (
+                    "s3.amazonaws.com",
+                    "CreateBucket",
+                    format!(r#"{{"bucketName":"{b}"}}"#)
+                )),
+                table.prop_map(|t| (
+                    "dynamodb.amazonaws.com",
+                    "GetItem",
+                    format!(r#"{{"tableName":"{t}"}}"#)
+                )),
+                role.clone().prop_map(|r| (
+                    "sts.amazonaws.com",
+                    "AssumeRole",
+                    format!(r#"{{"roleArn":"arn:aws:iam::111111111111:role/{r}","roleSessionName":"s"}}"#)
+                )),
+                role.prop_map(|r| (
+                    "lambda.amazonaws.com",
+                    "CreateFunction20150331",
+                    format!(r#"{{"functionName":"f-{}","role":"{r}"}}"#, r.len())
+                )),
+                Just(("monitoring.amazonaws.com", "DescribeAlarms", "{}".to_string())),
+                Just(("ec2.amazonaws.com", "DescribeInstances", "{}".to_string())),
+                Just(("s3.amazonaws.com", "GetObject", "{}".to_string())),
+            ]
+        }
+
+        fn holder_of(document: &Document) -> AuthorizationDetails {
+            let text = serde_json::json!({
+                "UserDetailList": [{
+                    "UserName": "holder", "UserId": "AIDAHOLDER", "Path": "/",
+                    "Arn": "arn:aws:iam::111111111111:user/holder",
+                    "CreateDate": "2020-01-01T00:00:00Z", "GroupList": [],
+                    "AttachedManagedPolicies": [],
+                    "UserPolicyList": [{"PolicyName": "generated", "PolicyDocument": document}]
+                }],
+                "GroupDetailList": [], "RoleDetailList": [], "Policies": []
+            })
+            .to_string();
+            AuthorizationDetails::from_json_str(&text).expect("a valid snapshot")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Whatever a principal did, its policy grants exactly the actions used (beyond what
+            /// AWS allows everyone), each on every resource named, within the target's size.
+            #[test]
+            fn policies_grant_what_was_used_and_no_more(
+                calls in prop::collection::vec(call(), 1..24),
+                max_resources in 1usize..4,
+                target in prop::sample::select(vec![
+                    Target::Managed, Target::RoleInline, Target::UserInline, Target::GroupInline,
+                ]),
+            ) {
+                let catalogue = Catalogue::embedded();
+                let resource_types = ResourceTypes::embedded();
+                let unrecorded = Unrecorded::new(catalogue, &RecordingConfig::default());
+                let profiles = HashMap::new();
+                let tables = Tables {
+                    catalogue,
+                    resource_types,
+                    rules: Rules::embedded(),
+                    unrecorded: &unrecorded,
+                    instance_profiles: &profiles,
+                };
+                let requests: Vec<Request> = calls
+                    .iter()
+                    .map(|(source, name, parameters)| Request {
+                        event_source: source.to_string(),
+                        event_name: name.to_string(),
+                        account: Some("111111111111".into()),
+                        region: Some("us-east-1".into()),
+                        parameters: Some(parameters.clone()),
+                        calls: 1,
+                        ..Request::default()
+                    })
+                    .collect();
+                let needs = Needs::compute(
+                    &tables,
+                    "arn:aws:iam::111111111111:user/alice",
+                    &BTreeMap::new(),
+                    &requests,
+                    &HashMap::new(),
+                );
+                let options = Options { max_resources, target, keep_unknown: false };
+                let statements = statements(&needs, catalogue, resource_types, &options);
+                let documents = documents(&statements, target).expect("small policies fit");
+                let holder = PrincipalRef::User("arn:aws:iam::111111111111:user/holder");
+                let empty = document(&[]);
+                let always: BTreeSet<_> = evaluate(&holder_of(&empty), holder, catalogue)
+                    .expect("evaluates")
+                    .granted
+                    .into_keys()
+                    .collect();
+                let mut granted = BTreeSet::new();
+                for document in &documents {
+                    prop_assert!(size(document) <= target.limit());
+                    granted.extend(
+                        evaluate(&holder_of(document), holder, catalogue)
+                            .expect("evaluates")
+                            .granted
+                            .into_keys(),
+                    );
+                }
+                let used: BTreeSet<_> = needs.actions.iter().map(|a| a.id).collect();
+                prop_assert!(used.is_subset(&granted));
+                prop_assert!(granted.iter().all(|id| used.contains(id) || always.contains(id)));
+                let written: Vec<&Statement> =
+                    documents.iter().flat_map(|d| &d.statements).collect();
+                for action in &needs.actions {
+                    let name = &catalogue.get(action.id).full_name;
+                    let mut named: Vec<&str> = action.resources.keys().map(String::as_str).collect();
+                    if !action.any_resource.is_empty() {
+                        named.push("*");
+                    }
+                    for arn in named {
+                        prop_assert!(
+                            written.iter().any(|s| s.actions.contains(name)
+                                && s.resources.iter().any(|r| r == "*" && arn == "*"
+                                    || wildcard_match(r, arn))),
+                            "{} on {} is not granted", name, arn
+                        );
+                    }
+                    for resource in written
+                        .iter()
+                        .filter(|s| s.actions.contains(name))
+                        .flat_map(|s| &s.resources)
+                    {
+                        if resource != "*" {
+                            prop_assert!(
+                                resource_types.fits(action.id, resource),
+                                "{} fits no ARN format of {}", resource, name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
