@@ -232,6 +232,19 @@ pub struct PolicyArgs {
     #[arg(long, value_name = "NAME")]
     pub role: Option<String>,
 
+    /// What the user or role needs inside this role, from the sessions it opened there (directly or
+    /// through chains of role assumptions)
+    #[arg(long, value_name = "ROLE")]
+    pub destrole: Option<String>,
+
+    /// The account of --destrole [default: --account]
+    #[arg(long, value_name = "NAME|ID", requires = "destrole")]
+    pub destaccount: Option<String>,
+
+    /// Role assumptions followed in a chain, with --destrole
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_depth: u32,
+
     /// First day of the window (UTC) [default: a year before --end]
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
     pub start: Option<Day>,

@@ -6,7 +6,7 @@ use std::io::Write;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::query::lookup::{find_role, find_user};
+use super::query::lookup::{find_role, find_user, role_session_prefix};
 use crate::ExitStatus;
 use crate::cli::PolicyArgs;
 use crate::config::Settings;
@@ -20,6 +20,7 @@ use crate::iam::resource_types::ResourceTypes;
 use crate::mapping::resources::Rules;
 use crate::printer::Printer;
 use crate::render::policy::{self, Document, Options, PolicyError, PolicyFormat};
+use crate::sql::queries;
 use crate::store::Store;
 use crate::time::Window;
 
@@ -37,31 +38,69 @@ pub fn run(
     for warning in &details.warnings {
         printer.warn(warning);
     }
-    let (principal, arn) = match (&args.user, &args.role) {
+    let (principal, unique_id, session_prefix) = match (&args.user, &args.role) {
         (Some(name), _) => {
             let user = find_user(&details, name, account)?;
-            (PrincipalRef::User(&user.arn), user.arn.clone())
+            let prefix = format!("{}/", user.arn);
+            (PrincipalRef::User(&user.arn), &user.user_id, prefix)
         }
         (None, Some(name)) => {
             let role = find_role(&details, name, account)?;
-            (PrincipalRef::Role(&role.arn), role.arn.clone())
+            let prefix = role_session_prefix(&role.arn, &role.name);
+            (PrincipalRef::Role(&role.arn), &role.role_id, prefix)
         }
         (None, None) => unreachable!("clap requires --user or --role"),
     };
     let catalogue = Catalogue::embedded();
-    let evaluation = Evaluator::new(&details, catalogue).evaluate(principal)?;
+    let store = Store::new(&settings.store);
+    let ctx = crate::sql::session(&store)?;
+    // With --destrole, the policy is the destination role's part that this principal needs.
+    let destination_details;
+    let (details, arn, grantee, requests, named_by_kind) = match &args.destrole {
+        None => {
+            let arn = principal.arn().to_string();
+            let (requests, named) = super::block_on(activity::requests_of(
+                &ctx,
+                &account.id,
+                &arn,
+                &window,
+                RESOURCES_READ,
+            ))??;
+            (&details, arn, principal, requests, named)
+        }
+        Some(destination) => {
+            let destination_account =
+                settings.account(args.destaccount.as_deref().or(Some(&account.id)))?;
+            destination_details = if destination_account.id == account.id {
+                None
+            } else {
+                Some(settings.load_iam(destination_account)?)
+            };
+            let details = destination_details.as_ref().unwrap_or(&details);
+            let role = find_role(details, destination, destination_account)?;
+            let requests = super::block_on(activity::session_requests_of(
+                &ctx,
+                &queries::PersonSessions {
+                    principal_arn: principal.arn(),
+                    principal_id: unique_id,
+                    session_prefix: &session_prefix,
+                    max_depth: args.max_depth,
+                    role_arn: &role.arn,
+                },
+                &queries::SessionCalls {
+                    role_arn: &role.arn,
+                    role_account: &destination_account.id,
+                    window: &window,
+                },
+            ))??;
+            let grantee = PrincipalRef::Role(&role.arn);
+            (details, role.arn.clone(), grantee, requests, HashMap::new())
+        }
+    };
+    let evaluation = Evaluator::new(details, catalogue).evaluate(grantee)?;
     for warning in &evaluation.warnings {
         printer.warn(warning);
     }
-    let store = Store::new(&settings.store);
-    let ctx = crate::sql::session(&store)?;
-    let (requests, named_by_kind) = super::block_on(activity::requests_of(
-        &ctx,
-        &account.id,
-        &arn,
-        &window,
-        RESOURCES_READ,
-    ))??;
     let patterns = if args.data_events.is_empty() {
         &settings.config.data_events
     } else {

@@ -180,6 +180,20 @@ pub async fn requests_of(
     Ok((requests, by_kind))
 }
 
+/// The distinct successful requests one principal made in a destination role through its sessions
+/// (`sql/person_sessions.sql`, then `sql/session_requests.sql`).
+pub async fn session_requests_of(
+    ctx: &SessionContext,
+    person: &queries::PersonSessions<'_>,
+    calls: &queries::SessionCalls<'_>,
+) -> Result<Vec<Request>, QueryError> {
+    follow_sessions(ctx, calls.window).await?;
+    queries::PERSON_SESSIONS.materialize(ctx, person).await?;
+    let query = queries::SESSION_REQUESTS;
+    let batches = query.run(ctx, calls).await?;
+    request_rows(&batches).map_err(|error| QueryError::Rows(query.name, error))
+}
+
 /// One row of `sql/principal_requests.sql`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {

@@ -99,13 +99,33 @@ impl Params for SessionEvents<'_> {
 }
 
 /// What one principal did inside one destination role, through its sessions.
-pub struct SessionCalls<'a> {
+pub struct PersonSessions<'a> {
     pub principal_arn: &'a str,
     /// AIDA…/AROA…: matches the copy of a cross-account call the destination account records.
     pub principal_id: &'a str,
     /// The start of the principal's own session ARNs; for a user, one that starts none.
     pub session_prefix: &'a str,
     pub max_depth: u32,
+    pub role_arn: &'a str,
+}
+
+impl Params for PersonSessions<'_> {
+    fn values(&self) -> Vec<(&'static str, ScalarValue)> {
+        vec![
+            ("principal_arn", text(self.principal_arn)),
+            ("principal_id", text(self.principal_id)),
+            ("session_prefix", text(self.session_prefix)),
+            (
+                "max_depth",
+                ScalarValue::Int64(Some(i64::from(self.max_depth))),
+            ),
+            ("role_arn", text(self.role_arn)),
+        ]
+    }
+}
+
+/// What was done in the sessions of `person_sessions`: in one destination role, in a window.
+pub struct SessionCalls<'a> {
     pub role_arn: &'a str,
     pub role_account: &'a str,
     pub window: &'a Window,
@@ -114,13 +134,6 @@ pub struct SessionCalls<'a> {
 impl Params for SessionCalls<'_> {
     fn values(&self) -> Vec<(&'static str, ScalarValue)> {
         let mut values = vec![
-            ("principal_arn", text(self.principal_arn)),
-            ("principal_id", text(self.principal_id)),
-            ("session_prefix", text(self.session_prefix)),
-            (
-                "max_depth",
-                ScalarValue::Int64(Some(i64::from(self.max_depth))),
-            ),
             ("role_arn", text(self.role_arn)),
             ("role_account", text(self.role_account)),
         ];
@@ -228,6 +241,11 @@ pub const SESSION_EVENTS: NamedQuery = named!("session_events");
 pub const SESSION_LINKS: NamedQuery = named!("session_links");
 /// Takes [`SessionCalls`].
 pub const SESSION_CALLS: NamedQuery = named!("session_calls");
+/// Takes [`PersonSessions`]; materialized as `person_sessions` for [`SESSION_CALLS`] and
+/// [`SESSION_REQUESTS`].
+pub const PERSON_SESSIONS: NamedQuery = named!("person_sessions");
+/// Takes [`SessionCalls`].
+pub const SESSION_REQUESTS: NamedQuery = named!("session_requests");
 /// Takes [`RoleCallsByPerson`].
 pub const ROLE_CALLS_BY_PERSON: NamedQuery = named!("role_calls_by_person");
 /// Takes [`PrincipalCalls`].
@@ -370,17 +388,22 @@ mod tests {
         check(SESSION_EVENTS, SessionEvents { window: &window });
         check(SESSION_LINKS, NoParams);
         check(
-            SESSION_CALLS,
-            SessionCalls {
+            PERSON_SESSIONS,
+            PersonSessions {
                 principal_arn: "p",
                 principal_id: "AIDA",
                 session_prefix: "p/",
                 max_depth: 5,
                 role_arn: "r",
-                role_account: "2",
-                window: &window,
             },
         );
+        let session_calls = || SessionCalls {
+            role_arn: "r",
+            role_account: "2",
+            window: &window,
+        };
+        check(SESSION_CALLS, session_calls());
+        check(SESSION_REQUESTS, session_calls());
         check(
             ROLE_CALLS_BY_PERSON,
             RoleCallsByPerson {

@@ -330,6 +330,74 @@ fn real_data_principals_round_trip_through_the_evaluator() {
 }
 
 #[test]
+fn one_person_inside_a_shared_role_needs_only_its_own_calls() {
+    let store = demo_store().join("store");
+    let config = demo_dir().join("config.yaml");
+    let output = policy(&store, &["--user", "alice", "--destrole", "admin"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let document: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        statements(&document),
+        vec![
+            (
+                set(&["iam:CreateUser"]),
+                set(&["arn:aws:iam::111111111111:user/reporting-bot"])
+            ),
+            (
+                set(&["s3:CreateBucket"]),
+                set(&[
+                    "arn:aws:s3:::alice-scratch-demo",
+                    "arn:aws:s3:::demo-reporting-exports"
+                ])
+            ),
+        ]
+    );
+    // The same actions as `query --destrole` lists as used.
+    let query = run(&[
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "query",
+        "--account",
+        "demo",
+        "--user",
+        "alice",
+        "--destrole",
+        "admin",
+        "--start",
+        "2018-01-01",
+        "--show-used",
+    ]);
+    assert!(query.status.success(), "{}", stderr(&query));
+    let used: BTreeSet<String> = stdout(&query)
+        .lines()
+        .filter(|line| line.starts_with("  ") || line.starts_with("+ "))
+        .map(|line| line[2..].split(' ').next().unwrap_or_default().to_string())
+        .collect();
+    let written: BTreeSet<String> = statements(&document)
+        .into_iter()
+        .flat_map(|(actions, _)| actions)
+        .map(|action| action.to_lowercase())
+        .collect();
+    assert_eq!(written, used);
+    for target in ["managed", "user-inline"] {
+        let args = [
+            "--account",
+            "demo",
+            "--start",
+            "2018-01-01",
+            "--user",
+            "charlie",
+            "--destrole",
+            "admin",
+        ];
+        assert!(round_trip(&config, &store, &args, target));
+    }
+}
+
+#[test]
 fn a_principal_without_calls_or_unknown_fails_clearly() {
     let store = demo_store().join("store");
     let output = policy(&store, &["--user", "bob"]);

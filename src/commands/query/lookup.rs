@@ -87,3 +87,12 @@ fn not_found<'a>(
         account.id
     )
 }
+
+/// `arn:aws:iam::123456789012:role/path/name` → `arn:aws:sts::123456789012:assumed-role/name/`
+/// (session ARNs leave out the role's path).
+pub fn role_session_prefix(role_arn: &str, role_name: &str) -> String {
+    let mut parts = role_arn.splitn(6, ':');
+    let partition = parts.nth(1).unwrap_or("aws");
+    let account = parts.nth(2).unwrap_or_default();
+    format!("arn:{partition}:sts::{account}:assumed-role/{role_name}/")
+}

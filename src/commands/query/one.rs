@@ -8,7 +8,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::prelude::SessionContext;
 
 use super::Question;
-use super::lookup::{find_role, find_user};
+use super::lookup::{find_role, find_user, role_session_prefix};
 use crate::config::AccountConfig;
 use crate::findings::organization::{self, AccountCoverage, PrincipalType, Survey};
 use crate::findings::{self, CallActivity, Filters, Findings, Unrecorded, activity};
@@ -106,14 +106,20 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
         let destination_details = destination_details.as_ref().unwrap_or(&details);
         let role = find_role(destination_details, destination, destination_account)?;
         writeln!(out, "Getting info for AssumeRole into {}", role.name)?;
-        let used = activity(
+        crate::commands::block_on(queries::PERSON_SESSIONS.materialize(
             &ctx,
-            queries::SESSION_CALLS,
-            &queries::SessionCalls {
+            &queries::PersonSessions {
                 principal_arn: arn,
                 principal_id: actor.unique_id,
                 session_prefix: &actor.session_prefix,
                 max_depth: args.max_depth,
+                role_arn: &role.arn,
+            },
+        ))??;
+        let used = activity(
+            &ctx,
+            queries::SESSION_CALLS,
+            &queries::SessionCalls {
                 role_arn: &role.arn,
                 role_account: &destination_account.id,
                 window: &window,
@@ -282,15 +288,6 @@ struct Actor<'a> {
     session_prefix: String,
     /// Takes [`queries::PrincipalCalls`].
     calls: NamedQuery,
-}
-
-/// `arn:aws:iam::123456789012:role/path/name` → `arn:aws:sts::123456789012:assumed-role/name/`
-/// (session ARNs leave out the role's path).
-fn role_session_prefix(role_arn: &str, role_name: &str) -> String {
-    let mut parts = role_arn.splitn(6, ':');
-    let partition = parts.nth(1).unwrap_or("aws");
-    let account = parts.nth(2).unwrap_or_default();
-    format!("arn:{partition}:sts::{account}:assumed-role/{role_name}/")
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,22 @@
+-- The distinct successful requests one principal made in one destination role, through its role
+-- sessions (the calls of session_calls.sql), as principal_requests.sql gives them for a principal's
+-- own calls. Reads `person_sessions`, the result of person_sessions.sql.
+-- Parameters (bound by name): $role_arn, $role_account: the destination role's ARN and account;
+-- $first_day, $last_day: the window ('YYYY-MM-DD', UTC).
+SELECT e.eventsource, e.eventname, e.eventtype, e.recipientaccountid, e.awsregion, e.requestparameters,
+       count(*) AS calls,
+       min(e.eventtime) AS first_call,
+       max(e.eventtime) AS last_call,
+       min(e.eventid) AS sample_event
+FROM cloudtrail e
+WHERE e.account = $role_account
+  AND e.day BETWEEN $first_day AND $last_day
+  AND e.errorcode IS NULL
+  AND e.useridentity.sessioncontext.sessionissuer.arn = $role_arn
+  AND (
+      e.useridentity.accesskeyid IN (SELECT session_key FROM person_sessions)
+      OR e.useridentity.arn || ' ' || e.useridentity.sessioncontext.attributes.creationdate
+         IN (SELECT switch_arn || ' ' || session_created FROM person_sessions)
+      OR e.useridentity.arn IN (SELECT switch_arn FROM person_sessions WHERE session_created IS NULL)
+  )
+GROUP BY e.eventsource, e.eventname, e.eventtype, e.recipientaccountid, e.awsregion, e.requestparameters
