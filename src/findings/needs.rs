@@ -159,6 +159,35 @@ impl Needs {
             if request.calls == 0 {
                 continue;
             }
+            let parameters: Value = request
+                .parameters
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or(Value::Null);
+            let place = Place {
+                partition,
+                region: request.region.as_deref().unwrap_or("*"),
+                account: request.account.as_deref().unwrap_or(principal_account),
+            };
+            // A call that hands a role to a service needs iam:PassRole whatever else it needs.
+            if let Some(pass_role) = pass_role {
+                let passed = passed_roles(
+                    tables.rules,
+                    &request.event_source,
+                    &request.event_name,
+                    &parameters,
+                    &place,
+                );
+                if !passed.is_empty() {
+                    let action = tally(&mut actions, granted, pass_role, request, true);
+                    for passed in passed {
+                        let how = format!("{} {}", request.event_name, passed.parameter);
+                        for (role, reason) in roles_passed(&passed.arn, how, &place, tables) {
+                            action.resources.entry(role).or_insert(reason);
+                        }
+                    }
+                }
+            }
             let mapped = mapping::map_record(
                 catalogue,
                 request.event_type.as_deref(),
@@ -174,16 +203,6 @@ impl Needs {
                         .or_default() += request.calls;
                     continue;
                 }
-            };
-            let parameters: Value = request
-                .parameters
-                .as_deref()
-                .and_then(|text| serde_json::from_str(text).ok())
-                .unwrap_or(Value::Null);
-            let place = Place {
-                partition,
-                region: request.region.as_deref().unwrap_or("*"),
-                account: request.account.as_deref().unwrap_or(principal_account),
             };
             let kind = (request.event_source.clone(), request.event_name.clone());
             for id in ids {
@@ -227,24 +246,6 @@ impl Needs {
                         .resources
                         .entry(arn.clone())
                         .or_insert(ResourceReason::ResourcesField);
-                }
-            }
-            if let Some(pass_role) = pass_role {
-                let passed = passed_roles(
-                    tables.rules,
-                    &request.event_source,
-                    &request.event_name,
-                    &parameters,
-                    &place,
-                );
-                if !passed.is_empty() {
-                    let action = tally(&mut actions, granted, pass_role, request, true);
-                    for passed in passed {
-                        let how = format!("{} {}", request.event_name, passed.parameter);
-                        for (role, reason) in roles_passed(&passed.arn, how, &place, tables) {
-                            action.resources.entry(role).or_insert(reason);
-                        }
-                    }
                 }
             }
         }

@@ -411,3 +411,121 @@ fn a_principal_without_calls_or_unknown_fails_clearly() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("nobody"), "{}", stderr(&output));
 }
+
+/// `tests/fixtures/passrole/records.json`: one call for each service on the PassRole list, each
+/// handing `passed-<service>` (EC2: an instance profile) to the service.
+#[test]
+fn every_service_on_the_passrole_list_has_its_role_passed() {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/passrole/records.json"),
+        )
+        .expect("fixture"),
+    )
+    .expect("JSON");
+    let records = fixture["Records"].as_array().expect("Records");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    write(
+        &aws_key(&logs, "111111111111", "us-east-1", "2024-03-01", "passrole"),
+        &gzip(&serde_json::to_vec(&fixture).expect("JSON")),
+    );
+    let store = dir.path().join("store");
+    let output = ingest(&logs, &store, &["--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The snapshot knows which role the EC2 instance profile holds.
+    let snapshot = json!({
+        "UserDetailList": [{
+            "UserName": "passer", "UserId": "AIDAEXAMPLEPASSER", "Path": "/",
+            "Arn": "arn:aws:iam::111111111111:user/passer", "CreateDate": "2020-01-01T00:00:00Z",
+            "GroupList": [], "AttachedManagedPolicies": [], "UserPolicyList": []
+        }],
+        "GroupDetailList": [],
+        "RoleDetailList": [{
+            "RoleName": "passed-ec2-role", "RoleId": "AROAEC2", "Path": "/",
+            "Arn": "arn:aws:iam::111111111111:role/passed-ec2-role",
+            "CreateDate": "2020-01-01T00:00:00Z", "RolePolicyList": [], "AttachedManagedPolicies": [],
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+            "InstanceProfileList": [{"InstanceProfileName": "passed-ec2",
+                "Arn": "arn:aws:iam::111111111111:instance-profile/passed-ec2"}]
+        }],
+        "Policies": []
+    });
+    let iam = dir.path().join("iam.json");
+    write(&iam, snapshot.to_string().as_bytes());
+    let config = dir.path().join("config.yaml");
+    write(
+        &config,
+        format!(
+            "accounts:\n  - name: fixtures\n    id: \"111111111111\"\n    iam: {}\n",
+            iam.display()
+        )
+        .as_bytes(),
+    );
+    let output = run(&[
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "policy",
+        "--user",
+        "passer",
+        "--start",
+        "2024-03-01",
+        "--end",
+        "2024-03-01",
+        "--explain",
+        "--max-resources",
+        "50",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let explained: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let pass_role = explained["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["action"] == "iam:PassRole")
+        .expect("iam:PassRole inferred");
+    assert_eq!(pass_role["inferred"], true);
+    let passed: BTreeSet<&str> = pass_role["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["resource"].as_str().expect("resource"))
+        .collect();
+    let mut expected = BTreeSet::new();
+    for record in records {
+        let source = record["eventSource"].as_str().expect("eventSource");
+        let service = source.trim_end_matches(".amazonaws.com");
+        expected.insert(if service == "ec2" {
+            "arn:aws:iam::111111111111:role/passed-ec2-role".to_string()
+        } else {
+            format!("arn:aws:iam::111111111111:role/passed-{service}")
+        });
+    }
+    assert_eq!(expected.len(), 28, "one record per service on the list");
+    let expected: BTreeSet<&str> = expected.iter().map(String::as_str).collect();
+    assert_eq!(passed, expected);
+    // And the policy grants iam:PassRole on exactly those roles.
+    let statement = explained["policy"]["Statement"]
+        .as_array()
+        .expect("one document")
+        .iter()
+        .find(|s| {
+            s["Action"]
+                .as_array()
+                .expect("Action")
+                .contains(&json!("iam:PassRole"))
+        })
+        .expect("a PassRole statement");
+    let resources: BTreeSet<&str> = statement["Resource"]
+        .as_array()
+        .expect("Resource")
+        .iter()
+        .map(|r| r.as_str().expect("text"))
+        .collect();
+    assert!(
+        resources.iter().all(|r| expected.contains(r)),
+        "{resources:?}"
+    );
+}
