@@ -562,6 +562,28 @@ mod tests {
             ["arn:aws:lambda:us-east-1:111111111111:function:f"]
         );
         assert_eq!(
+            named(
+                "sns",
+                "Publish",
+                "Publish",
+                r#"{"topicArn":"arn:aws:sns:us-east-1:111111111111:alerts","message":"m"}"#
+            ),
+            ["arn:aws:sns:us-east-1:111111111111:alerts"]
+        );
+        assert_eq!(
+            named("iam", "GetRole", "GetRole", r#"{"roleName":"deploy"}"#),
+            ["arn:aws:iam::111111111111:role/deploy"]
+        );
+        assert_eq!(
+            named(
+                "kms",
+                "Decrypt",
+                "Decrypt",
+                r#"{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}"#
+            ),
+            ["arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
+        );
+        assert_eq!(
             named("s3", "GetObject", "GetObject", r#"{"key":"k"}"#),
             Vec::<String>::new(),
             "a bucket is needed too"

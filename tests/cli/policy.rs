@@ -398,6 +398,71 @@ fn one_person_inside_a_shared_role_needs_only_its_own_calls() {
 }
 
 #[test]
+fn kept_unknown_actions_are_added_as_their_own_statements() {
+    let store = demo_store().join("store");
+    let output = policy(&store, &["--role", "admin", "--keep-unknown", "--explain"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let explained: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(explained["kept_unknown"], true);
+    let unknown: BTreeSet<String> = explained["held_but_not_recorded"]
+        .as_array()
+        .expect("held_but_not_recorded")
+        .iter()
+        .map(|a| a.as_str().expect("action").to_string())
+        .collect();
+    assert!(unknown.len() > 100, "admin holds *: {}", unknown.len());
+    let used: BTreeSet<String> = explained["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["action"].as_str().expect("action").to_string())
+        .collect();
+    let documents: Vec<Value> = match &explained["policy"] {
+        Value::Array(all) => all.clone(),
+        one => vec![one.clone()],
+    };
+    let catalogue = Catalogue::embedded();
+    let holder = PrincipalRef::User("arn:aws:iam::111111111111:user/holder");
+    let empty = json!({"Version": "2012-10-17", "Statement": []});
+    let always: BTreeSet<String> = evaluate(&holder_of(&empty), holder, catalogue)
+        .expect("evaluates")
+        .granted
+        .keys()
+        .map(|id| catalogue.get(*id).full_name.clone())
+        .collect();
+    let mut granted = BTreeSet::new();
+    let mut kept_statements = 0;
+    for document in &documents {
+        for statement in document["Statement"].as_array().expect("Statement") {
+            if statement["Sid"]
+                .as_str()
+                .is_some_and(|sid| sid.starts_with("KeptUnknown"))
+            {
+                kept_statements += 1;
+                assert_eq!(statement["Resource"], json!(["*"]));
+            }
+        }
+        granted.extend(
+            evaluate(&holder_of(document), holder, catalogue)
+                .expect("evaluates")
+                .granted
+                .keys()
+                .map(|id| catalogue.get(*id).full_name.clone()),
+        );
+    }
+    assert!(kept_statements > 0);
+    let wanted: BTreeSet<String> = used.union(&unknown).cloned().collect();
+    let granted: BTreeSet<String> = granted.difference(&always).cloned().collect();
+    assert_eq!(
+        granted,
+        wanted.difference(&always).cloned().collect::<BTreeSet<_>>()
+    );
+    // Without the flag, none of them is granted.
+    let plain = policy(&store, &["--role", "admin"]);
+    assert!(!stdout(&plain).contains("KeptUnknown"));
+}
+
+#[test]
 fn a_principal_without_calls_or_unknown_fails_clearly() {
     let store = demo_store().join("store");
     let output = policy(&store, &["--user", "bob"]);
