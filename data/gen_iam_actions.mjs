@@ -9,7 +9,8 @@
 //   node data/gen_iam_actions.mjs > data/iam-actions.tsv
 //
 // To move to a newer catalogue, change the version in data/gen/package.json, run `npm install --prefix
-// data/gen`, update the version named above, and rerun.
+// data/gen`, update the version named above, and rerun. data/gen_iam_resources.mjs writes each action's
+// resource types and ARN formats (data/iam-resource-types.tsv) from the same pinned package: rerun it too.
 //
 // Output: comment lines starting with '#', then one line per action, sorted by service prefix and by
 // lower-cased action name: `service<TAB>Action<TAB>access level`. The access level is one of List, Read,
