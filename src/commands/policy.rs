@@ -17,7 +17,7 @@ use crate::iam::catalogue::Catalogue;
 use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
 use crate::iam::resource_types::ResourceTypes;
-use crate::mapping::resources::Rules;
+use crate::mapping::resources::{IamNames, Rules};
 use crate::printer::Printer;
 use crate::render::policy::{self, Document, Options, PolicyError, PolicyFormat};
 use crate::sql::queries;
@@ -117,7 +117,9 @@ pub fn run(
                 .push(role.arn.clone());
         }
     }
+    let iam_names = IamNames::from_details(details);
     let tables = Tables {
+        iam_names: &iam_names,
         instance_profiles: &instance_profiles,
         catalogue,
         resource_types,

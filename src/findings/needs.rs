@@ -12,7 +12,7 @@ use super::{UnmappedCall, Unrecorded, earliest, latest};
 use crate::iam::catalogue::{ActionId, Catalogue};
 use crate::iam::eval::{Attachment, Granted};
 use crate::iam::resource_types::ResourceTypes;
-use crate::mapping::resources::{Place, Rules, named_resources, passed_roles};
+use crate::mapping::resources::{IamNames, Place, Rules, named_resources, passed_roles};
 use crate::mapping::{self, Mapping};
 
 /// Why a resource is in an action's list.
@@ -137,6 +137,8 @@ pub struct Tables<'a> {
     pub unrecorded: &'a Unrecorded,
     /// Each instance profile's ARN, with the ARNs of the roles it holds (from the IAM snapshot).
     pub instance_profiles: &'a HashMap<String, Vec<String>>,
+    /// The paths of the snapshot's users and roles.
+    pub iam_names: &'a IamNames,
 }
 
 impl Needs {
@@ -168,6 +170,7 @@ impl Needs {
                 partition,
                 region: request.region.as_deref().unwrap_or("*"),
                 account: request.account.as_deref().unwrap_or(principal_account),
+                iam_names: Some(tables.iam_names),
             };
             // A call that hands a role to a service needs iam:PassRole whatever else it needs.
             if let Some(pass_role) = pass_role {
@@ -306,6 +309,7 @@ mod tests {
             rules: Rules::embedded(),
             unrecorded: &unrecorded,
             instance_profiles: profiles,
+            iam_names: &IamNames::default(),
         };
         Needs::compute(
             &tables,

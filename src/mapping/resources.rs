@@ -166,12 +166,14 @@ impl Rules {
     }
 }
 
-/// Where a call ran: what fills `${Partition}`, `${Region}` and `${Account}`.
+/// Where a call ran: what fills `${Partition}`, `${Region}` and `${Account}`, and the account's
+/// IAM names, which give the paths of users and roles named without one.
 #[derive(Debug, Clone, Copy)]
 pub struct Place<'a> {
     pub partition: &'a str,
     pub region: &'a str,
     pub account: &'a str,
+    pub iam_names: Option<&'a IamNames>,
 }
 
 /// An ARN a call named, and the request parameter it came from.
@@ -273,6 +275,78 @@ fn fill_of(how: How, value: &str, place: &Place<'_>) -> Option<Fill> {
     })
 }
 
+/// An IAM user or role name from a request carries no path. `CreateUser` and `CreateRole` name it
+/// in `path` (default `/`); otherwise the account's snapshot gives it (`service-role/deploy`), and a
+/// name the snapshot does not hold stands for itself under the default path and under any other
+/// (`deploy`, `*/deploy`), so the policy never misses it.
+fn iam_paths(
+    rule: &ArnRule,
+    fill: Option<Fill>,
+    event: &str,
+    parameters: &Value,
+    place: &Place<'_>,
+) -> Vec<Fill> {
+    let (How::IamName, Some(Fill::Variable(name))) = (rule.how, &fill) else {
+        return fill.into_iter().collect();
+    };
+    let kind = match rule.variable.as_str() {
+        "RoleNameWithPath" => "role",
+        "UserNameWithPath" => "user",
+        _ => return fill.into_iter().collect(),
+    };
+    if event == format!("create{kind}") {
+        let path = parameters
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("/")
+            .trim_matches('/');
+        return vec![Fill::Variable(if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}/{name}")
+        })];
+    }
+    match place
+        .iam_names
+        .and_then(|names| names.with_path(kind, place.account, name))
+    {
+        Some(with_path) => vec![Fill::Variable(with_path.to_string())],
+        None => vec![
+            Fill::Variable(name.clone()),
+            Fill::Variable(format!("*/{name}")),
+        ],
+    }
+}
+
+/// The users and roles of the IAM snapshots, by kind, account and name: their names with paths.
+#[derive(Debug, Default)]
+pub struct IamNames(HashMap<(&'static str, String, String), String>);
+
+impl IamNames {
+    pub fn from_details(details: &crate::iam::authz::AuthorizationDetails) -> IamNames {
+        let mut names = HashMap::new();
+        let users = details.users.iter().map(|u| ("user", &u.name, &u.arn));
+        let roles = details.roles.iter().map(|r| ("role", &r.name, &r.arn));
+        for (kind, name, arn) in users.chain(roles) {
+            let account = arn.split(':').nth(4).unwrap_or_default();
+            if let Some((_, with_path)) = arn.split_once(&format!(":{kind}/")) {
+                // IAM names are unique without regard to case.
+                names.insert(
+                    (kind, account.to_string(), name.to_ascii_lowercase()),
+                    with_path.to_string(),
+                );
+            }
+        }
+        IamNames(names)
+    }
+
+    fn with_path(&self, kind: &'static str, account: &str, name: &str) -> Option<&str> {
+        self.0
+            .get(&(kind, account.to_string(), name.to_ascii_lowercase()))
+            .map(String::as_str)
+    }
+}
+
 /// `format` with its variables filled, when every one of them is.
 fn fill_format(
     format: &str,
@@ -337,9 +411,11 @@ pub fn named_resources(
             let values = candidates.iter().find_map(|rule| {
                 let values: Vec<(Fill, String)> = values_at(parameters, &rule.path)
                     .into_iter()
-                    .filter_map(|value| {
-                        fill_of(rule.how, value, place).map(|fill| (fill, rule.path.clone()))
+                    .flat_map(|value| {
+                        let fill = fill_of(rule.how, value, place);
+                        iam_paths(rule, fill, &event, parameters, place)
                     })
+                    .map(|fill| (fill, rule.path.clone()))
                     .collect();
                 (!values.is_empty()).then_some(values)
             });
@@ -464,6 +540,7 @@ mod tests {
         partition: "aws",
         region: "us-east-1",
         account: "111111111111",
+        iam_names: None,
     };
 
     fn named(service: &str, action: &str, event: &str, parameters: &str) -> Vec<String> {
@@ -572,7 +649,11 @@ mod tests {
         );
         assert_eq!(
             named("iam", "GetRole", "GetRole", r#"{"roleName":"deploy"}"#),
-            ["arn:aws:iam::111111111111:role/deploy"]
+            [
+                "arn:aws:iam::111111111111:role/deploy",
+                "arn:aws:iam::111111111111:role/*/deploy"
+            ],
+            "without a snapshot, the default path and any other"
         );
         assert_eq!(
             named(
@@ -678,5 +759,61 @@ mod tests {
             }
         }
         assert!(rows >= 100, "{rows} rows");
+    }
+
+    #[test]
+    fn iam_names_take_their_path_from_the_snapshot() {
+        let details = crate::iam::authz::AuthorizationDetails::from_json_str(
+            r#"{"UserDetailList":[{"UserName":"Bob","UserId":"A","Arn":"arn:aws:iam::111111111111:user/ops/Bob","Path":"/ops/","CreateDate":"2020-01-01T00:00:00Z","UserPolicyList":[],"GroupList":[],"AttachedManagedPolicies":[]}],
+                "GroupDetailList":[],"RoleDetailList":[{"RoleName":"deploy","RoleId":"R","Arn":"arn:aws:iam::111111111111:role/service-role/deploy","Path":"/service-role/","CreateDate":"2020-01-01T00:00:00Z","RolePolicyList":[],"AttachedManagedPolicies":[],"AssumeRolePolicyDocument":{"Version":"2012-10-17","Statement":[]}}],
+                "Policies":[]}"#,
+        )
+        .expect("snapshot");
+        let names = IamNames::from_details(&details);
+        let place = Place {
+            iam_names: Some(&names),
+            ..PLACE
+        };
+        let catalogue = Catalogue::embedded();
+        let arns = |action: &str, parameters: &str| -> Vec<String> {
+            let id = catalogue.lookup_full(action).expect("known");
+            let service = &catalogue.get(id).service;
+            let name = &catalogue.get(id).name;
+            let parameters: Value = serde_json::from_str(parameters).expect("JSON");
+            named_resources(
+                Rules::embedded(),
+                service,
+                name,
+                ResourceTypes::embedded().of(id),
+                &parameters,
+                &place,
+            )
+            .into_iter()
+            .map(|resource| resource.arn)
+            .collect()
+        };
+        assert_eq!(
+            arns("iam:GetRole", r#"{"roleName":"deploy"}"#),
+            ["arn:aws:iam::111111111111:role/service-role/deploy"]
+        );
+        assert_eq!(
+            arns("iam:CreateAccessKey", r#"{"userName":"bob"}"#),
+            ["arn:aws:iam::111111111111:user/ops/Bob"]
+        );
+        assert_eq!(
+            arns("iam:CreateRole", r#"{"roleName":"new","path":"/app/"}"#),
+            ["arn:aws:iam::111111111111:role/app/new"]
+        );
+        assert_eq!(
+            arns("iam:CreateUser", r#"{"userName":"fresh"}"#),
+            ["arn:aws:iam::111111111111:user/fresh"]
+        );
+        assert_eq!(
+            arns("iam:GetRole", r#"{"roleName":"ghost"}"#),
+            [
+                "arn:aws:iam::111111111111:role/ghost",
+                "arn:aws:iam::111111111111:role/*/ghost"
+            ]
+        );
     }
 }

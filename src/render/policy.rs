@@ -661,7 +661,7 @@ mod tests {
         use crate::iam::authz::AuthorizationDetails;
         use crate::iam::eval::{PrincipalRef, evaluate};
         use crate::iam::recorded::RecordingConfig;
-        use crate::mapping::resources::Rules;
+        use crate::mapping::resources::{IamNames, Rules};
 
         /// Calls a principal may make: (event source, event name, request parameters).
         fn call() -> impl Strategy<Value = (&'static str, &'static str, String)> {
@@ -733,12 +733,14 @@ mod tests {
                 let resource_types = ResourceTypes::embedded();
                 let unrecorded = Unrecorded::new(catalogue, &RecordingConfig::default());
                 let profiles = HashMap::new();
+                let names = IamNames::default();
                 let tables = Tables {
                     catalogue,
                     resource_types,
                     rules: Rules::embedded(),
                     unrecorded: &unrecorded,
                     instance_profiles: &profiles,
+                    iam_names: &names,
                 };
                 let requests: Vec<Request> = calls
                     .iter()
