@@ -578,7 +578,7 @@ pub(crate) type SnapshotPrincipal = (bool, String, String);
 
 /// The ARNs of an IAM snapshot's users and roles, and its account; `None` when no principal names
 /// an account (a snapshot of policies only, or hand-edited ARNs such as `arn:aws:iam::aws:user/x`).
-pub(crate) fn snapshot_principals(snapshot: &Value) -> Option<(String, Vec<SnapshotPrincipal>)> {
+fn snapshot_principals(snapshot: &Value) -> Option<(String, Vec<SnapshotPrincipal>)> {
     let mut principals = Vec::new();
     for (list, is_user, name_key) in [
         ("UserDetailList", true, "UserName"),
@@ -600,7 +600,7 @@ pub(crate) fn snapshot_principals(snapshot: &Value) -> Option<(String, Vec<Snaps
 }
 
 /// Every record of the real logs, made by the snapshot's principals in turn.
-pub(crate) fn records_as(
+fn records_as(
     records: &[Value],
     account: &str,
     principals: &[(bool, String, String)],
@@ -623,7 +623,7 @@ pub(crate) fn records_as(
         .collect()
 }
 
-pub(crate) fn real_records(root: &Path) -> Vec<Value> {
+fn real_records(root: &Path) -> Vec<Value> {
     let mut records: Vec<Value> = files_under(root)
         .iter()
         .filter_map(|path| log_records(path))
@@ -633,9 +633,17 @@ pub(crate) fn real_records(root: &Path) -> Vec<Value> {
     records
 }
 
-#[test]
-#[ignore = "needs CTIDX_REALDATA_DIR"]
-fn real_snapshots_all_gives_each_principal_its_own_statuses() {
+/// A real snapshot's account, with the real records replayed as its principals and ingested: the
+/// config (account `real`) and store to query.
+pub(crate) struct Replayed {
+    _dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub store: PathBuf,
+    pub principals: Vec<SnapshotPrincipal>,
+}
+
+/// Every real-data snapshot that holds users or roles of an account, replayed.
+pub(crate) fn replayed_snapshots() -> Vec<(PathBuf, Replayed)> {
     let root = realdata_dir();
     let records = real_records(&root.join("cloudtrail"));
     let snapshots: Vec<PathBuf> = files_under(&root.join("iam"))
@@ -643,10 +651,10 @@ fn real_snapshots_all_gives_each_principal_its_own_statuses() {
         .filter(|path| path.extension().is_some_and(|e| e == "json"))
         .collect();
     assert!(snapshots.len() >= 3, "{snapshots:?}");
-    let (mut total, mut checked) = (0, 0);
-    for snapshot_path in &snapshots {
+    let mut replayed = Vec::new();
+    for snapshot_path in snapshots {
         let snapshot: Value =
-            serde_json::from_str(&std::fs::read_to_string(snapshot_path).expect("read"))
+            serde_json::from_str(&std::fs::read_to_string(&snapshot_path).expect("read"))
                 .expect("JSON");
         let Some((account, principals)) = snapshot_principals(&snapshot) else {
             eprintln!(
@@ -657,13 +665,12 @@ fn real_snapshots_all_gives_each_principal_its_own_statuses() {
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let logs = dir.path().join("logs");
-        let mut body =
+        let body =
             serde_json::to_vec(&json!({"Records": records_as(&records, &account, &principals)}))
                 .expect("JSON");
-        body = gzip(&body);
         write(
             &aws_key(&logs, &account, "us-east-1", "2023-07-10", "real"),
-            &body,
+            &gzip(&body),
         );
         let store = dir.path().join("store");
         let output = ingest(&logs, &store, &["--quiet"]);
@@ -677,12 +684,35 @@ fn real_snapshots_all_gives_each_principal_its_own_statuses() {
             )
             .as_bytes(),
         );
+        replayed.push((
+            snapshot_path,
+            Replayed {
+                _dir: dir,
+                config,
+                store,
+                principals,
+            },
+        ));
+    }
+    replayed
+}
+
+#[test]
+#[ignore = "needs CTIDX_REALDATA_DIR"]
+fn real_snapshots_all_gives_each_principal_its_own_statuses() {
+    let (mut total, mut checked) = (0, 0);
+    for (snapshot_path, replayed) in replayed_snapshots() {
         let seen = all_agrees_with_each_principal(
-            &config,
-            &store,
+            &replayed.config,
+            &replayed.store,
             &["--start", "2015-01-01", "--end", "2025-12-31"],
         );
-        assert_eq!(seen, principals.len(), "{}", snapshot_path.display());
+        assert_eq!(
+            seen,
+            replayed.principals.len(),
+            "{}",
+            snapshot_path.display()
+        );
         total += seen;
         checked += 1;
     }

@@ -272,41 +272,9 @@ fn every_demo_principal_round_trips_through_the_evaluator() {
 #[test]
 #[ignore = "needs CTIDX_REALDATA_DIR"]
 fn real_data_principals_round_trip_through_the_evaluator() {
-    let root = realdata_dir();
-    let records = crate::findings::real_records(&root.join("cloudtrail"));
-    let snapshots: Vec<std::path::PathBuf> = files_under(&root.join("iam"))
-        .into_iter()
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .collect();
     let (mut active, mut snapshots_checked) = (0, 0);
-    for snapshot_path in &snapshots {
-        let snapshot: Value =
-            serde_json::from_str(&std::fs::read_to_string(snapshot_path).expect("read"))
-                .expect("JSON");
-        let Some((account, principals)) = crate::findings::snapshot_principals(&snapshot) else {
-            continue;
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        let logs = dir.path().join("logs");
-        let replayed = crate::findings::records_as(&records, &account, &principals);
-        let body = gzip(&serde_json::to_vec(&json!({"Records": replayed})).expect("JSON"));
-        write(
-            &aws_key(&logs, &account, "us-east-1", "2023-07-10", "real"),
-            &body,
-        );
-        let store = dir.path().join("store");
-        let output = ingest(&logs, &store, &["--quiet"]);
-        assert!(output.status.success(), "{}", stderr(&output));
-        let config = dir.path().join("config.yaml");
-        write(
-            &config,
-            format!(
-                "accounts:\n  - name: real\n    id: \"{account}\"\n    iam: {}\n",
-                snapshot_path.display()
-            )
-            .as_bytes(),
-        );
-        for (is_user, name, _) in &principals {
+    for (_, replayed) in crate::findings::replayed_snapshots() {
+        for (is_user, name, _) in &replayed.principals {
             let flag = if *is_user { "--user" } else { "--role" };
             let args = [
                 "--account",
@@ -318,7 +286,7 @@ fn real_data_principals_round_trip_through_the_evaluator() {
                 flag,
                 name,
             ];
-            if round_trip(&config, &store, &args, "role-inline") {
+            if round_trip(&replayed.config, &replayed.store, &args, "role-inline") {
                 active += 1;
             }
         }
