@@ -51,6 +51,16 @@ pub enum ResourceTypesError {
     InvalidRequired { line: usize, value: String },
 }
 
+/// The rows of a tab-separated data file, by line number: blank lines and `#` comments skipped,
+/// fields trimmed.
+pub(crate) fn data_rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+    text.lines().enumerate().filter_map(|(index, line)| {
+        let line = line.trim_end_matches('\r');
+        (!line.trim().is_empty() && !line.starts_with('#'))
+            .then(|| (index + 1, line.split('\t').map(str::trim).collect()))
+    })
+}
+
 /// One resource type an action accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedType {
@@ -81,13 +91,7 @@ impl ResourceTypes {
     ) -> Result<ResourceTypes, ResourceTypesError> {
         let mut formats: HashMap<(String, String), Vec<String>> = HashMap::new();
         let mut accepted: Vec<(usize, ActionId, String, String, bool)> = Vec::new();
-        for (index, raw_line) in text.lines().enumerate() {
-            let line = index + 1;
-            let trimmed = raw_line.trim_end_matches('\r');
-            if trimmed.trim().is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let fields: Vec<&str> = trimmed.split('\t').collect();
+        for (line, fields) in data_rows(text) {
             let count = |kind: &'static str, expected: usize| {
                 if fields.len() == expected {
                     Ok(())
@@ -310,18 +314,11 @@ mod tests {
         );
     }
 
-    fn data_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
-        text.lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'))
-            .map(|(index, line)| (index + 1, line.split('\t').collect()))
-    }
-
     #[test]
     fn the_passrole_list_is_well_formed_with_sources() {
         let text = include_str!("../../data/passrole-parameters.tsv");
         let mut services = std::collections::BTreeSet::new();
-        for (line, fields) in data_lines(text) {
+        for (line, fields) in data_rows(text) {
             let [source, name, path, kind, reference] = fields[..] else {
                 panic!("line {line}: expected 5 fields, found {}", fields.len());
             };
@@ -361,11 +358,11 @@ mod tests {
     #[test]
     fn arn_parameters_name_known_resource_types() {
         let text = include_str!("../../data/arn-parameters.tsv");
-        let types: std::collections::BTreeSet<(&str, &str)> = data_lines(EMBEDDED_TSV)
+        let types: std::collections::BTreeSet<(&str, &str)> = data_rows(EMBEDDED_TSV)
             .filter(|(_, fields)| fields[0] == "type")
             .map(|(_, fields)| (fields[1], fields[2]))
             .collect();
-        let formats: Vec<(&str, &str, &str)> = data_lines(EMBEDDED_TSV)
+        let formats: Vec<(&str, &str, &str)> = data_rows(EMBEDDED_TSV)
             .filter(|(_, fields)| fields[0] == "type")
             .map(|(_, fields)| (fields[1], fields[2], fields[3]))
             .collect();
@@ -383,7 +380,7 @@ mod tests {
             "ssm-parameter",
         ];
         let mut rows = 0;
-        for (line, fields) in data_lines(text) {
+        for (line, fields) in data_rows(text) {
             let [
                 service,
                 resource_type,

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 
 use super::strip_api_date_suffix;
-use crate::iam::resource_types::{AcceptedType, fits_format};
+use crate::iam::resource_types::{AcceptedType, data_rows, fits_format};
 
 const ARN_PARAMETERS_TSV: &str = include_str!("../../data/arn-parameters.tsv");
 const PASSROLE_PARAMETERS_TSV: &str = include_str!("../../data/passrole-parameters.tsv");
@@ -86,14 +86,6 @@ pub struct RulesError {
     problem: String,
 }
 
-fn data_lines(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
-    text.lines().enumerate().filter_map(|(index, line)| {
-        let line = line.trim_end_matches('\r');
-        (!line.trim().is_empty() && !line.starts_with('#'))
-            .then(|| (index + 1, line.split('\t').map(str::trim).collect()))
-    })
-}
-
 /// The event name as the tables write it: lower-case, without an API date suffix.
 fn event_key(event_name: &str) -> String {
     strip_api_date_suffix(event_name)
@@ -113,7 +105,7 @@ impl Rules {
             line,
             problem,
         };
-        for (line, fields) in data_lines(arn_parameters) {
+        for (line, fields) in data_rows(arn_parameters) {
             let file = "data/arn-parameters.tsv";
             let [service, resource_type, event, variable, path, how, _source] = fields[..] else {
                 return Err(error(
@@ -139,7 +131,7 @@ impl Rules {
                     how,
                 });
         }
-        for (line, fields) in data_lines(passrole_parameters) {
+        for (line, fields) in data_rows(passrole_parameters) {
             let file = "data/passrole-parameters.tsv";
             let [source, name, path, kind, _reference] = fields[..] else {
                 return Err(error(

@@ -211,16 +211,6 @@ fn camel(text: &str) -> String {
         .collect()
 }
 
-fn level_rank(level: AccessLevel) -> u8 {
-    match level {
-        AccessLevel::List => 0,
-        AccessLevel::Read => 1,
-        AccessLevel::Write => 2,
-        AccessLevel::PermissionsManagement => 3,
-        AccessLevel::Tagging => 4,
-    }
-}
-
 /// The statements: actions of one service and access level that get the same resources share one.
 /// Sorted by service, access level, then resources; Sids are `S3Write`, `S3Write2`, … and the kept
 /// unknown actions come last as `KeptUnknown…`.
@@ -230,17 +220,14 @@ pub fn statements(
     resource_types: &ResourceTypes,
     options: &Options,
 ) -> Vec<Statement> {
-    type Key = (String, u8, Vec<String>);
+    // AccessLevel orders List, Read, Write, Permissions management, Tagging.
+    type Key = (String, AccessLevel, Vec<String>);
     let mut grouped: BTreeMap<Key, Vec<String>> = BTreeMap::new();
     for action in &needs.actions {
         let info = catalogue.get(action.id);
         let resources = resources_of(action, resource_types, options.max_resources);
         grouped
-            .entry((
-                info.service.clone(),
-                level_rank(info.access_level),
-                resources,
-            ))
+            .entry((info.service.clone(), info.access_level, resources))
             .or_default()
             .push(info.full_name.clone());
     }
@@ -255,14 +242,10 @@ pub fn statements(
             format!("{base}{count}")
         }
     };
-    for ((service, _, resources), mut actions) in grouped {
+    for ((service, level, resources), mut actions) in grouped {
         actions.sort();
-        let level = catalogue
-            .lookup_full(&actions[0])
-            .map(|id| catalogue.get(id).access_level.as_str())
-            .unwrap_or_default();
         statements.push(Statement {
-            sid: sid(format!("{}{}", camel(&service), camel(level))),
+            sid: sid(format!("{}{}", camel(&service), camel(level.as_str()))),
             effect: "Allow",
             actions,
             resources,
@@ -479,25 +462,20 @@ pub struct ResourceExplanation {
     pub reason: String,
 }
 
-pub fn explain(
-    needs: &Needs,
-    statements: &[Statement],
-    catalogue: &Catalogue,
-    resource_types: &ResourceTypes,
-    options: &Options,
-) -> Vec<Explanation> {
+/// Each action's evidence, read from the statement it was written into.
+pub fn explain(needs: &Needs, statements: &[Statement], catalogue: &Catalogue) -> Vec<Explanation> {
     needs
         .actions
         .iter()
         .map(|action| {
             let info = catalogue.get(action.id);
+            // Every needed action is in exactly one statement: its group's.
             let statement = statements
                 .iter()
-                .find(|s| s.actions.contains(&info.full_name))
-                .map(|s| s.sid.clone())
-                .unwrap_or_default();
-            let written = resources_of(action, resource_types, options.max_resources);
-            let resources = written
+                .find(|s| s.actions.contains(&info.full_name));
+            let resources = statement
+                .map(|s| s.resources.as_slice())
+                .unwrap_or_default()
                 .iter()
                 .map(|resource| ResourceExplanation {
                     resource: resource.clone(),
@@ -506,7 +484,7 @@ pub fn explain(
                 .collect();
             Explanation {
                 action: info.full_name.clone(),
-                statement,
+                statement: statement.map(|s| s.sid.clone()).unwrap_or_default(),
                 calls: action.calls,
                 first_call: action.first_call.clone(),
                 last_call: action.last_call.clone(),

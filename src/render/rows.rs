@@ -162,7 +162,29 @@ impl<'a> ActivityColumns<'a> {
     }
 }
 
-impl Row<'_> {
+impl<'a> Row<'a> {
+    fn of(
+        principal: PrincipalColumns<'a>,
+        principal_denied_calls: u64,
+        person: Option<&'a str>,
+        action: &ActionView<'a>,
+    ) -> Row<'a> {
+        Row {
+            principal,
+            action: ActionColumns {
+                action: action.action,
+                status: action.status.as_str(),
+                access_level: action.access_level,
+            },
+            grant: GrantColumns::of(action.grant),
+            activity: ActivityColumns::of(action),
+            closing: ClosingColumns {
+                principal_denied_calls,
+                person,
+            },
+        }
+    }
+
     /// The row as CSV fields, in the order of [`COLUMNS`].
     fn fields(&self) -> [String; 29] {
         let optional = |value: Option<&str>| value.unwrap_or_default().to_string();
@@ -391,21 +413,7 @@ fn csv_records(
     let own = PrincipalColumns::of(&view, principal);
     let mut writer = csv::Writer::from_writer(out);
     for (person, action) in rows(frame, principal) {
-        let row = Row {
-            principal: own,
-            action: ActionColumns {
-                action: action.action,
-                status: action.status.as_str(),
-                access_level: action.access_level,
-            },
-            grant: GrantColumns::of(action.grant),
-            activity: ActivityColumns::of(&action),
-            closing: ClosingColumns {
-                principal_denied_calls: view.denied_calls,
-                person,
-            },
-        };
-        writer.write_record(row.fields())?;
+        writer.write_record(Row::of(own, view.denied_calls, person, &action).fields())?;
     }
     writer.flush()?;
     Ok(())
@@ -598,20 +606,12 @@ mod tests {
         let view = PrincipalView::of(principal);
         rows(frame, principal)
             .map(|(person, action)| {
-                let row = Row {
-                    principal: PrincipalColumns::of(&view, principal),
-                    action: ActionColumns {
-                        action: action.action,
-                        status: action.status.as_str(),
-                        access_level: action.access_level,
-                    },
-                    grant: GrantColumns::of(action.grant),
-                    activity: ActivityColumns::of(&action),
-                    closing: ClosingColumns {
-                        principal_denied_calls: view.denied_calls,
-                        person,
-                    },
-                };
+                let row = Row::of(
+                    PrincipalColumns::of(&view, principal),
+                    view.denied_calls,
+                    person,
+                    &action,
+                );
                 serde_json::to_string(&row).expect("serializes")
             })
             .collect()

@@ -65,26 +65,27 @@ struct Warnings<'a> {
     printer: &'a Printer,
 }
 
+impl Warnings<'_> {
+    fn warn(&self, principal: &PrincipalFindings) {
+        for warning in &principal.warnings {
+            self.printer
+                .warn(format!("{}: {warning}", principal.principal.arn));
+        }
+    }
+}
+
 impl Sink for Warnings<'_> {
     fn account(&mut self, account: &AccountCoverage) -> anyhow::Result<()> {
         self.inner.account(account)
     }
 
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
-        for warning in &principal.warnings {
-            self.printer
-                .warn(format!("{}: {warning}", principal.principal.arn));
-        }
+        self.warn(principal);
         self.inner.principal(principal)
     }
 
     fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
-        for principal in principals {
-            for warning in &principal.warnings {
-                self.printer
-                    .warn(format!("{}: {warning}", principal.principal.arn));
-            }
-        }
+        principals.iter().for_each(|principal| self.warn(principal));
         self.inner.principals(principals)
     }
 }
