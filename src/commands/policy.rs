@@ -32,6 +32,12 @@ pub fn run(
     args: &PolicyArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    if args.explain && args.format != PolicyFormat::Json {
+        anyhow::bail!(
+            "--explain writes JSON; it cannot go with --format {:?}",
+            args.format
+        );
+    }
     let window = Window::new(args.start, args.end)?.or_last_year(Utc::now().date_naive())?;
     let account = settings.account(args.account.as_deref())?;
     let details = settings.load_iam(account)?;
@@ -169,7 +175,7 @@ pub fn run(
     if args.explain {
         let explained = Explained {
             policy,
-            actions: policy::explain(&needs, &statements, catalogue, resource_types, &options),
+            actions: policy::explain(&needs, &statements, catalogue),
             held_but_not_recorded: needs
                 .unknown
                 .iter()

@@ -14,21 +14,24 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn policy(store: &Path, args: &[&str]) -> std::process::Output {
-    let config = demo_dir().join("config.yaml");
+/// `ctidx --config CONFIG --store STORE policy ARGS…`.
+fn policy_with(config: &Path, store: &Path, args: &[&str]) -> std::process::Output {
     let mut all = vec![
         "--config",
         config.to_str().expect("utf-8"),
         "--store",
         store.to_str().expect("utf-8"),
         "policy",
-        "--account",
-        "demo",
-        "--start",
-        "2018-01-01",
     ];
     all.extend_from_slice(args);
     run(&all)
+}
+
+/// `policy` on the demo account from 2018-01-01.
+fn policy(store: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--account", "demo", "--start", "2018-01-01"];
+    all.extend_from_slice(args);
+    policy_with(&demo_dir().join("config.yaml"), store, &all)
 }
 
 fn statements(document: &Value) -> Vec<(BTreeSet<String>, BTreeSet<String>)> {
@@ -131,20 +134,9 @@ fn holder_of(document: &Value) -> AuthorizationDetails {
 fn round_trip(config: &Path, store: &Path, principal: &[&str], target: &str) -> bool {
     let catalogue = Catalogue::embedded();
     let resource_types = ResourceTypes::embedded();
-    let mut args = vec![
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--store",
-        store.to_str().expect("utf-8"),
-        "policy",
-        "--explain",
-        "--target",
-        target,
-        "--max-resources",
-        "2",
-    ];
+    let mut args = vec!["--explain", "--target", target, "--max-resources", "2"];
     args.extend_from_slice(principal);
-    let output = run(&args);
+    let output = policy_with(config, store, &args);
     let name = principal.join(" ");
     if !output.status.success() && stderr(&output).contains("made no successful call") {
         return false;
@@ -428,6 +420,136 @@ fn kept_unknown_actions_are_added_as_their_own_statements() {
     // Without the flag, none of them is granted.
     let plain = policy(&store, &["--role", "admin"]);
     assert!(!stdout(&plain).contains("KeptUnknown"));
+}
+
+#[test]
+fn terraform_and_cloudformation_hold_the_json_policy() {
+    let store = demo_store().join("store");
+    let json = policy(&store, &["--user", "alice"]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    let document: Value = serde_json::from_str(&stdout(&json)).expect("JSON");
+
+    let yaml = policy(&store, &["--user", "alice", "--format", "cloudformation"]);
+    assert!(yaml.status.success(), "{}", stderr(&yaml));
+    let template: serde_yaml::Value = serde_yaml::from_str(&stdout(&yaml)).expect("YAML");
+    let resource = &template["Resources"]["CtidxAlice"];
+    assert_eq!(resource["Type"], "AWS::IAM::ManagedPolicy");
+    assert_eq!(resource["Properties"]["ManagedPolicyName"], "ctidx-alice");
+    let from_yaml: Value =
+        serde_json::to_value(&resource["Properties"]["PolicyDocument"]).expect("JSON");
+    assert_eq!(from_yaml, document);
+
+    let hcl = policy(&store, &["--user", "alice", "--format", "terraform"]);
+    assert!(hcl.status.success(), "{}", stderr(&hcl));
+    let hcl = stdout(&hcl);
+    assert!(
+        hcl.starts_with("resource \"aws_iam_policy\" \"ctidx_alice\" {"),
+        "{hcl}"
+    );
+    // The body of jsonencode(...) is the JSON document.
+    let body = &hcl[hcl.find("jsonencode(").expect("jsonencode") + "jsonencode(".len()
+        ..hcl.rfind(')').expect("closing")];
+    let from_hcl: Value = serde_json::from_str(body).expect("JSON inside jsonencode");
+    assert_eq!(from_hcl, document);
+
+    let refused = policy(
+        &store,
+        &["--user", "alice", "--format", "terraform", "--explain"],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("--explain"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn a_destination_role_in_another_account_and_the_trails_data_events() {
+    let store = demo_store().join("store");
+    // charlie's sessions in the backup account's admin role, as `query --destaccount` finds them.
+    let output = policy(
+        &store,
+        &[
+            "--user",
+            "charlie",
+            "--destrole",
+            "admin",
+            "--destaccount",
+            "backup",
+            "--explain",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let explained: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let actions: BTreeSet<String> = explained["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["action"].as_str().expect("action").to_lowercase())
+        .collect();
+    let config = demo_dir().join("config.yaml");
+    let query = run(&[
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "query",
+        "--account",
+        "demo",
+        "--user",
+        "charlie",
+        "--destaccount",
+        "backup",
+        "--destrole",
+        "admin",
+        "--show-used",
+        "--start",
+        "2018-01-01",
+    ]);
+    assert!(query.status.success(), "{}", stderr(&query));
+    let used: BTreeSet<String> = stdout(&query)
+        .lines()
+        .filter(|line| line.starts_with("  ") || line.starts_with("+ "))
+        .map(|line| line[2..].split(' ').next().unwrap_or_default().to_string())
+        .collect();
+    assert!(!used.is_empty());
+    assert_eq!(actions, used);
+    // A chain of at most one assumption still reaches a role assumed directly.
+    let shallow = policy(
+        &store,
+        &[
+            "--user",
+            "charlie",
+            "--destrole",
+            "admin",
+            "--destaccount",
+            "backup",
+            "--max-depth",
+            "1",
+        ],
+    );
+    assert!(shallow.status.success(), "{}", stderr(&shallow));
+
+    // Data events the trail logs are no longer "held but not recorded".
+    let held = |extra: &[&str]| -> BTreeSet<String> {
+        let mut args = vec!["--role", "admin", "--explain"];
+        args.extend_from_slice(extra);
+        let output = policy(&store, &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let explained: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+        explained["held_but_not_recorded"]
+            .as_array()
+            .expect("held")
+            .iter()
+            .map(|a| a.as_str().expect("action").to_string())
+            .collect()
+    };
+    let default = held(&[]);
+    assert!(default.contains("s3:GetObject"));
+    let logged = held(&["--data-events", "s3:GetObject"]);
+    assert!(!logged.contains("s3:GetObject"));
+    assert!(logged.len() < default.len());
 }
 
 #[test]
