@@ -301,6 +301,14 @@ mod tests {
     }
 
     fn needs(requests: &[Request], profiles: &HashMap<String, Vec<String>>) -> Needs {
+        needs_with_field(requests, profiles, &HashMap::new())
+    }
+
+    fn needs_with_field(
+        requests: &[Request],
+        profiles: &HashMap<String, Vec<String>>,
+        named_by_kind: &HashMap<(String, String), Vec<String>>,
+    ) -> Needs {
         let catalogue = Catalogue::embedded();
         let unrecorded = Unrecorded::new(catalogue, &RecordingConfig::default());
         let tables = Tables {
@@ -316,7 +324,7 @@ mod tests {
             "arn:aws:iam::111111111111:user/alice",
             &BTreeMap::new(),
             requests,
-            &HashMap::new(),
+            named_by_kind,
         )
     }
 
@@ -412,5 +420,33 @@ mod tests {
             .expect("known");
         let list = found.actions.iter().find(|a| a.id == list).expect("listed");
         assert!(list.any_resource.contains(&AnyResource::NoResourceType));
+    }
+
+    #[test]
+    fn the_resources_field_names_what_the_parameters_do_not() {
+        let named: HashMap<(String, String), Vec<String>> = [(
+            ("s3.amazonaws.com".to_string(), "GetObject".to_string()),
+            vec![
+                "arn:aws:s3:::b/from-field".to_string(),
+                "arn:aws:dynamodb:us-east-1:111111111111:table/t".to_string(),
+            ],
+        )]
+        .into();
+        let found = needs_with_field(
+            &[request("s3.amazonaws.com", "GetObject", "{}")],
+            &HashMap::new(),
+            &named,
+        );
+        let get = &found.actions[0];
+        assert_eq!(
+            get.resources.keys().collect::<Vec<_>>(),
+            ["arn:aws:s3:::b/from-field"],
+            "only the ARNs that fit the action's resource types"
+        );
+        assert_eq!(
+            get.resources.values().next(),
+            Some(&ResourceReason::ResourcesField)
+        );
+        assert!(get.any_resource.is_empty());
     }
 }
