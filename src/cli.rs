@@ -51,6 +51,9 @@ pub enum Command {
     /// Write the least-privilege IAM policy of one user or role: every action it used successfully
     /// in the window, on the resources its calls named
     Policy(PolicyArgs),
+    /// Write one self-contained HTML report of every user and role of the accounts: what each holds,
+    /// what it used, who is behind shared roles, and the policy it needs
+    Report(ReportArgs),
     /// List the event names in the store that the IAM mapping does not know
     Unmapped,
     /// Print, per principal of IAM snapshots, the actions granted on all resources without condition
@@ -276,6 +279,48 @@ pub struct PolicyArgs {
     pub explain: bool,
 
     /// Data events the trail logs, as in `query`
+    #[arg(long, value_name = "PATTERN")]
+    pub data_events: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Account to report, by its name or ID in the config; repeat it [default: every configured
+    /// account]
+    #[arg(long, value_name = "NAME|ID")]
+    pub account: Vec<String>,
+
+    /// First day of the window, inclusive, UTC [default: one year before --end]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub start: Option<Day>,
+
+    /// Last day of the window, inclusive, UTC [default: today]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = time::parse_day)]
+    pub end: Option<Day>,
+
+    /// The HTML file to write
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Leave out the people behind each role's sessions (following sessions is the costliest part
+    /// on a large store)
+    #[arg(long)]
+    pub no_sessions: bool,
+
+    /// How many role assumptions in a chain are followed to find the people behind a session
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_depth: u32,
+
+    /// For each principal's policy: beyond this many distinct resources of one type for an action,
+    /// the narrowest wildcard that covers them
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_resources: u32,
+
+    /// For each principal's policy: where it goes, which sets the size limit
+    #[arg(long, value_enum, default_value_t = crate::render::policy::Target::Managed)]
+    pub target: crate::render::policy::Target,
+
+    /// Data events the trail records, as in `query`
     #[arg(long, value_name = "PATTERN")]
     pub data_events: Vec<String>,
 }

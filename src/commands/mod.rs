@@ -6,6 +6,7 @@ mod grants;
 mod ingest;
 mod policy;
 pub mod query;
+mod report;
 mod sql;
 mod unmapped;
 
@@ -22,6 +23,7 @@ pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::
         Command::Demo(args) => demo::run(&args, printer),
         Command::Query(args) => query::run(settings, &args, printer),
         Command::Policy(args) => policy::run(settings, &args, printer),
+        Command::Report(args) => report::run(settings, &args, printer),
         Command::Unmapped => unmapped::run(settings, printer),
         Command::Grants(args) => grants::run(&args, printer),
     }

@@ -10,7 +10,8 @@ use super::query::lookup::{find_role, find_user, role_session_prefix};
 use crate::ExitStatus;
 use crate::cli::PolicyArgs;
 use crate::config::Settings;
-use crate::findings::Unrecorded;
+use crate::findings::organization::instance_profiles;
+use crate::findings::{RESOURCES_READ, Unrecorded};
 use crate::findings::activity;
 use crate::findings::needs::{AnyResource, Needs, Tables};
 use crate::iam::catalogue::Catalogue;
@@ -23,9 +24,6 @@ use crate::render::policy::{self, Document, Options, PolicyError, PolicyFormat};
 use crate::sql::queries;
 use crate::store::Store;
 use crate::time::Window;
-
-/// Distinct `resources[].ARN` read per kind of call; more than any policy could list.
-const RESOURCES_READ: usize = 100_000;
 
 pub fn run(
     settings: &Settings,
@@ -114,15 +112,7 @@ pub fn run(
     };
     let unrecorded = Unrecorded::new(catalogue, &RecordingConfig::from_patterns(patterns)?);
     let resource_types = ResourceTypes::embedded();
-    let mut instance_profiles: HashMap<String, Vec<String>> = HashMap::new();
-    for role in &details.roles {
-        for profile in &role.instance_profiles {
-            instance_profiles
-                .entry(profile.clone())
-                .or_default()
-                .push(role.arn.clone());
-        }
-    }
+    let instance_profiles = instance_profiles(details);
     let iam_names = IamNames::from_details(details);
     let tables = Tables {
         iam_names: &iam_names,

@@ -8,6 +8,7 @@ use arrow::datatypes::{DataType, UInt64Type};
 use arrow::error::ArrowError;
 use datafusion::prelude::SessionContext;
 
+use super::needs::RequestRef;
 use super::{CallActivity, RESOURCES_SHOWN};
 use crate::sql::SqlError;
 use crate::sql::queries::{self, NamedQuery};
@@ -18,11 +19,13 @@ use crate::time::Window;
 pub type PrincipalKey = (String, String);
 
 /// The calls of every principal of `accounts` in `window`, by account and principal ARN: one scan
-/// for all of them (`sql/all_calls.sql`), and one for the resources they named.
+/// for all of them (`sql/all_calls.sql`), and one for the resources they named, at most
+/// `max_resources` per kind of call.
 pub async fn of_accounts(
     ctx: &SessionContext,
     accounts: &[String],
     window: &Window,
+    max_resources: usize,
 ) -> Result<HashMap<PrincipalKey, Vec<CallActivity>>, QueryError> {
     let calls = queries::ALL_CALLS
         .run_in_accounts(ctx, &queries::Days { window }, accounts)
@@ -36,7 +39,7 @@ pub async fn of_accounts(
         };
         activity.entry((account, arn)).or_default().push(call);
     }
-    let resources = resources(ctx, accounts, window, None, RESOURCES_SHOWN).await?;
+    let resources = resources(ctx, accounts, window, None, max_resources).await?;
     for ((account, arn), calls) in &mut activity {
         attach_resources(calls, |source, name| {
             resources.get(&(account.clone(), arn.clone(), source.into(), name.into()))
@@ -86,6 +89,120 @@ pub async fn of_principal(
         ))
     });
     Ok(calls)
+}
+
+/// How many calls a principal made on one day of the window.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DailyCalls {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub calls: u64,
+    pub denied_calls: u64,
+}
+
+/// The calls of every principal of `accounts` on each day of `window` (`sql/daily_calls.sql`), by
+/// account and principal ARN, each principal's days in order.
+pub async fn daily_of_accounts(
+    ctx: &SessionContext,
+    accounts: &[String],
+    window: &Window,
+) -> Result<HashMap<PrincipalKey, Vec<DailyCalls>>, QueryError> {
+    let query = queries::DAILY_CALLS;
+    let batches = query
+        .run_in_accounts(ctx, &queries::Days { window }, accounts)
+        .await?;
+    let shape = |error| QueryError::Rows(query.name, error);
+    let mut daily: HashMap<PrincipalKey, Vec<DailyCalls>> = HashMap::new();
+    for batch in &batches {
+        let [account, arn, day] =
+            [column::ACCOUNT, "principal_arn", column::DAY].map(|name| text_column(batch, name));
+        let (account, arn, day) = (account.map_err(shape)?, arn.map_err(shape)?, day.map_err(shape)?);
+        let calls = count_column(batch, "calls").map_err(shape)?;
+        let denied = count_column(batch, "denied_calls").map_err(shape)?;
+        for row in 0..batch.num_rows() {
+            let (Some(account), Some(arn), Some(day)) =
+                (value(&account, row), value(&arn, row), value(&day, row))
+            else {
+                continue;
+            };
+            daily.entry((account, arn)).or_default().push(DailyCalls {
+                day,
+                calls: number(&calls, row),
+                denied_calls: number(&denied, row),
+            });
+        }
+    }
+    for days in daily.values_mut() {
+        days.sort_by(|a, b| a.day.cmp(&b.day));
+    }
+    Ok(daily)
+}
+
+/// Every successful call of the principals of `accounts` in `window` (`sql/all_requests.sql`), as it
+/// streams in: `visit(account, principal ARN, request)` for each, with `calls` 1.
+pub async fn each_request(
+    ctx: &SessionContext,
+    accounts: &[String],
+    window: &Window,
+    mut visit: impl FnMut(&str, &str, &RequestRef<'_>),
+) -> Result<(), QueryError> {
+    use futures::StreamExt;
+    let query = queries::ALL_REQUESTS;
+    let mut stream = query
+        .stream_in_accounts(ctx, &queries::Days { window }, accounts)
+        .await?;
+    let shape = |error| QueryError::Rows(query.name, error);
+    while let Some(batch) = stream.next().await {
+        let batch = batch
+            .map_err(|error| QueryError::Sql(SqlError::Query(format!("sql/{}.sql: {error}", query.name))))?;
+        let columns = [
+            column::ACCOUNT,
+            "principal_arn",
+            column::EVENT_SOURCE,
+            column::EVENT_NAME,
+            column::EVENT_TYPE,
+            "recipientaccountid",
+            "awsregion",
+            "requestparameters",
+            "eventtime",
+            "eventid",
+        ]
+        .map(|name| text_column(&batch, name));
+        let mut arrays = Vec::with_capacity(columns.len());
+        for column in columns {
+            arrays.push(column.map_err(shape)?);
+        }
+        let texts: Vec<_> = arrays.iter().map(|array| array.as_string::<i32>()).collect();
+        let at = |column: usize, row: usize| {
+            let array = texts[column];
+            array.is_valid(row).then(|| array.value(row))
+        };
+        for row in 0..batch.num_rows() {
+            let (Some(account), Some(principal), Some(event_source), Some(event_name)) =
+                (at(0, row), at(1, row), at(2, row), at(3, row))
+            else {
+                continue;
+            };
+            let time = at(8, row);
+            visit(
+                account,
+                principal,
+                &RequestRef {
+                    event_source,
+                    event_name,
+                    event_type: at(4, row),
+                    account: at(5, row),
+                    region: at(6, row),
+                    parameters: at(7, row),
+                    calls: 1,
+                    first_call: time,
+                    last_call: time,
+                    sample_event: at(9, row),
+                },
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The first two steps of following role sessions (`sql/session_events.sql`, then

@@ -92,6 +92,10 @@ pub struct CallActivity {
 /// How many resource ARNs a finding lists; the rest are only counted.
 pub const RESOURCES_SHOWN: usize = 20;
 
+/// Distinct `resources[].ARN` read per kind of call when writing a policy; more than any policy
+/// could list.
+pub const RESOURCES_READ: usize = 100_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {

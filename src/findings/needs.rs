@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::activity::Request;
-use super::{UnmappedCall, Unrecorded, earliest, latest};
+use super::{UnmappedCall, Unrecorded};
 use crate::iam::catalogue::{ActionId, Catalogue};
 use crate::iam::eval::{Attachment, Granted};
 use crate::iam::resource_types::ResourceTypes;
@@ -99,34 +99,36 @@ fn roles_passed(
     }
 }
 
-/// The action's entry, with `request`'s calls added.
-fn tally<'a>(
-    actions: &'a mut BTreeMap<ActionId, NeededAction>,
-    granted: &BTreeMap<ActionId, Granted>,
-    id: ActionId,
-    request: &Request,
-    inferred: bool,
-) -> &'a mut NeededAction {
-    let action = actions.entry(id).or_insert_with(|| NeededAction {
-        id,
-        calls: 0,
-        first_call: None,
-        last_call: None,
-        sample_event: None,
-        resources: BTreeMap::new(),
-        any_resource: BTreeSet::new(),
-        granted: granted.contains_key(&id),
-        inferred,
-    });
-    action.inferred &= inferred;
-    action.calls += request.calls;
-    action.first_call = earliest(action.first_call.take(), request.first_call.clone());
-    action.last_call = latest(action.last_call.take(), request.last_call.clone());
-    action.sample_event = match (action.sample_event.take(), &request.sample_event) {
-        (Some(a), Some(b)) => Some(a.min(b.clone())),
-        (a, b) => a.or_else(|| b.clone()),
-    };
-    action
+/// One request as the builder reads it: a row of the store's answer, borrowed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestRef<'a> {
+    pub event_source: &'a str,
+    pub event_name: &'a str,
+    pub event_type: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub parameters: Option<&'a str>,
+    pub calls: u64,
+    pub first_call: Option<&'a str>,
+    pub last_call: Option<&'a str>,
+    pub sample_event: Option<&'a str>,
+}
+
+impl Request {
+    pub fn borrowed(&self) -> RequestRef<'_> {
+        RequestRef {
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            event_type: self.event_type.as_deref(),
+            account: self.account.as_deref(),
+            region: self.region.as_deref(),
+            parameters: self.parameters.as_deref(),
+            calls: self.calls,
+            first_call: self.first_call.as_deref(),
+            last_call: self.last_call.as_deref(),
+            sample_event: self.sample_event.as_deref(),
+        }
+    }
 }
 
 /// The catalogue and tables needs are worked out with.
@@ -141,6 +143,277 @@ pub struct Tables<'a> {
     pub iam_names: &'a IamNames,
 }
 
+/// What one distinct request added to: repeats of it (same kind of call, place and parameters) only
+/// add their calls, without reading the parameters again.
+struct Added {
+    /// The actions it needs, each inferred or not.
+    actions: Box<[(ActionId, bool)]>,
+    /// Whether its kind of call maps to no IAM action.
+    unmapped: bool,
+}
+
+/// A principal's needs, worked out one request at a time, so that the requests of a whole
+/// organization can stream through without being held.
+pub struct NeedsBuilder {
+    partition: String,
+    principal_account: String,
+    actions: BTreeMap<ActionId, NeededAction>,
+    unmapped: BTreeMap<(String, String), u64>,
+    /// The actions whose calls of a kind (event source, event name) named no resource in their
+    /// parameters: `resources[].ARN` of that kind fills them in at the end.
+    unnamed: BTreeSet<(ActionId, String, String)>,
+    /// Each distinct request seen, by a 128-bit hash of all it holds but its counts and times.
+    seen: HashMap<u128, Added>,
+}
+
+fn request_key(request: &RequestRef<'_>) -> u128 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for field in [
+        Some(request.event_source),
+        Some(request.event_name),
+        request.event_type,
+        request.account,
+        request.region,
+        request.parameters,
+    ] {
+        match field {
+            Some(text) => {
+                hasher.update(&[1]);
+                hasher.update(&(text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
+            None => hasher.update(&[0]),
+        }
+    }
+    hasher.digest128()
+}
+
+impl NeedsBuilder {
+    /// The needs of the principal `principal_arn` (for its partition and account).
+    pub fn new(principal_arn: &str) -> NeedsBuilder {
+        NeedsBuilder {
+            partition: principal_arn.split(':').nth(1).unwrap_or("aws").to_string(),
+            principal_account: principal_arn.split(':').nth(4).unwrap_or_default().to_string(),
+            actions: BTreeMap::new(),
+            unmapped: BTreeMap::new(),
+            unnamed: BTreeSet::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Adds the calls of one request.
+    pub fn add(&mut self, tables: &Tables<'_>, request: &RequestRef<'_>) {
+        if request.calls == 0 {
+            return;
+        }
+        let key = request_key(request);
+        let Some(added) = self.seen.remove(&key) else {
+            let added = self.read(tables, request);
+            self.seen.insert(key, added);
+            return;
+        };
+        for &(id, inferred) in added.actions.iter() {
+            self.tally(id, request, inferred);
+        }
+        if added.unmapped {
+            self.count_unmapped(request);
+        }
+        self.seen.insert(key, added);
+    }
+
+    fn count_unmapped(&mut self, request: &RequestRef<'_>) {
+        *self
+            .unmapped
+            .entry((request.event_source.into(), request.event_name.into()))
+            .or_default() += request.calls;
+    }
+
+    /// A request not seen before: what its parameters name, and what it adds to.
+    fn read(&mut self, tables: &Tables<'_>, request: &RequestRef<'_>) -> Added {
+        let catalogue = tables.catalogue;
+        let parameters: Value = request
+            .parameters
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(Value::Null);
+        let (partition, principal_account) =
+            (self.partition.clone(), self.principal_account.clone());
+        let place = Place {
+            partition: &partition,
+            region: request.region.unwrap_or("*"),
+            account: request.account.unwrap_or(&principal_account),
+            iam_names: Some(tables.iam_names),
+        };
+        let mut added: Vec<(ActionId, bool)> = Vec::new();
+        // A call that hands a role to a service needs iam:PassRole whatever else it needs.
+        if let Some(pass_role) = catalogue.lookup("iam", "PassRole") {
+            let passed = passed_roles(
+                tables.rules,
+                request.event_source,
+                request.event_name,
+                &parameters,
+                &place,
+            );
+            if !passed.is_empty() {
+                let action = self.tally(pass_role, request, true);
+                for passed in passed {
+                    let how = format!("{} {}", request.event_name, passed.parameter);
+                    for (role, reason) in roles_passed(&passed.arn, how, &place, tables) {
+                        action.resources.entry(role).or_insert(reason);
+                    }
+                }
+                added.push((pass_role, true));
+            }
+        }
+        let mapped = mapping::map_record(
+            catalogue,
+            request.event_type,
+            request.event_source,
+            request.event_name,
+        );
+        match mapped {
+            Mapping::Actions(ids) => {
+                let ids: BTreeSet<ActionId> = ids.into_iter().collect();
+                for id in ids {
+                    added.push((id, false));
+                    let accepted = tables.resource_types.of(id);
+                    let named = (!accepted.is_empty()).then(|| {
+                        named_resources(
+                            tables.rules,
+                            &catalogue.get(id).service,
+                            request.event_name,
+                            accepted,
+                            &parameters,
+                            &place,
+                        )
+                    });
+                    let action = self.tally(id, request, false);
+                    let Some(named) = named else {
+                        action.any_resource.insert(AnyResource::NoResourceType);
+                        continue;
+                    };
+                    let nothing_named = named.is_empty();
+                    for resource in named {
+                        action
+                            .resources
+                            .entry(resource.arn)
+                            .or_insert(ResourceReason::Parameter(resource.parameter));
+                    }
+                    if nothing_named {
+                        self.unnamed.insert((
+                            id,
+                            request.event_source.into(),
+                            request.event_name.into(),
+                        ));
+                    }
+                }
+            }
+            Mapping::NoPermission(_) => {}
+            Mapping::Unmapped => {
+                self.count_unmapped(request);
+                return Added {
+                    actions: added.into(),
+                    unmapped: true,
+                };
+            }
+        }
+        Added {
+            actions: added.into(),
+            unmapped: false,
+        }
+    }
+
+    /// The action's entry, with `request`'s calls added.
+    fn tally(&mut self, id: ActionId, request: &RequestRef<'_>, inferred: bool) -> &mut NeededAction {
+        let action = self.actions.entry(id).or_insert_with(|| NeededAction {
+            id,
+            calls: 0,
+            first_call: None,
+            last_call: None,
+            sample_event: None,
+            resources: BTreeMap::new(),
+            any_resource: BTreeSet::new(),
+            granted: false,
+            inferred,
+        });
+        action.inferred &= inferred;
+        action.calls += request.calls;
+        if let Some(first) = request.first_call
+            && action.first_call.as_deref().is_none_or(|known| first < known)
+        {
+            action.first_call = Some(first.to_string());
+        }
+        if let Some(last) = request.last_call
+            && action.last_call.as_deref().is_none_or(|known| last > known)
+        {
+            action.last_call = Some(last.to_string());
+        }
+        if let Some(sample) = request.sample_event
+            && action.sample_event.as_deref().is_none_or(|known| sample < known)
+        {
+            action.sample_event = Some(sample.to_string());
+        }
+        action
+    }
+
+    /// The needs, for a principal granted `granted`; `named_by_kind` holds the `resources[].ARN` of
+    /// its calls by event source and name.
+    pub fn finish(
+        mut self,
+        tables: &Tables<'_>,
+        granted: &BTreeMap<ActionId, Granted>,
+        named_by_kind: &HashMap<(String, String), Vec<String>>,
+    ) -> Needs {
+        for (id, event_source, event_name) in std::mem::take(&mut self.unnamed) {
+            let Some(action) = self.actions.get_mut(&id) else {
+                continue;
+            };
+            let from_field: Vec<&String> = named_by_kind
+                .get(&(event_source, event_name.clone()))
+                .into_iter()
+                .flatten()
+                .filter(|arn| tables.resource_types.fits(id, arn))
+                .collect();
+            if from_field.is_empty() {
+                action.any_resource.insert(AnyResource::NotNamed(event_name));
+            }
+            for arn in from_field {
+                action
+                    .resources
+                    .entry(arn.clone())
+                    .or_insert(ResourceReason::ResourcesField);
+            }
+        }
+        for action in self.actions.values_mut() {
+            action.granted = granted.contains_key(&action.id);
+        }
+        let unknown = granted
+            .iter()
+            .filter(|(id, granted)| {
+                !self.actions.contains_key(id)
+                    && tables.unrecorded.contains(**id)
+                    && !granted
+                        .sources
+                        .iter()
+                        .all(|s| s.policy.attachment == Attachment::AlwaysAllowed)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        Needs {
+            actions: self.actions.into_values().collect(),
+            unknown,
+            unmapped: self
+                .unmapped
+                .into_iter()
+                .map(|((event_source, event_name), calls)| UnmappedCall {
+                    event_source,
+                    event_name,
+                    calls,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl Needs {
     /// The needs of a principal (`principal_arn`, for its partition) granted `granted` that made
     /// `requests`; `named_by_kind` holds the `resources[].ARN` of its calls by event source and name.
@@ -151,132 +424,11 @@ impl Needs {
         requests: &[Request],
         named_by_kind: &HashMap<(String, String), Vec<String>>,
     ) -> Needs {
-        let catalogue = tables.catalogue;
-        let partition = principal_arn.split(':').nth(1).unwrap_or("aws");
-        let principal_account = principal_arn.split(':').nth(4).unwrap_or_default();
-        let pass_role = catalogue.lookup("iam", "PassRole");
-        let mut actions: BTreeMap<ActionId, NeededAction> = BTreeMap::new();
-        let mut unmapped: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut builder = NeedsBuilder::new(principal_arn);
         for request in requests {
-            if request.calls == 0 {
-                continue;
-            }
-            let parameters: Value = request
-                .parameters
-                .as_deref()
-                .and_then(|text| serde_json::from_str(text).ok())
-                .unwrap_or(Value::Null);
-            let place = Place {
-                partition,
-                region: request.region.as_deref().unwrap_or("*"),
-                account: request.account.as_deref().unwrap_or(principal_account),
-                iam_names: Some(tables.iam_names),
-            };
-            // A call that hands a role to a service needs iam:PassRole whatever else it needs.
-            if let Some(pass_role) = pass_role {
-                let passed = passed_roles(
-                    tables.rules,
-                    &request.event_source,
-                    &request.event_name,
-                    &parameters,
-                    &place,
-                );
-                if !passed.is_empty() {
-                    let action = tally(&mut actions, granted, pass_role, request, true);
-                    for passed in passed {
-                        let how = format!("{} {}", request.event_name, passed.parameter);
-                        for (role, reason) in roles_passed(&passed.arn, how, &place, tables) {
-                            action.resources.entry(role).or_insert(reason);
-                        }
-                    }
-                }
-            }
-            let mapped = mapping::map_record(
-                catalogue,
-                request.event_type.as_deref(),
-                &request.event_source,
-                &request.event_name,
-            );
-            let ids: BTreeSet<ActionId> = match mapped {
-                Mapping::Actions(ids) => ids.into_iter().collect(),
-                Mapping::NoPermission(_) => continue,
-                Mapping::Unmapped => {
-                    *unmapped
-                        .entry((request.event_source.clone(), request.event_name.clone()))
-                        .or_default() += request.calls;
-                    continue;
-                }
-            };
-            let kind = (request.event_source.clone(), request.event_name.clone());
-            for id in ids {
-                let info = catalogue.get(id);
-                let accepted = tables.resource_types.of(id);
-                let action = tally(&mut actions, granted, id, request, false);
-                if accepted.is_empty() {
-                    action.any_resource.insert(AnyResource::NoResourceType);
-                    continue;
-                }
-                let named = named_resources(
-                    tables.rules,
-                    &info.service,
-                    &request.event_name,
-                    accepted,
-                    &parameters,
-                    &place,
-                );
-                if !named.is_empty() {
-                    for resource in named {
-                        action
-                            .resources
-                            .entry(resource.arn)
-                            .or_insert(ResourceReason::Parameter(resource.parameter));
-                    }
-                    continue;
-                }
-                let from_field: Vec<&String> = named_by_kind
-                    .get(&kind)
-                    .into_iter()
-                    .flatten()
-                    .filter(|arn| tables.resource_types.fits(id, arn))
-                    .collect();
-                if from_field.is_empty() {
-                    action
-                        .any_resource
-                        .insert(AnyResource::NotNamed(request.event_name.clone()));
-                }
-                for arn in from_field {
-                    action
-                        .resources
-                        .entry(arn.clone())
-                        .or_insert(ResourceReason::ResourcesField);
-                }
-            }
+            builder.add(tables, &request.borrowed());
         }
-        let used: BTreeSet<ActionId> = actions.keys().copied().collect();
-        let unknown = granted
-            .iter()
-            .filter(|(id, granted)| {
-                !used.contains(id)
-                    && tables.unrecorded.contains(**id)
-                    && !granted
-                        .sources
-                        .iter()
-                        .all(|s| s.policy.attachment == Attachment::AlwaysAllowed)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        Needs {
-            actions: actions.into_values().collect(),
-            unknown,
-            unmapped: unmapped
-                .into_iter()
-                .map(|((event_source, event_name), calls)| UnmappedCall {
-                    event_source,
-                    event_name,
-                    calls,
-                })
-                .collect(),
-        }
+        builder.finish(tables, granted, named_by_kind)
     }
 }
 

@@ -10,12 +10,16 @@ use datafusion::prelude::SessionContext;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{CallActivity, Findings, Unrecorded};
+use super::activity::DailyCalls;
+use super::needs::{Needs, NeedsBuilder, Tables};
+use super::{CallActivity, Findings, RESOURCES_READ, RESOURCES_SHOWN, Unrecorded};
 use crate::config::{AccountConfig, Settings};
 use crate::iam::authz::{AuthorizationDetails, account_of_arn};
 use crate::iam::catalogue::Catalogue;
 use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
+use crate::iam::resource_types::ResourceTypes;
+use crate::mapping::resources::{IamNames, Rules};
 use crate::store::PartitionKey;
 use crate::time::Window;
 
@@ -69,6 +73,10 @@ pub struct PrincipalFindings {
     /// For a role, when asked: each person behind its sessions, by name, with the actions that
     /// person used in them (the used findings only).
     pub people: Option<Vec<(String, Findings)>>,
+    /// When asked: what it needs, for the policy it needs.
+    pub needs: Option<Needs>,
+    /// When asked: its calls on each day of the window that had any.
+    pub daily: Vec<DailyCalls>,
 }
 
 /// What the store holds of one selected account in the window.
@@ -131,6 +139,9 @@ pub struct Scope<'a> {
     /// Attribute each role's sessions to people, climbing chains of at most this many role
     /// assumptions.
     pub by_session: Option<u32>,
+    /// Also work out what each principal needs (`sql/all_requests.sql`, read as it streams) and its
+    /// calls per day (`sql/daily_calls.sql`).
+    pub needs_and_days: bool,
 }
 
 /// Principals evaluated together: enough to keep both cores busy, few enough that the findings of
@@ -195,24 +206,66 @@ pub fn survey(
     }
 
     let ids: Vec<String> = ready.iter().map(|(c, _, _)| c.id.clone()).collect();
-    let (mut activity, mut people) = if ids.is_empty() {
-        (HashMap::new(), HashMap::new())
-    } else {
-        crate::sql::block_on(async {
-            let activity = super::activity::of_accounts(ctx, &ids, &scope.window).await?;
-            let people = match scope.by_session {
-                Some(max_depth) => {
-                    super::activity::of_people_in_roles(ctx, &ids, &scope.window, max_depth).await?
-                }
-                None => HashMap::new(),
-            };
-            Ok::<_, super::activity::QueryError>((activity, people))
-        })??
-    };
     let unrecorded = Unrecorded::new(scope.catalogue, scope.recording);
-    for (coverage, details, principals) in &ready {
+    let account_tables: Vec<AccountTables> = ready
+        .iter()
+        .map(|(_, details, _)| AccountTables::of(details))
+        .collect();
+    let tables_of = |index: usize| Tables {
+        catalogue: scope.catalogue,
+        resource_types: ResourceTypes::embedded(),
+        rules: Rules::embedded(),
+        unrecorded: &unrecorded,
+        instance_profiles: &account_tables[index].instance_profiles,
+        iam_names: &account_tables[index].iam_names,
+    };
+    let mut builders: HashMap<String, (usize, HashMap<String, NeedsBuilder>)> = HashMap::new();
+    if scope.needs_and_days {
+        for (index, (coverage, _, principals)) in ready.iter().enumerate() {
+            let of_account = principals
+                .iter()
+                .map(|p| (p.arn.clone(), NeedsBuilder::new(&p.arn)))
+                .collect();
+            builders.insert(coverage.id.clone(), (index, of_account));
+        }
+    }
+    let mut activity = HashMap::new();
+    let mut people = HashMap::new();
+    let mut daily = HashMap::new();
+    if !ids.is_empty() {
+        crate::sql::block_on(async {
+            let resources_read = if scope.needs_and_days {
+                RESOURCES_READ
+            } else {
+                RESOURCES_SHOWN
+            };
+            activity =
+                super::activity::of_accounts(ctx, &ids, &scope.window, resources_read).await?;
+            if let Some(max_depth) = scope.by_session {
+                people =
+                    super::activity::of_people_in_roles(ctx, &ids, &scope.window, max_depth)
+                        .await?;
+            }
+            if scope.needs_and_days {
+                daily = super::activity::daily_of_accounts(ctx, &ids, &scope.window).await?;
+                let tables: Vec<Tables<'_>> = (0..ready.len()).map(tables_of).collect();
+                super::activity::each_request(ctx, &ids, &scope.window, |account, arn, request| {
+                    if let Some((index, of_account)) = builders.get_mut(account)
+                        && let Some(builder) = of_account.get_mut(arn)
+                    {
+                        builder.add(&tables[*index], request);
+                    }
+                })
+                .await?;
+            }
+            Ok::<_, super::activity::QueryError>(())
+        })??;
+    }
+    for (index, (coverage, details, principals)) in ready.iter().enumerate() {
         sink.account(coverage)?;
         let evaluator = Evaluator::new(details, scope.catalogue);
+        let tables = tables_of(index);
+        let mut account_builders = builders.remove(&coverage.id).map(|(_, b)| b);
         for batch in principals.chunks(BATCH) {
             let inputs: Vec<Input<'_>> = batch
                 .iter()
@@ -224,20 +277,33 @@ pub fn survey(
                         }
                         _ => None,
                     };
-                    (principal, activity.remove(&key).unwrap_or_default(), people)
+                    let needs = account_builders
+                        .as_mut()
+                        .and_then(|builders| builders.remove(&principal.arn));
+                    Input {
+                        principal,
+                        daily: daily.remove(&key).unwrap_or_default(),
+                        calls: activity.remove(&key).unwrap_or_default(),
+                        people,
+                        needs,
+                    }
                 })
                 .collect();
             let results: Vec<Result<PrincipalFindings, Problem>> = inputs
-                .par_iter()
-                .map(|(principal, calls, people)| {
-                    findings_of(
+                .into_par_iter()
+                .map(|input| {
+                    let needs = input.needs.map(|builder| (builder, &tables));
+                    let mut found = findings_of(
                         &evaluator,
-                        principal,
-                        calls,
-                        people.as_ref(),
+                        input.principal,
+                        &input.calls,
+                        input.people.as_ref(),
                         scope.catalogue,
                         &unrecorded,
-                    )
+                        needs,
+                    )?;
+                    found.daily = input.daily;
+                    Ok(found)
                 })
                 .collect();
             let mut found = Vec::with_capacity(results.len());
@@ -254,14 +320,61 @@ pub fn survey(
 }
 
 /// A principal, its calls, and, for a role asked by session, the calls of each person in it.
-type Input<'a> = (
-    &'a Principal,
-    Vec<CallActivity>,
-    Option<BTreeMap<String, Vec<CallActivity>>>,
-);
+struct Input<'a> {
+    principal: &'a Principal,
+    calls: Vec<CallActivity>,
+    people: Option<BTreeMap<String, Vec<CallActivity>>>,
+    needs: Option<NeedsBuilder>,
+    daily: Vec<DailyCalls>,
+}
+
+/// What an account's IAM snapshot tells about the resources its principals name.
+struct AccountTables {
+    iam_names: IamNames,
+    /// Each instance profile's ARN, with the ARNs of the roles it holds.
+    instance_profiles: HashMap<String, Vec<String>>,
+}
+
+impl AccountTables {
+    fn of(details: &AuthorizationDetails) -> AccountTables {
+        AccountTables {
+            iam_names: IamNames::from_details(details),
+            instance_profiles: instance_profiles(details),
+        }
+    }
+}
+
+/// Each instance profile's ARN in `details`, with the ARNs of the roles it holds.
+pub fn instance_profiles(details: &AuthorizationDetails) -> HashMap<String, Vec<String>> {
+    let mut profiles: HashMap<String, Vec<String>> = HashMap::new();
+    for role in &details.roles {
+        for profile in &role.instance_profiles {
+            profiles
+                .entry(profile.clone())
+                .or_default()
+                .push(role.arn.clone());
+        }
+    }
+    profiles
+}
+
+/// The `resources[].ARN` of a principal's calls, by event source and name.
+fn named_by_kind(calls: &[CallActivity]) -> HashMap<(String, String), Vec<String>> {
+    calls
+        .iter()
+        .filter(|call| !call.resources.is_empty())
+        .map(|call| {
+            (
+                (call.event_source.clone(), call.event_name.clone()),
+                call.resources.clone(),
+            )
+        })
+        .collect()
+}
 
 /// One principal's findings, from its policies and its calls; for a role asked by session, also
-/// what each person did in its sessions (the used findings of the role's grants).
+/// what each person did in its sessions (the used findings of the role's grants); when given the
+/// principal's requests, what it needs.
 pub fn findings_of(
     evaluator: &Evaluator<'_>,
     principal: &Principal,
@@ -269,6 +382,7 @@ pub fn findings_of(
     people: Option<&BTreeMap<String, Vec<CallActivity>>>,
     catalogue: &Catalogue,
     unrecorded: &Unrecorded,
+    needs: Option<(NeedsBuilder, &Tables<'_>)>,
 ) -> Result<PrincipalFindings, Problem> {
     let evaluation = evaluator
         .evaluate(principal.reference())
@@ -292,6 +406,10 @@ pub fn findings_of(
                 })
                 .collect()
         }),
+        needs: needs.map(|(builder, tables)| {
+            builder.finish(tables, &evaluation.granted, &named_by_kind(calls))
+        }),
+        daily: Vec::new(),
         warnings: evaluation.warnings,
     })
 }
@@ -338,21 +456,31 @@ pub fn coverage(
     window: &Window,
     partitions: &BTreeSet<PartitionKey>,
 ) -> AccountCoverage {
-    let days: BTreeMap<&str, ()> = partitions
-        .iter()
-        .filter(|key| key.account == account.id && window.contains_text(&key.day))
-        .map(|key| (key.day.as_str(), ()))
-        .collect();
+    let days = days_with_logs(&account.id, window, partitions);
     AccountCoverage {
         id: account.id.clone(),
         name: account.name.clone(),
         users: 0,
         roles: 0,
         days_with_logs: days.len(),
-        first_day_with_logs: days.keys().next().map(|day| day.to_string()),
-        last_day_with_logs: days.keys().next_back().map(|day| day.to_string()),
+        first_day_with_logs: days.first().cloned(),
+        last_day_with_logs: days.last().cloned(),
         reported: false,
     }
+}
+
+/// The days of `window` for which the store holds logs of the account `account_id`, in order.
+pub fn days_with_logs(
+    account_id: &str,
+    window: &Window,
+    partitions: &BTreeSet<PartitionKey>,
+) -> Vec<String> {
+    let days: BTreeSet<&str> = partitions
+        .iter()
+        .filter(|key| key.account == account_id && window.contains_text(&key.day))
+        .map(|key| key.day.as_str())
+        .collect();
+    days.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]

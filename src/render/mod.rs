@@ -14,6 +14,7 @@ use crate::time::Window;
 pub mod diff;
 pub mod json;
 pub mod policy;
+pub mod report;
 pub mod rows;
 pub mod text;
 

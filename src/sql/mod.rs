@@ -130,6 +130,28 @@ pub async fn query_in_accounts(
         .map_err(clean)
 }
 
+/// As [`query_in_accounts`], but the batches stream in as they are made, for answers too large to
+/// hold. The scan runs on every partition at once; batches come in no particular order.
+pub async fn stream_in_accounts(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<ParamValues>,
+    accounts: &[String],
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream, SqlError> {
+    use datafusion::prelude::{col, lit};
+    let accounts = accounts
+        .iter()
+        .map(|account| lit(account.as_str()))
+        .collect();
+    planned(ctx, sql, params)
+        .await?
+        .filter(col(schema::column::ACCOUNT).in_list(accounts, false))
+        .map_err(clean)?
+        .execute_stream()
+        .await
+        .map_err(clean)
+}
+
 async fn planned(
     ctx: &SessionContext,
     sql: &str,

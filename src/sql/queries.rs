@@ -223,6 +223,10 @@ impl Params for RolesByPerson<'_> {
 pub const ALL_ROLE_CALLS_BY_PERSON: NamedQuery = named!("all_role_calls_by_person");
 /// Takes [`Days`]; run with [`NamedQuery::run_in_accounts`].
 pub const ALL_CALLS: NamedQuery = named!("all_calls");
+/// Takes [`Days`]; run with [`NamedQuery::stream_in_accounts`].
+pub const ALL_REQUESTS: NamedQuery = named!("all_requests");
+/// Takes [`Days`]; run with [`NamedQuery::run_in_accounts`].
+pub const DAILY_CALLS: NamedQuery = named!("daily_calls");
 /// Takes [`Resources`]; run with [`NamedQuery::run_in_accounts`].
 pub const ALL_RESOURCES: NamedQuery = named!("all_resources");
 /// Takes [`ActivePrincipals`].
@@ -273,6 +277,19 @@ impl NamedQuery {
     ) -> Result<Vec<arrow::array::RecordBatch>, SqlError> {
         let values = self.bind(params)?;
         crate::sql::query_in_accounts(ctx, self.text, values, accounts)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// As [`NamedQuery::run_in_accounts`], with the batches streamed as they are made.
+    pub async fn stream_in_accounts(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        params: &dyn Params,
+        accounts: &[String],
+    ) -> Result<datafusion::physical_plan::SendableRecordBatchStream, SqlError> {
+        let values = self.bind(params)?;
+        crate::sql::stream_in_accounts(ctx, self.text, values, accounts)
             .await
             .map_err(|e| self.error(e))
     }
@@ -414,6 +431,8 @@ mod tests {
             },
         );
         check(ALL_CALLS, Days { window: &window });
+        check(ALL_REQUESTS, Days { window: &window });
+        check(DAILY_CALLS, Days { window: &window });
         check(
             ALL_ROLE_CALLS_BY_PERSON,
             RolesByPerson {

@@ -13,7 +13,7 @@ use crate::printer::Printer;
 use crate::render::{self, Frame};
 use crate::store::Store;
 
-pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
+pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     let settings = question.settings;
     let accounts = settings.accounts(&question.args.account)?;
     let store = Store::new(&settings.store);
@@ -28,6 +28,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<Ex
         catalogue,
         partitions: &partitions,
         by_session: question.args.by_session.then_some(question.args.max_depth),
+        needs_and_days: false,
     };
     let frame = Frame {
         window: &question.window,
@@ -45,7 +46,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<Ex
 }
 
 /// Problems go to stderr too; any account or principal left out fails the run.
-fn report_problems(survey: &Survey, printer: &Printer) -> ExitStatus {
+pub(crate) fn report_problems(survey: &Survey, printer: &Printer) -> ExitStatus {
     let mut status = ExitStatus::Success;
     for problem in &survey.problems {
         if problem.left_out {
@@ -60,9 +61,9 @@ fn report_problems(survey: &Survey, printer: &Printer) -> ExitStatus {
 
 /// Passes findings on, printing on stderr what each principal's evaluation could not take into
 /// account.
-struct Warnings<'a> {
-    inner: &'a mut dyn Sink,
-    printer: &'a Printer,
+pub(crate) struct Warnings<'a> {
+    pub inner: &'a mut dyn Sink,
+    pub printer: &'a Printer,
 }
 
 impl Warnings<'_> {

@@ -13,7 +13,7 @@ use crate::iam::recorded::RecordingConfig;
 use crate::printer::Printer;
 use crate::time::Window;
 
-mod all;
+pub(crate) mod all;
 mod list;
 pub(crate) mod lookup;
 mod one;

@@ -261,6 +261,7 @@ fn structured(
         people.as_ref(),
         catalogue,
         &Unrecorded::new(catalogue, &question.recording),
+        None,
     )
     .map_err(|problem| anyhow::anyhow!(problem.message))?;
     for warning in &found.warnings {

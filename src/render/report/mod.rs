@@ -1,0 +1,659 @@
+//! `ctidx report`: one self-contained HTML file of every principal's findings, for the people who
+//! will never run a CLI. It only reads findings: each principal's diff, its calls per day, the people
+//! behind a shared role and the policy written from its needs ([`super::policy`]).
+//!
+//! The page is a template ([`PAGE`]) with its style, its script and one vendored library inlined,
+//! and the data embedded as JSON. The data stays small for thousands of principals granted `*`:
+//! the catalogue is written once, each principal's held-but-unused actions are runs over it, and
+//! principals that hold the same actions the same way share those runs ([`Holdings`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::policy::{self, Options, Target};
+use crate::findings::organization::{AccountCoverage, PrincipalFindings, Problem, Sink, Survey};
+use crate::findings::{Findings, Grant, Status};
+use crate::iam::catalogue::{AccessLevel, Catalogue};
+use crate::iam::resource_types::ResourceTypes;
+use crate::time::Window;
+
+const PAGE: &str = include_str!("page.html");
+const STYLE: &str = include_str!("page.css");
+const SCRIPT: &str = include_str!("page.js");
+/// Renders only the rows of a long table that are in view. MIT licence, in the file's header.
+const CLUSTERIZE: &str = include_str!("vendor/clusterize-1.0.0.js");
+
+const LEVELS: [AccessLevel; 5] = [
+    AccessLevel::List,
+    AccessLevel::Read,
+    AccessLevel::Write,
+    AccessLevel::PermissionsManagement,
+    AccessLevel::Tagging,
+];
+
+/// People listed behind one role; the others are counted.
+const PEOPLE_SHOWN: usize = 50;
+
+/// Principals in each list of the summary.
+const TOP: usize = 10;
+
+/// How the report writes each principal's policy.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOptions {
+    pub policy: Options,
+}
+
+/// Everything the page is built from.
+#[derive(Serialize)]
+struct Data<'a> {
+    generated: String,
+    version: &'static str,
+    window: WindowData,
+    levels: Vec<&'static str>,
+    statuses: Vec<&'static str>,
+    services: Vec<&'a str>,
+    /// Every action of the catalogue in the diff's order: service index, name, level index.
+    actions: Vec<(u32, &'a str, u8)>,
+    /// How actions are granted, shared by every principal.
+    grants: Vec<GrantData>,
+    /// Held actions, as runs `[first action, length, status, grant]` flattened.
+    holdings: Vec<Vec<u32>>,
+    accounts: Vec<AccountData>,
+    principals: Vec<PrincipalData>,
+    problems: Vec<Problem>,
+    policy_target: &'static str,
+    policy_limit: usize,
+}
+
+#[derive(Serialize)]
+struct WindowData {
+    start: String,
+    end: String,
+}
+
+#[derive(Serialize, Clone, PartialEq, Eq, Hash)]
+struct GrantData {
+    /// Why the grant is not whole: `some resources`, `conditional`, …
+    notes: Vec<&'static str>,
+    /// The statements that allow it.
+    by: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct AccountData {
+    id: String,
+    name: String,
+    users: usize,
+    roles: usize,
+    reported: bool,
+    /// The days of the window with logs.
+    days: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct PrincipalData {
+    account: usize,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: String,
+    arn: String,
+    created: Option<String>,
+    last: Option<String>,
+    /// Used, unused, unknown, not granted.
+    counts: [usize; 4],
+    /// Unused actions by access level, in the order of `levels`.
+    unused_by_level: [usize; 5],
+    holding: usize,
+    /// `[action, status, grant or -1, calls, first, last, denied, resources, other resources]`.
+    used: Vec<UsedAction>,
+    unmapped: Vec<(String, String, u64)>,
+    denied_calls: u64,
+    /// `[day, calls, denied]`.
+    daily: Vec<(String, u64, u64)>,
+    /// `[person, calls, actions]`, the busiest first; `None` when not asked or not a role.
+    people: Option<Vec<(String, u64, usize)>>,
+    people_others: usize,
+    policy: Option<PolicyData>,
+    warnings: Vec<String>,
+}
+
+type UsedAction = (
+    u32,
+    u8,
+    i64,
+    u64,
+    Option<String>,
+    Option<String>,
+    u64,
+    Vec<String>,
+    u64,
+);
+
+#[derive(Serialize)]
+struct PolicyData {
+    /// The documents as `ctidx policy` writes them.
+    text: String,
+    /// Each document's size as AWS counts it.
+    sizes: Vec<usize>,
+    /// Why there is no policy to show, when there is none.
+    error: Option<String>,
+}
+
+/// One principal, rendered on any core: its grants still local to it.
+struct Rendered {
+    data: PrincipalData,
+    grants: Vec<GrantData>,
+    /// Runs with local grant indices.
+    runs: Vec<u32>,
+}
+
+/// Held actions shared between principals.
+#[derive(Default)]
+struct Holdings {
+    all: Vec<Vec<u32>>,
+    index: HashMap<Vec<u32>, usize>,
+}
+
+impl Holdings {
+    fn intern(&mut self, runs: Vec<u32>) -> usize {
+        if let Some(&at) = self.index.get(&runs) {
+            return at;
+        }
+        self.all.push(runs.clone());
+        self.index.insert(runs, self.all.len() - 1);
+        self.all.len() - 1
+    }
+}
+
+pub struct ReportRenderer<'a> {
+    out: &'a mut dyn Write,
+    catalogue: &'a Catalogue,
+    window: &'a Window,
+    options: ReportOptions,
+    /// Each account's days with logs, by ID.
+    days_with_logs: HashMap<String, Vec<String>>,
+    accounts: Vec<AccountData>,
+    principals: Vec<PrincipalData>,
+    grants: Vec<GrantData>,
+    grant_index: HashMap<GrantData, u32>,
+    holdings: Holdings,
+    generated: String,
+}
+
+impl<'a> ReportRenderer<'a> {
+    pub fn new(
+        out: &'a mut dyn Write,
+        catalogue: &'a Catalogue,
+        window: &'a Window,
+        options: ReportOptions,
+        days_with_logs: HashMap<String, Vec<String>>,
+        generated: String,
+    ) -> ReportRenderer<'a> {
+        ReportRenderer {
+            out,
+            catalogue,
+            window,
+            options,
+            days_with_logs,
+            accounts: Vec::new(),
+            principals: Vec::new(),
+            grants: Vec::new(),
+            grant_index: HashMap::new(),
+            holdings: Holdings::default(),
+            generated,
+        }
+    }
+
+    /// Principals rendered so far.
+    pub fn principal_count(&self) -> usize {
+        self.principals.len()
+    }
+
+    fn add(&mut self, rendered: Rendered) {
+        let global: Vec<u32> = rendered
+            .grants
+            .into_iter()
+            .map(|grant| {
+                let next = self.grants.len() as u32;
+                *self.grant_index.entry(grant.clone()).or_insert_with(|| {
+                    self.grants.push(grant);
+                    next
+                })
+            })
+            .collect();
+        let mut data = rendered.data;
+        let mut runs = rendered.runs;
+        for run in runs.chunks_mut(4) {
+            run[3] = global[run[3] as usize];
+        }
+        for used in &mut data.used {
+            if used.2 >= 0 {
+                used.2 = i64::from(global[used.2 as usize]);
+            }
+        }
+        data.holding = self.holdings.intern(runs);
+        self.principals.push(data);
+    }
+
+    pub fn finish(self, survey: &Survey) -> anyhow::Result<()> {
+        let catalogue = self.catalogue;
+        let services: Vec<&str> = catalogue.services();
+        let service_index: HashMap<&str, u32> = services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (*s, i as u32))
+            .collect();
+        let mut actions: Vec<(u32, &str, u8)> = vec![(0, "", 0); catalogue.len()];
+        for info in catalogue.actions() {
+            actions[info.key_rank as usize] = (
+                service_index.get(info.service.as_str()).copied().unwrap_or(0),
+                info.name.as_str(),
+                level_index(info.access_level),
+            );
+        }
+        let mut accounts = self.accounts;
+        for coverage in &survey.accounts {
+            if !accounts.iter().any(|a| a.id == coverage.id) {
+                accounts.push(account_data(coverage, &self.days_with_logs));
+            }
+        }
+        let summary = Summary::of(&self.principals, &accounts);
+        let data = Data {
+            generated: self.generated,
+            version: env!("CARGO_PKG_VERSION"),
+            window: WindowData {
+                start: self.window.start_text(),
+                end: self.window.end_text(),
+            },
+            levels: LEVELS.iter().map(|l| l.as_str()).collect(),
+            statuses: Status::ALL.iter().map(|s| s.as_str()).collect(),
+            services,
+            actions,
+            grants: self.grants,
+            holdings: self.holdings.all,
+            accounts,
+            principals: self.principals,
+            problems: survey.problems.clone(),
+            policy_target: target_name(self.options.policy.target),
+            policy_limit: self.options.policy.target.limit(),
+        };
+        let json = embeddable_json(&data)?;
+        let mut env = minijinja::Environment::new();
+        env.add_template("page.html", PAGE)?;
+        let page = env.get_template("page.html")?.render(minijinja::context! {
+            style => STYLE,
+            script => SCRIPT,
+            clusterize => CLUSTERIZE,
+            data => json,
+            window => &data.window,
+            generated => &data.generated,
+            version => data.version,
+            accounts => &data.accounts,
+            summary => summary,
+            problems => &data.problems,
+            statuses => &data.statuses,
+        })?;
+        self.out.write_all(page.as_bytes())?;
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+fn target_name(target: Target) -> &'static str {
+    match target {
+        Target::Managed => "managed policy",
+        Target::RoleInline => "role inline policy",
+        Target::UserInline => "user inline policy",
+        Target::GroupInline => "group inline policy",
+    }
+}
+
+fn level_index(level: AccessLevel) -> u8 {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0) as u8
+}
+
+fn status_index(status: Status) -> u8 {
+    Status::ALL.iter().position(|s| *s == status).unwrap_or(0) as u8
+}
+
+/// JSON that can sit inside a `<script>` element: no `<` at all, so no `</script>` or `<!--`.
+fn embeddable_json(data: &impl Serialize) -> serde_json::Result<String> {
+    Ok(serde_json::to_string(data)?.replace('<', "\\u003c"))
+}
+
+fn account_data(
+    coverage: &AccountCoverage,
+    days_with_logs: &HashMap<String, Vec<String>>,
+) -> AccountData {
+    AccountData {
+        id: coverage.id.clone(),
+        name: coverage.name.clone(),
+        users: coverage.users,
+        roles: coverage.roles,
+        reported: coverage.reported,
+        days: days_with_logs.get(&coverage.id).cloned().unwrap_or_default(),
+    }
+}
+
+fn grant_data(grant: &Grant) -> GrantData {
+    GrantData {
+        notes: grant.notes(),
+        by: grant
+            .statements
+            .iter()
+            .map(|statement| {
+                let policy = match (&statement.group, &statement.policy_arn) {
+                    (Some(group), _) => format!("group {group}: {}", statement.policy),
+                    (None, Some(arn)) => arn.clone(),
+                    (None, None) => statement.policy.clone(),
+                };
+                let which = match &statement.sid {
+                    Some(sid) => format!("statement {sid}"),
+                    None => format!("statement #{}", statement.statement),
+                };
+                format!(
+                    "{policy} ({}, {which})",
+                    statement.attachment.replace('_', " ")
+                )
+            })
+            .collect(),
+    }
+}
+
+/// One principal's part of the page; what it shares with others is interned by [`ReportRenderer::add`].
+fn render_principal(
+    principal: &PrincipalFindings,
+    account: usize,
+    catalogue: &Catalogue,
+    options: &ReportOptions,
+) -> Rendered {
+    let findings = &principal.findings;
+    let mut grants: Vec<GrantData> = Vec::new();
+    let mut local = |grant: &Grant| -> u32 {
+        let data = grant_data(grant);
+        match grants.iter().position(|g| *g == data) {
+            Some(at) => at as u32,
+            None => {
+                grants.push(data);
+                (grants.len() - 1) as u32
+            }
+        }
+    };
+    let mut runs: Vec<u32> = Vec::new();
+    let mut used: Vec<UsedAction> = Vec::new();
+    let mut unused_by_level = [0usize; 5];
+    // The grant of the action before, by address: neighbours mostly share one.
+    let mut last: Option<(*const Grant, u32)> = None;
+    for action in &findings.actions {
+        let position = catalogue.get(action.id).key_rank;
+        let grant = action.grant.as_ref().map(|grant| {
+            let address = std::sync::Arc::as_ptr(grant);
+            match last {
+                Some((known, index)) if known == address => index,
+                _ => {
+                    let index = local(grant);
+                    last = Some((address, index));
+                    index
+                }
+            }
+        });
+        if action.status == Status::Unused {
+            unused_by_level[level_index(catalogue.get(action.id).access_level) as usize] += 1;
+        }
+        if action.status.is_used() {
+            used.push((
+                position,
+                status_index(action.status),
+                grant.map_or(-1, i64::from),
+                action.calls,
+                action.first_call.clone(),
+                action.last_call.clone(),
+                action.denied_calls,
+                action.resources.clone(),
+                action.other_resources,
+            ));
+        }
+        let Some(grant) = grant else {
+            continue;
+        };
+        // A used action continues the run it falls in, whatever its status would be unused: the
+        // principal's own list says it is used, and principals that hold the same share the run.
+        let status = (!action.status.is_used()).then(|| u32::from(status_index(action.status)));
+        match runs.rchunks_exact_mut(4).next() {
+            Some(run)
+                if run[0] + run[1] == position
+                    && run[3] == grant
+                    && status.is_none_or(|s| s == run[2]) =>
+            {
+                run[1] += 1;
+            }
+            _ => runs.extend([
+                position,
+                1,
+                status.unwrap_or(u32::from(status_index(Status::Unused))),
+                grant,
+            ]),
+        }
+    }
+    // Runs come in the findings' order, which is the catalogue's key order.
+    let counts = findings.counts();
+    let people = principal.people.as_ref().map(|people| people_of(people));
+    let people_others = principal
+        .people
+        .as_ref()
+        .map_or(0, |people| people.len().saturating_sub(PEOPLE_SHOWN));
+    let p = &principal.principal;
+    Rendered {
+        data: PrincipalData {
+            account,
+            kind: p.kind.as_str(),
+            name: p.name.clone(),
+            arn: p.arn.clone(),
+            created: p.created.clone(),
+            last: findings.last_activity.clone(),
+            counts: Status::ALL.map(|status| counts.get(&status).copied().unwrap_or(0)),
+            unused_by_level,
+            holding: 0,
+            used,
+            unmapped: findings
+                .unmapped
+                .iter()
+                .map(|u| (u.event_source.clone(), u.event_name.clone(), u.calls))
+                .collect(),
+            denied_calls: findings.denied_calls,
+            daily: principal
+                .daily
+                .iter()
+                .map(|day| (day.day.clone(), day.calls, day.denied_calls))
+                .collect(),
+            people,
+            people_others,
+            policy: principal
+                .needs
+                .as_ref()
+                .map(|needs| policy_of(needs, catalogue, options)),
+            warnings: principal.warnings.clone(),
+        },
+        grants,
+        runs,
+    }
+}
+
+/// The people behind a role's sessions, the busiest first.
+fn people_of(people: &[(String, Findings)]) -> Vec<(String, u64, usize)> {
+    let mut people: Vec<(String, u64, usize)> = people
+        .iter()
+        .map(|(person, findings)| {
+            let used = findings.actions.iter().filter(|a| a.status.is_used());
+            let calls = used.clone().map(|a| a.calls).sum();
+            (person.clone(), calls, used.count())
+        })
+        .collect();
+    people.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    people.truncate(PEOPLE_SHOWN);
+    people
+}
+
+fn policy_of(
+    needs: &crate::findings::needs::Needs,
+    catalogue: &Catalogue,
+    options: &ReportOptions,
+) -> PolicyData {
+    let empty = |error: String| PolicyData {
+        text: String::new(),
+        sizes: Vec::new(),
+        error: Some(error),
+    };
+    if needs.actions.is_empty() {
+        return empty("no successful call in the window maps to an IAM action".into());
+    }
+    let statements =
+        policy::statements(needs, catalogue, ResourceTypes::embedded(), &options.policy);
+    let documents = match policy::documents(&statements, options.policy.target) {
+        Ok(documents) => documents,
+        Err(error) => return empty(error.to_string()),
+    };
+    let text = match documents.as_slice() {
+        [one] => serde_json::to_string_pretty(one),
+        all => serde_json::to_string_pretty(all),
+    };
+    match text {
+        Ok(text) => PolicyData {
+            text,
+            sizes: documents.iter().map(policy::size).collect(),
+            error: None,
+        },
+        Err(error) => empty(error.to_string()),
+    }
+}
+
+/// The summary view, worked out from the principals' parts.
+#[derive(Serialize)]
+struct Summary {
+    accounts: usize,
+    users: usize,
+    roles: usize,
+    idle_users: usize,
+    idle_roles: usize,
+    /// Granted (used + unused + unknown), used, unused, unknown, not granted: actions summed over
+    /// principals.
+    granted: usize,
+    used: usize,
+    unused: usize,
+    unknown: usize,
+    not_granted: usize,
+    most_unused: Vec<Top>,
+    most_unused_share: Vec<Top>,
+    /// Principals whose unused grants include Permissions management or Write actions.
+    risky: Vec<Top>,
+    risky_count: usize,
+}
+
+#[derive(Serialize)]
+struct Top {
+    index: usize,
+    account: String,
+    kind: &'static str,
+    name: String,
+    unused: usize,
+    granted: usize,
+    /// Unused share of granted, in percent, rounded down.
+    share: usize,
+    permissions_management: usize,
+    write: usize,
+}
+
+impl Summary {
+    fn of(principals: &[PrincipalData], accounts: &[AccountData]) -> Summary {
+        let reported: BTreeSet<usize> = principals.iter().map(|p| p.account).collect();
+        let granted = |p: &PrincipalData| p.counts[0] + p.counts[1] + p.counts[2];
+        let top = |index: usize| {
+            let p = &principals[index];
+            let granted = granted(p);
+            Top {
+                index,
+                account: accounts
+                    .get(p.account)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default(),
+                kind: p.kind,
+                name: p.name.clone(),
+                unused: p.counts[1],
+                granted,
+                share: (p.counts[1] * 100).checked_div(granted).unwrap_or(0),
+                permissions_management: p.unused_by_level[3],
+                write: p.unused_by_level[2],
+            }
+        };
+        let mut by_count: Vec<usize> = (0..principals.len())
+            .filter(|&i| principals[i].counts[1] > 0)
+            .collect();
+        by_count.sort_by(|&a, &b| {
+            principals[b].counts[1]
+                .cmp(&principals[a].counts[1])
+                .then(a.cmp(&b))
+        });
+        let mut by_share = by_count.clone();
+        let share = |i: usize| {
+            let p = &principals[i];
+            (p.counts[1] as f64) / (granted(p).max(1) as f64)
+        };
+        by_share.sort_by(|&a, &b| share(b).total_cmp(&share(a)).then(a.cmp(&b)));
+        let risky: Vec<usize> = by_count
+            .iter()
+            .copied()
+            .filter(|&i| principals[i].unused_by_level[2] + principals[i].unused_by_level[3] > 0)
+            .collect();
+        let idle = |kind: &str| {
+            principals
+                .iter()
+                .filter(|p| p.kind == kind && p.last.is_none())
+                .count()
+        };
+        let sum = |at: usize| principals.iter().map(|p| p.counts[at]).sum::<usize>();
+        Summary {
+            accounts: reported.len(),
+            users: principals.iter().filter(|p| p.kind == "user").count(),
+            roles: principals.iter().filter(|p| p.kind == "role").count(),
+            idle_users: idle("user"),
+            idle_roles: idle("role"),
+            granted: sum(0) + sum(1) + sum(2),
+            used: sum(0),
+            unused: sum(1),
+            unknown: sum(2),
+            not_granted: sum(3),
+            most_unused: by_count.iter().take(TOP).map(|&i| top(i)).collect(),
+            most_unused_share: by_share.iter().take(TOP).map(|&i| top(i)).collect(),
+            risky_count: risky.len(),
+            risky: risky.iter().take(TOP).map(|&i| top(i)).collect(),
+        }
+    }
+}
+
+impl Sink for ReportRenderer<'_> {
+    fn account(&mut self, account: &AccountCoverage) -> anyhow::Result<()> {
+        self.accounts
+            .push(account_data(account, &self.days_with_logs));
+        Ok(())
+    }
+
+    fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
+        self.principals(std::slice::from_ref(principal))
+    }
+
+    fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
+        let account = self.accounts.len().saturating_sub(1);
+        let (catalogue, options) = (self.catalogue, self.options);
+        let rendered: Vec<Rendered> = principals
+            .par_iter()
+            .map(|principal| render_principal(principal, account, catalogue, &options))
+            .collect();
+        for one in rendered {
+            self.add(one);
+        }
+        Ok(())
+    }
+}

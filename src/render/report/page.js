@@ -1,0 +1,388 @@
+// The report's views, drawn from the data embedded in the page. Nothing here computes findings: it
+// decodes what ctidx wrote (held actions as shared runs over the catalogue, each principal's used
+// actions) and lays it out.
+"use strict";
+(function () {
+  var D = JSON.parse(document.getElementById("ctidx-data").textContent);
+  var MARKS = { used: "\u00a0", unused: "-", unknown: "?", not_granted: "+" };
+  var STATUS_TEXT = { used: "used", unused: "unused", unknown: "unknown", not_granted: "not granted" };
+
+  function esc(text) {
+    return String(text == null ? "" : text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function num(n) { return Number(n || 0).toLocaleString("en-US"); }
+  function el(id) { return document.getElementById(id); }
+  function granted(p) { return p.counts[0] + p.counts[1] + p.counts[2]; }
+  function share(p) { var g = granted(p); return g ? Math.floor(p.counts[1] * 100 / g) : 0; }
+  function shortTime(t) { return t ? t.replace("T", " ").replace("Z", " UTC") : ""; }
+  function actionName(pos) {
+    var a = D.actions[pos];
+    return D.services[a[0]] + ":" + a[1];
+  }
+
+  // The days of the window, as YYYY-MM-DD.
+  var DAYS = (function () {
+    var days = [];
+    var t = Date.parse(D.window.start + "T00:00:00Z");
+    var end = Date.parse(D.window.end + "T00:00:00Z");
+    for (; t <= end && days.length < 40000; t += 86400000) {
+      days.push(new Date(t).toISOString().slice(0, 10));
+    }
+    return days;
+  })();
+  var DAY_INDEX = {};
+  DAYS.forEach(function (d, i) { DAY_INDEX[d] = i; });
+
+  // ---- views and routing ----
+  function show(view) {
+    ["summary", "principals", "principal", "coverage"].forEach(function (name) {
+      el(name).hidden = name !== view;
+    });
+    var links = document.querySelectorAll("nav a");
+    for (var i = 0; i < links.length; i++) {
+      var active = links[i].getAttribute("data-view") === view ||
+        (view === "principal" && links[i].getAttribute("data-view") === "principals");
+      links[i].classList.toggle("active", active);
+    }
+  }
+  function route() {
+    var hash = location.hash.replace(/^#/, "");
+    var match = /^principal\/(\d+)$/.exec(hash);
+    if (match && D.principals[Number(match[1])]) {
+      // Shown first: the virtual table measures its rows, which a hidden view does not have.
+      show("principal");
+      showPrincipal(Number(match[1]));
+    } else if (hash === "principals") {
+      show("principals");
+      principalTable();
+    } else if (hash === "coverage") {
+      show("coverage");
+    } else {
+      show("summary");
+    }
+    window.scrollTo(0, 0);
+  }
+
+  // ---- principals table ----
+  var table = null;
+  var sortKey = "unused";
+  var sortDesc = true;
+  var filterTimer = null;
+  function sortValue(p, key) {
+    switch (key) {
+      case "account": return D.accounts[p.account] ? D.accounts[p.account].name : "";
+      case "type": return p.type;
+      case "name": return p.name.toLowerCase();
+      case "last": return p.last || "";
+      case "granted": return granted(p);
+      case "used": return p.counts[0];
+      case "share": return share(p);
+      case "idle": return p.last ? 0 : 1;
+      default: return p.counts[1];
+    }
+  }
+  function principalRows() {
+    var text = el("principal-search").value.trim().toLowerCase();
+    var account = el("principal-account").value;
+    var type = el("principal-type").value;
+    var idleOnly = el("principal-idle").checked;
+    var chosen = [];
+    D.principals.forEach(function (p, i) {
+      if (account !== "" && String(p.account) !== account) return;
+      if (type && p.type !== type) return;
+      if (idleOnly && p.last) return;
+      if (text && p.name.toLowerCase().indexOf(text) < 0 && p.arn.toLowerCase().indexOf(text) < 0) return;
+      chosen.push(i);
+    });
+    chosen.sort(function (a, b) {
+      var x = sortValue(D.principals[a], sortKey), y = sortValue(D.principals[b], sortKey);
+      var order = x < y ? -1 : x > y ? 1 : a - b;
+      return sortDesc ? -order : order;
+    });
+    el("principal-count").textContent = num(chosen.length) + " of " + num(D.principals.length) + " principals";
+    return chosen.map(function (i) {
+      var p = D.principals[i];
+      var acct = D.accounts[p.account] || { name: "", id: "" };
+      return '<tr data-index="' + i + '"><td title="' + esc(acct.id) + '">' + esc(acct.name) + "</td><td>" + esc(p.type) +
+        '</td><td title="' + esc(p.arn) + '"><a href="#principal/' + i + '">' + esc(p.name) + "</a></td><td>" +
+        (p.last ? esc(shortTime(p.last)) : "") + '</td><td class="n">' + num(granted(p)) + '</td><td class="n">' +
+        num(p.counts[0]) + '</td><td class="n">' + share(p) + "%</td><td>" +
+        (p.last ? "" : '<span class="badge idle">idle</span>') + "</td></tr>";
+    });
+  }
+  function principalTable() {
+    if (table) { return; }
+    table = new Clusterize({
+      rows: principalRows(),
+      scrollId: "principal-scroll",
+      contentId: "principal-rows",
+      no_data_text: "No principal matches."
+    });
+    var refresh = function () {
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(function () { table.update(principalRows()); }, 120);
+    };
+    ["principal-search", "principal-account", "principal-type", "principal-idle"].forEach(function (id) {
+      el(id).addEventListener("input", refresh);
+      el(id).addEventListener("change", refresh);
+    });
+    var heads = document.querySelectorAll("#principal-head th[data-sort]");
+    for (var i = 0; i < heads.length; i++) {
+      heads[i].addEventListener("click", function (event) {
+        var key = event.currentTarget.getAttribute("data-sort");
+        sortDesc = key === sortKey ? !sortDesc : ["granted", "used", "share", "last", "idle"].indexOf(key) >= 0;
+        sortKey = key;
+        for (var j = 0; j < heads.length; j++) { heads[j].className = ""; }
+        event.currentTarget.className = sortDesc ? "sorted-desc" : "sorted-asc";
+        table.update(principalRows());
+      });
+    }
+  }
+
+  // ---- one principal ----
+  var diffTable = null;
+  // Every action of the principal, in the catalogue's order: its held runs, then its own used list.
+  function diffOf(p) {
+    var rows = [];
+    var runs = D.holdings[p.holding] || [];
+    for (var i = 0; i + 3 < runs.length; i += 4) {
+      for (var k = 0; k < runs[i + 1]; k++) {
+        rows[runs[i] + k] = { pos: runs[i] + k, status: D.statuses[runs[i + 2]], grant: runs[i + 3] };
+      }
+    }
+    p.used.forEach(function (u) {
+      rows[u[0]] = {
+        pos: u[0], status: D.statuses[u[1]], grant: u[2], calls: u[3], first: u[4], last: u[5],
+        denied: u[6], resources: u[7], others: u[8]
+      };
+    });
+    return rows.filter(function (r) { return r; });
+  }
+  function grantText(index) {
+    var g = D.grants[index];
+    if (!g) return "";
+    return (g.notes.length ? "(" + g.notes.join(", ") + ") " : "") + g.by.join("; ");
+  }
+  function diffRowsHtml(diff, filters) {
+    return diff.filter(function (r) {
+      var a = D.actions[r.pos];
+      return filters.statuses[r.status] && (filters.service === "" || String(a[0]) === filters.service) &&
+        (filters.level === "" || String(a[2]) === filters.level) &&
+        (!filters.text || actionName(r.pos).toLowerCase().indexOf(filters.text) >= 0);
+    }).map(function (r) {
+      var a = D.actions[r.pos];
+      var grant = grantText(r.grant);
+      var resources = r.resources && r.resources.length
+        ? r.resources.join("\n") + (r.others ? "\n… and " + r.others + " more" : "") : "";
+      return '<tr class="status-' + r.status + '"><td class="mark mono">' + MARKS[r.status] + '</td><td class="mono" title="' +
+        esc(resources) + '">' + esc(actionName(r.pos)) + "</td><td>" + esc(D.levels[a[2]]) + '</td><td class="status">' +
+        esc(STATUS_TEXT[r.status]) + '</td><td class="n">' + (r.calls ? num(r.calls) : "") +
+        (r.denied ? ' <span class="problem" title="refused for lack of permission">(' + num(r.denied) + " denied)</span>" : "") +
+        "</td><td>" + esc(shortTime(r.last)) + '</td><td title="' + esc(grant) + '">' +
+        (r.grant >= 0 ? esc(grant) : '<span class="hint">not granted now</span>') + "</td></tr>";
+    });
+  }
+
+  // Calls per day as an SVG bar chart: successful calls, and refused ones stacked on top.
+  function chart(p) {
+    var W = 900, H = 220, left = 56, right = 12, top = 14, bottom = 44;
+    var calls = new Array(DAYS.length).fill(0), denied = new Array(DAYS.length).fill(0);
+    p.daily.forEach(function (d) {
+      var i = DAY_INDEX[d[0]];
+      if (i !== undefined) { calls[i] = d[1]; denied[i] = d[2]; }
+    });
+    var max = 0;
+    for (var i = 0; i < DAYS.length; i++) { max = Math.max(max, calls[i] + denied[i]); }
+    var step = niceStep(max);
+    var top_value = Math.max(step, Math.ceil(max / step) * step);
+    var plotW = W - left - right, plotH = H - top - bottom;
+    var bw = plotW / Math.max(1, DAYS.length);
+    var y = function (v) { return top + plotH - v / top_value * plotH; };
+    var out = ['<svg viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H +
+      '" role="img" aria-label="Calls per day" id="calls-chart" data-days="' + DAYS.length + '" data-total="' +
+      calls.reduce(function (a, b) { return a + b; }, 0) + '">'];
+    out.push('<g class="axis">');
+    for (var v = 0; v <= top_value; v += step) {
+      out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke-opacity="0.25"/>');
+      out.push('<text x="' + (left - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end">' + num(v) + "</text>");
+    }
+    out.push('<line x1="' + left + '" x2="' + left + '" y1="' + top + '" y2="' + (top + plotH) + '"/>');
+    out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + (top + plotH) + '" y2="' + (top + plotH) + '"/>');
+    var every = Math.max(1, Math.ceil(DAYS.length / 10));
+    for (var d = 0; d < DAYS.length; d += every) {
+      var x = left + d * bw + bw / 2;
+      out.push('<line x1="' + x + '" x2="' + x + '" y1="' + (top + plotH) + '" y2="' + (top + plotH + 4) + '"/>');
+      out.push('<text x="' + x + '" y="' + (top + plotH + 16) + '" text-anchor="middle">' + DAYS[d].slice(5) + "</text>");
+    }
+    out.push("</g>");
+    out.push('<text x="' + (left + plotW / 2) + '" y="' + (H - 6) + '" text-anchor="middle">day (UTC, month-day), ' +
+      esc(D.window.start) + " to " + esc(D.window.end) + "</text>");
+    out.push('<text transform="translate(14 ' + (top + plotH / 2) + ') rotate(-90)" text-anchor="middle">calls per day</text>');
+    for (var k = 0; k < DAYS.length; k++) {
+      var bx = (left + k * bw + 0.5).toFixed(2), width = Math.max(0.5, bw - 1).toFixed(2);
+      if (calls[k]) {
+        out.push('<rect class="bar" x="' + bx + '" y="' + y(calls[k]).toFixed(2) + '" width="' + width + '" height="' +
+          (plotH - (y(calls[k]) - top)).toFixed(2) + '"><title>' + DAYS[k] + ": " + num(calls[k]) + " calls</title></rect>");
+      }
+      if (denied[k]) {
+        var base = calls[k];
+        out.push('<rect class="bar denied" x="' + bx + '" y="' + y(base + denied[k]).toFixed(2) + '" width="' + width +
+          '" height="' + (y(base) - y(base + denied[k])).toFixed(2) + '"><title>' + DAYS[k] + ": " + num(denied[k]) +
+          " refused</title></rect>");
+      }
+    }
+    out.push("</svg>");
+    return out.join("");
+  }
+  function niceStep(max) {
+    if (max <= 4) return 1;
+    var raw = max / 4, power = Math.pow(10, Math.floor(Math.log10(raw)));
+    var unit = raw / power;
+    return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 5 ? 5 : 10) * power;
+  }
+
+  function showPrincipal(index) {
+    var p = D.principals[index];
+    var acct = D.accounts[p.account] || { name: "", id: "" };
+    var diff = diffOf(p);
+    var services = {};
+    diff.forEach(function (r) { services[D.actions[r.pos][0]] = true; });
+    var html = [];
+    html.push('<p><a href="#principals">\u2190 all principals</a></p>');
+    html.push('<div class="principal-head"><h2 id="principal-name">' + esc(p.type) + " " + esc(p.name) + " " +
+      (p.last ? '<span class="badge active">active</span>' : '<span class="badge idle" id="principal-idle-badge">idle</span>') + "</h2>");
+    html.push("<dl><dt>ARN</dt><dd class=\"mono\">" + esc(p.arn) + "</dd><dt>Account</dt><dd>" + esc(acct.name) + " (" +
+      esc(acct.id) + ")</dd><dt>Created</dt><dd>" + esc(shortTime(p.created) || "unknown") + "</dd><dt>Last activity</dt><dd>" +
+      (p.last ? esc(shortTime(p.last)) : "none in the window: idle") + "</dd><dt>Actions</dt><dd>" + num(p.counts[0]) + " used, " +
+      num(p.counts[1]) + " unused, " + num(p.counts[2]) + " unknown, " + num(p.counts[3]) + " used but not granted now" +
+      "</dd><dt>Refused calls</dt><dd>" + num(p.denied_calls) + "</dd></dl></div>");
+    html.push('<h3>Calls per day</h3><div class="chart">' + chart(p) + '</div><p class="legend"><span><i style="background:#4a78c2"></i>successful calls</span>' +
+      '<span><i style="background:var(--denied)"></i>refused for lack of permission</span></p>');
+    if (p.people) {
+      html.push("<h3>People behind its sessions</h3>");
+      if (p.people.length) {
+        html.push('<table id="people"><thead><tr><th>Person</th><th class="n">Calls</th><th class="n">Actions used</th></tr></thead><tbody>');
+        p.people.forEach(function (person) {
+          html.push("<tr><td>" + esc(person[0]) + '</td><td class="n">' + num(person[1]) + '</td><td class="n">' + num(person[2]) + "</td></tr>");
+        });
+        html.push("</tbody></table>");
+        if (p.people_others) html.push('<p class="hint">and ' + num(p.people_others) + " others</p>");
+      } else {
+        html.push('<p class="hint">No session of this role in the window.</p>');
+      }
+    }
+    html.push('<h3>What it holds and what it used</h3><div class="filters" id="diff-filters">');
+    D.statuses.forEach(function (s) {
+      html.push('<label><input type="checkbox" data-status="' + s + '" checked> ' + esc(MARKS[s] === "\u00a0" ? "" : MARKS[s]) + " " + esc(STATUS_TEXT[s]) + "</label>");
+    });
+    html.push('<label>Service <select id="diff-service"><option value="">all</option>');
+    Object.keys(services).map(Number).sort(function (a, b) { return D.services[a] < D.services[b] ? -1 : 1; }).forEach(function (s) {
+      html.push('<option value="' + s + '">' + esc(D.services[s]) + "</option>");
+    });
+    html.push('</select></label><label>Access level <select id="diff-level"><option value="">all</option>');
+    D.levels.forEach(function (l, i) { html.push('<option value="' + i + '">' + esc(l) + "</option>"); });
+    html.push('</select></label><label>Find <input type="search" id="diff-search" placeholder="action"></label><span id="diff-count" class="hint"></span></div>');
+    html.push('<table class="grid head"><colgroup><col class="c-mark"><col class="c-action"><col class="c-level"><col class="c-status"><col class="c-calls"><col class="c-time"><col class="c-grant"></colgroup>' +
+      '<thead><tr><th></th><th>Action</th><th>Access level</th><th>Status</th><th class="n">Calls</th><th>Last use</th><th>Granted by</th></tr></thead></table>');
+    html.push('<div id="diff-scroll" class="clusterize-scroll"><table class="grid" id="diff"><colgroup><col class="c-mark"><col class="c-action"><col class="c-level"><col class="c-status"><col class="c-calls"><col class="c-time"><col class="c-grant"></colgroup>' +
+      '<tbody id="diff-rows" class="clusterize-content"></tbody></table></div>');
+    if (p.unmapped.length) {
+      html.push("<h3>Calls that map to no IAM action</h3><ul>");
+      p.unmapped.forEach(function (u) { html.push("<li class=\"mono\">" + esc(u[0]) + " " + esc(u[1]) + " (" + num(u[2]) + " calls)</li>"); });
+      html.push("</ul>");
+    }
+    html.push('<h3>The policy it needs</h3><div class="policy" id="policy">');
+    if (!p.policy) {
+      html.push('<p class="hint">Not written for this report.</p>');
+    } else if (p.policy.error) {
+      html.push('<p class="hint" id="policy-none">No policy: ' + esc(p.policy.error) + "</p>");
+    } else {
+      html.push('<p id="policy-size">' + p.policy.sizes.map(function (s, i) {
+        return (p.policy.sizes.length > 1 ? "document " + (i + 1) + ": " : "") + num(s) + " of " + num(D.policy_limit) + " characters";
+      }).join(", ") + " (" + esc(D.policy_target) + ", white space not counted) " +
+        '<button type="button" id="policy-copy">Copy</button></p><pre id="policy-text">' + esc(p.policy.text) + "</pre>" +
+        '<p class="hint">Every action it used successfully in the window, on the resources its calls named; held actions whose use CloudTrail cannot show are left out. <code>ctidx policy</code> writes the same, with <code>--explain</code> for the evidence.</p>');
+    }
+    html.push("</div>");
+    if (p.warnings.length) {
+      html.push("<h3>What the evaluation could not take into account</h3><ul>");
+      p.warnings.forEach(function (w) { html.push('<li class="warning">' + esc(w) + "</li>"); });
+      html.push("</ul>");
+    }
+    var view = el("principal");
+    if (diffTable) { diffTable.destroy(true); diffTable = null; }
+    view.innerHTML = html.join("");
+    var filters = function () {
+      var statuses = {};
+      var boxes = view.querySelectorAll("input[data-status]");
+      for (var i = 0; i < boxes.length; i++) { statuses[boxes[i].getAttribute("data-status")] = boxes[i].checked; }
+      return { statuses: statuses, service: el("diff-service").value, level: el("diff-level").value,
+        text: el("diff-search").value.trim().toLowerCase() };
+    };
+    var rows = function () {
+      var shown = diffRowsHtml(diff, filters());
+      el("diff-count").textContent = num(shown.length) + " of " + num(diff.length) + " actions";
+      return shown;
+    };
+    diffTable = new Clusterize({ rows: rows(), scrollId: "diff-scroll", contentId: "diff-rows", no_data_text: "No action matches." });
+    el("diff-filters").addEventListener("input", function () { diffTable.update(rows()); });
+    el("diff-filters").addEventListener("change", function () { diffTable.update(rows()); });
+    var copy = el("policy-copy");
+    if (copy) {
+      copy.addEventListener("click", function () {
+        var text = p.policy.text;
+        var done = function () { copy.textContent = "Copied"; };
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(text).then(done, function () { selectPolicy(); });
+        } else {
+          selectPolicy();
+        }
+      });
+    }
+  }
+  function selectPolicy() {
+    var range = document.createRange();
+    range.selectNodeContents(el("policy-text"));
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  // ---- coverage: one row of day cells per account, and its gaps ----
+  function coverage() {
+    var out = [];
+    var cell = Math.max(2, Math.min(12, Math.floor(900 / Math.max(1, DAYS.length))));
+    out.push('<p class="legend"><span><i style="background:#4a78c2"></i>logs</span><span><i style="background:#fdecea;border:1px solid #f4c7c3"></i>no logs (gap)</span>' +
+      "<span>" + num(DAYS.length) + " days, one cell each</span></p>");
+    D.accounts.forEach(function (a) {
+      var has = {};
+      a.days.forEach(function (d) { has[d] = true; });
+      var gaps = [], start = null;
+      DAYS.forEach(function (d, i) {
+        if (!has[d] && start === null) start = i;
+        if ((has[d] || i === DAYS.length - 1) && start !== null) {
+          var end = has[d] ? i - 1 : i;
+          gaps.push(DAYS[start] + (end > start ? " to " + DAYS[end] + " (" + (end - start + 1) + " days)" : ""));
+          start = null;
+        }
+      });
+      var svg = ['<svg width="' + (cell * DAYS.length) + '" height="' + (cell + 2) +
+        '" role="img" aria-label="days with logs of ' + esc(a.name) + '">'];
+      DAYS.forEach(function (d, i) {
+        svg.push('<rect class="day ' + (has[d] ? "logs" : "gap") + '" x="' + i * cell + '" y="1" width="' + cell + '" height="' + cell +
+          '"><title>' + d + (has[d] ? ": logs" : ": no logs") + "</title></rect>");
+      });
+      svg.push("</svg>");
+      out.push('<div class="coverage-row" data-account="' + esc(a.id) + '" data-gaps="' + gaps.length + '"><span class="label" title="' + esc(a.id) + '">' +
+        esc(a.name) + " (" + esc(a.id) + ")</span>" + svg.join("") + "</div>");
+      out.push('<p class="hint">' + (gaps.length ? "Gaps: " + esc(gaps.join("; ")) : "No gap: logs for every day of the window.") + "</p>");
+    });
+    el("coverage-days").innerHTML = out.join("");
+  }
+
+  coverage();
+  window.addEventListener("hashchange", route);
+  route();
+})();
