@@ -10,6 +10,7 @@ use super::query::all::{Warnings, report_problems};
 use crate::ExitStatus;
 use crate::cli::ReportArgs;
 use crate::config::Settings;
+use crate::findings::Unrecorded;
 use crate::findings::organization::{self, Scope, days_with_logs};
 use crate::iam::catalogue::Catalogue;
 use crate::iam::recorded::RecordingConfig;
@@ -71,7 +72,16 @@ pub fn run(settings: &Settings, args: &ReportArgs, printer: &Printer) -> anyhow:
         .with_context(|| format!("cannot write a file in {}", folder.display()))?;
     let mut out = BufWriter::new(file);
     let generated = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let mut renderer = ReportRenderer::new(&mut out, catalogue, &window, options, days, generated);
+    let unrecorded = Unrecorded::new(catalogue, &recording);
+    let mut renderer = ReportRenderer::new(
+        &mut out,
+        catalogue,
+        &unrecorded,
+        &window,
+        options,
+        days,
+        generated,
+    );
     let survey = organization::survey(
         &scope,
         &ctx,

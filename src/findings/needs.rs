@@ -188,6 +188,50 @@ fn request_key(request: &RequestRef<'_>) -> u128 {
     hasher.digest128()
 }
 
+/// The action's entry, with `request`'s calls added.
+fn tally<'a>(
+actions: &'a mut BTreeMap<ActionId, NeededAction>,
+id: ActionId,
+request: &RequestRef<'_>,
+inferred: bool,
+) -> &'a mut NeededAction {
+    let action = actions.entry(id).or_insert_with(|| NeededAction {
+        id,
+        calls: 0,
+        first_call: None,
+        last_call: None,
+        sample_event: None,
+        resources: BTreeMap::new(),
+        any_resource: BTreeSet::new(),
+        granted: false,
+        inferred,
+    });
+    action.inferred &= inferred;
+    action.calls += request.calls;
+    if let Some(first) = request.first_call
+        && action.first_call.as_deref().is_none_or(|known| first < known)
+    {
+        action.first_call = Some(first.to_string());
+    }
+    if let Some(last) = request.last_call
+        && action.last_call.as_deref().is_none_or(|known| last > known)
+    {
+        action.last_call = Some(last.to_string());
+    }
+    if let Some(sample) = request.sample_event
+        && action.sample_event.as_deref().is_none_or(|known| sample < known)
+    {
+        action.sample_event = Some(sample.to_string());
+    }
+    action
+}
+
+fn count_unmapped(unmapped: &mut BTreeMap<(String, String), u64>, request: &RequestRef<'_>) {
+    *unmapped
+        .entry((request.event_source.into(), request.event_name.into()))
+        .or_default() += request.calls;
+}
+
 impl NeedsBuilder {
     /// The needs of the principal `principal_arn` (for its partition and account).
     pub fn new(principal_arn: &str) -> NeedsBuilder {
@@ -207,25 +251,17 @@ impl NeedsBuilder {
             return;
         }
         let key = request_key(request);
-        let Some(added) = self.seen.remove(&key) else {
+        let Some(added) = self.seen.get(&key) else {
             let added = self.read(tables, request);
             self.seen.insert(key, added);
             return;
         };
         for &(id, inferred) in added.actions.iter() {
-            self.tally(id, request, inferred);
+            tally(&mut self.actions, id, request, inferred);
         }
         if added.unmapped {
-            self.count_unmapped(request);
+            count_unmapped(&mut self.unmapped, request);
         }
-        self.seen.insert(key, added);
-    }
-
-    fn count_unmapped(&mut self, request: &RequestRef<'_>) {
-        *self
-            .unmapped
-            .entry((request.event_source.into(), request.event_name.into()))
-            .or_default() += request.calls;
     }
 
     /// A request not seen before: what its parameters name, and what it adds to.
@@ -254,7 +290,7 @@ impl NeedsBuilder {
                 &place,
             );
             if !passed.is_empty() {
-                let action = self.tally(pass_role, request, true);
+                let action = tally(&mut self.actions, pass_role, request, true);
                 for passed in passed {
                     let how = format!("{} {}", request.event_name, passed.parameter);
                     for (role, reason) in roles_passed(&passed.arn, how, &place, tables) {
@@ -286,7 +322,7 @@ impl NeedsBuilder {
                             &place,
                         )
                     });
-                    let action = self.tally(id, request, false);
+                    let action = tally(&mut self.actions, id, request, false);
                     let Some(named) = named else {
                         action.any_resource.insert(AnyResource::NoResourceType);
                         continue;
@@ -309,7 +345,7 @@ impl NeedsBuilder {
             }
             Mapping::NoPermission(_) => {}
             Mapping::Unmapped => {
-                self.count_unmapped(request);
+                count_unmapped(&mut self.unmapped, request);
                 return Added {
                     actions: added.into(),
                     unmapped: true,
@@ -320,39 +356,6 @@ impl NeedsBuilder {
             actions: added.into(),
             unmapped: false,
         }
-    }
-
-    /// The action's entry, with `request`'s calls added.
-    fn tally(&mut self, id: ActionId, request: &RequestRef<'_>, inferred: bool) -> &mut NeededAction {
-        let action = self.actions.entry(id).or_insert_with(|| NeededAction {
-            id,
-            calls: 0,
-            first_call: None,
-            last_call: None,
-            sample_event: None,
-            resources: BTreeMap::new(),
-            any_resource: BTreeSet::new(),
-            granted: false,
-            inferred,
-        });
-        action.inferred &= inferred;
-        action.calls += request.calls;
-        if let Some(first) = request.first_call
-            && action.first_call.as_deref().is_none_or(|known| first < known)
-        {
-            action.first_call = Some(first.to_string());
-        }
-        if let Some(last) = request.last_call
-            && action.last_call.as_deref().is_none_or(|known| last > known)
-        {
-            action.last_call = Some(last.to_string());
-        }
-        if let Some(sample) = request.sample_event
-            && action.sample_event.as_deref().is_none_or(|known| sample < known)
-        {
-            action.sample_event = Some(sample.to_string());
-        }
-        action
     }
 
     /// The needs, for a principal granted `granted`; `named_by_kind` holds the `resources[].ARN` of

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::policy::{self, Options, Target};
 use crate::findings::organization::{AccountCoverage, PrincipalFindings, Problem, Sink, Survey};
-use crate::findings::{Findings, Grant, Status};
+use crate::findings::{Findings, Grant, Status, Unrecorded};
 use crate::iam::catalogue::{AccessLevel, Catalogue};
 use crate::iam::resource_types::ResourceTypes;
 use crate::time::Window;
@@ -33,6 +33,9 @@ const LEVELS: [AccessLevel; 5] = [
     AccessLevel::PermissionsManagement,
     AccessLevel::Tagging,
 ];
+
+/// Resource ARNs listed for a used action; the others are counted.
+const RESOURCES_SHOWN: usize = 5;
 
 /// People listed behind one role; the others are counted.
 const PEOPLE_SHOWN: usize = 50;
@@ -59,8 +62,11 @@ struct Data<'a> {
     actions: Vec<(u32, &'a str, u8)>,
     /// How actions are granted, shared by every principal.
     grants: Vec<GrantData>,
-    /// Held actions, as runs `[first action, length, status, grant]` flattened.
-    holdings: Vec<Vec<u32>>,
+    /// Held actions: runs `[first action, length, grant]` flattened, each shared by principals.
+    holdings: Vec<Holding>,
+    /// The actions whose use CloudTrail cannot show under the trail's configuration: a held action
+    /// the principal did not use is `unknown` when it is one of these, else `unused`.
+    unrecorded: Vec<u32>,
     accounts: Vec<AccountData>,
     principals: Vec<PrincipalData>,
     problems: Vec<Problem>,
@@ -107,7 +113,7 @@ struct PrincipalData {
     /// Unused actions by access level, in the order of `levels`.
     unused_by_level: [usize; 5],
     holding: usize,
-    /// `[action, status, grant or -1, calls, first, last, denied, resources, other resources]`.
+    /// `[action, status, grant or -1, calls, last call, denied calls, resources, other resources]`.
     used: Vec<UsedAction>,
     unmapped: Vec<(String, String, u64)>,
     denied_calls: u64,
@@ -120,17 +126,7 @@ struct PrincipalData {
     warnings: Vec<String>,
 }
 
-type UsedAction = (
-    u32,
-    u8,
-    i64,
-    u64,
-    Option<String>,
-    Option<String>,
-    u64,
-    Vec<String>,
-    u64,
-);
+type UsedAction = (u32, u8, i64, u64, Option<String>, u64, Vec<String>, u64);
 
 #[derive(Serialize)]
 struct PolicyData {
@@ -142,28 +138,38 @@ struct PolicyData {
     error: Option<String>,
 }
 
+/// The actions a principal holds and how, as runs over the catalogue.
+#[derive(Serialize, Clone, PartialEq, Eq, Hash, Default)]
+struct Holding {
+    /// `[first action, length, grant]`, flattened.
+    runs: Vec<u32>,
+    /// Held, not used, and of the other status than `unrecorded` says. The findings never give
+    /// one; kept so that the page shows exactly what they say.
+    flip: Vec<u32>,
+}
+
 /// One principal, rendered on any core: its grants still local to it.
 struct Rendered {
     data: PrincipalData,
     grants: Vec<GrantData>,
     /// Runs with local grant indices.
-    runs: Vec<u32>,
+    holding: Holding,
 }
 
 /// Held actions shared between principals.
 #[derive(Default)]
 struct Holdings {
-    all: Vec<Vec<u32>>,
-    index: HashMap<Vec<u32>, usize>,
+    all: Vec<Holding>,
+    index: HashMap<Holding, usize>,
 }
 
 impl Holdings {
-    fn intern(&mut self, runs: Vec<u32>) -> usize {
-        if let Some(&at) = self.index.get(&runs) {
+    fn intern(&mut self, holding: Holding) -> usize {
+        if let Some(&at) = self.index.get(&holding) {
             return at;
         }
-        self.all.push(runs.clone());
-        self.index.insert(runs, self.all.len() - 1);
+        self.all.push(holding.clone());
+        self.index.insert(holding, self.all.len() - 1);
         self.all.len() - 1
     }
 }
@@ -171,6 +177,7 @@ impl Holdings {
 pub struct ReportRenderer<'a> {
     out: &'a mut dyn Write,
     catalogue: &'a Catalogue,
+    unrecorded: &'a Unrecorded,
     window: &'a Window,
     options: ReportOptions,
     /// Each account's days with logs, by ID.
@@ -187,6 +194,7 @@ impl<'a> ReportRenderer<'a> {
     pub fn new(
         out: &'a mut dyn Write,
         catalogue: &'a Catalogue,
+        unrecorded: &'a Unrecorded,
         window: &'a Window,
         options: ReportOptions,
         days_with_logs: HashMap<String, Vec<String>>,
@@ -195,6 +203,7 @@ impl<'a> ReportRenderer<'a> {
         ReportRenderer {
             out,
             catalogue,
+            unrecorded,
             window,
             options,
             days_with_logs,
@@ -225,16 +234,16 @@ impl<'a> ReportRenderer<'a> {
             })
             .collect();
         let mut data = rendered.data;
-        let mut runs = rendered.runs;
-        for run in runs.chunks_mut(4) {
-            run[3] = global[run[3] as usize];
+        let mut holding = rendered.holding;
+        for run in holding.runs.chunks_mut(3) {
+            run[2] = global[run[2] as usize];
         }
         for used in &mut data.used {
             if used.2 >= 0 {
                 used.2 = i64::from(global[used.2 as usize]);
             }
         }
-        data.holding = self.holdings.intern(runs);
+        data.holding = self.holdings.intern(holding);
         self.principals.push(data);
     }
 
@@ -274,13 +283,20 @@ impl<'a> ReportRenderer<'a> {
             actions,
             grants: self.grants,
             holdings: self.holdings.all,
+            unrecorded: catalogue
+                .ids()
+                .filter(|id| self.unrecorded.contains(*id))
+                .map(|id| catalogue.get(id).key_rank)
+                .collect::<BTreeSet<u32>>()
+                .into_iter()
+                .collect(),
             accounts,
             principals: self.principals,
             problems: survey.problems.clone(),
             policy_target: target_name(self.options.policy.target),
             policy_limit: self.options.policy.target.limit(),
         };
-        let json = embeddable_json(&data)?;
+        let json = embedded_data(&data)?;
         let mut env = minijinja::Environment::new();
         env.add_template("page.html", PAGE)?;
         let page = env.get_template("page.html")?.render(minijinja::context! {
@@ -319,9 +335,15 @@ fn status_index(status: Status) -> u8 {
     Status::ALL.iter().position(|s| *s == status).unwrap_or(0) as u8
 }
 
-/// JSON that can sit inside a `<script>` element: no `<` at all, so no `</script>` or `<!--`.
-fn embeddable_json(data: &impl Serialize) -> serde_json::Result<String> {
-    Ok(serde_json::to_string(data)?.replace('<', "\\u003c"))
+/// The data as the page embeds it: JSON, gzip-compressed, in base64 (the page inflates it with the
+/// browser's own `DecompressionStream`). A `*` principal's findings repeat the same words thousands
+/// of times; compressed, an organization's report stays a file that can be mailed.
+fn embedded_data(data: &impl Serialize) -> anyhow::Result<String> {
+    use base64::Engine;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    serde_json::to_writer(&mut gzip, data)?;
+    let compressed = gzip.finish()?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(compressed))
 }
 
 fn account_data(
@@ -345,10 +367,9 @@ fn grant_data(grant: &Grant) -> GrantData {
             .statements
             .iter()
             .map(|statement| {
-                let policy = match (&statement.group, &statement.policy_arn) {
-                    (Some(group), _) => format!("group {group}: {}", statement.policy),
-                    (None, Some(arn)) => arn.clone(),
-                    (None, None) => statement.policy.clone(),
+                let policy = match &statement.group {
+                    Some(group) => format!("group {group}: {}", statement.policy),
+                    None => statement.policy.clone(),
                 };
                 let which = match &statement.sid {
                     Some(sid) => format!("statement {sid}"),
@@ -368,6 +389,7 @@ fn render_principal(
     principal: &PrincipalFindings,
     account: usize,
     catalogue: &Catalogue,
+    unrecorded: &Unrecorded,
     options: &ReportOptions,
 ) -> Rendered {
     let findings = &principal.findings;
@@ -382,7 +404,7 @@ fn render_principal(
             }
         }
     };
-    let mut runs: Vec<u32> = Vec::new();
+    let mut holding = Holding::default();
     let mut used: Vec<UsedAction> = Vec::new();
     let mut unused_by_level = [0usize; 5];
     // The grant of the action before, by address: neighbours mostly share one.
@@ -400,45 +422,42 @@ fn render_principal(
                 }
             }
         });
-        if action.status == Status::Unused {
-            unused_by_level[level_index(catalogue.get(action.id).access_level) as usize] += 1;
-        }
-        if action.status.is_used() {
-            used.push((
+        match action.status {
+            Status::Used | Status::NotGranted => used.push((
                 position,
                 status_index(action.status),
                 grant.map_or(-1, i64::from),
                 action.calls,
-                action.first_call.clone(),
                 action.last_call.clone(),
                 action.denied_calls,
-                action.resources.clone(),
-                action.other_resources,
-            ));
+                action.resources.iter().take(RESOURCES_SHOWN).cloned().collect(),
+                action.other_resources
+                    + action.resources.len().saturating_sub(RESOURCES_SHOWN) as u64,
+            )),
+            Status::Unused | Status::Unknown => {
+                if action.status == Status::Unused {
+                    unused_by_level
+                        [level_index(catalogue.get(action.id).access_level) as usize] += 1;
+                }
+                let expected = if unrecorded.contains(action.id) {
+                    Status::Unknown
+                } else {
+                    Status::Unused
+                };
+                if action.status != expected {
+                    holding.flip.push(position);
+                }
+            }
         }
         let Some(grant) = grant else {
             continue;
         };
-        // A used action continues the run it falls in, whatever its status would be unused: the
-        // principal's own list says it is used, and principals that hold the same share the run.
-        let status = (!action.status.is_used()).then(|| u32::from(status_index(action.status)));
-        match runs.rchunks_exact_mut(4).next() {
-            Some(run)
-                if run[0] + run[1] == position
-                    && run[3] == grant
-                    && status.is_none_or(|s| s == run[2]) =>
-            {
-                run[1] += 1;
-            }
-            _ => runs.extend([
-                position,
-                1,
-                status.unwrap_or(u32::from(status_index(Status::Unused))),
-                grant,
-            ]),
+        // Findings come in the catalogue's key order, so neighbours extend one run.
+        match holding.runs.rchunks_exact_mut(3).next() {
+            Some(run) if run[0] + run[1] == position && run[2] == grant => run[1] += 1,
+            _ => holding.runs.extend([position, 1, grant]),
         }
     }
-    // Runs come in the findings' order, which is the catalogue's key order.
     let counts = findings.counts();
     let people = principal.people.as_ref().map(|people| people_of(people));
     let people_others = principal
@@ -478,7 +497,7 @@ fn render_principal(
             warnings: principal.warnings.clone(),
         },
         grants,
-        runs,
+        holding,
     }
 }
 
@@ -646,10 +665,10 @@ impl Sink for ReportRenderer<'_> {
 
     fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
         let account = self.accounts.len().saturating_sub(1);
-        let (catalogue, options) = (self.catalogue, self.options);
+        let (catalogue, unrecorded, options) = (self.catalogue, self.unrecorded, self.options);
         let rendered: Vec<Rendered> = principals
             .par_iter()
-            .map(|principal| render_principal(principal, account, catalogue, &options))
+            .map(|principal| render_principal(principal, account, catalogue, unrecorded, &options))
             .collect();
         for one in rendered {
             self.add(one);

@@ -3,7 +3,38 @@
 // actions) and lays it out.
 "use strict";
 (function () {
-  var D = JSON.parse(document.getElementById("ctidx-data").textContent);
+  // The data is JSON, gzip-compressed, in base64: the browser inflates it itself.
+  function load() {
+    var text = document.getElementById("ctidx-data").textContent.trim();
+    var binary = atob(text);
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) { bytes[i] = binary.charCodeAt(i); }
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(JSON.parse);
+  }
+  if (typeof DecompressionStream === "undefined") {
+    document.querySelector("main").insertAdjacentHTML("afterbegin",
+      '<p class="problem">This browser cannot open the report\'s data (it lacks DecompressionStream); use a current Chrome, Edge, Firefox or Safari.</p>');
+    return;
+  }
+  load().then(start, function (error) {
+    document.querySelector("main").insertAdjacentHTML("afterbegin",
+      '<p class="problem">The report\'s data cannot be read: ' + String(error).replace(/</g, "&lt;") + "</p>");
+  });
+
+  var D, DAYS, DAY_INDEX, UNRECORDED;
+  function start(data) {
+    D = data;
+    DAYS = windowDays();
+    DAY_INDEX = {};
+    DAYS.forEach(function (d, i) { DAY_INDEX[d] = i; });
+    UNRECORDED = new Uint8Array(D.actions.length);
+    D.unrecorded.forEach(function (pos) { UNRECORDED[pos] = 1; });
+    coverage();
+    window.addEventListener("hashchange", route);
+    route();
+    document.body.setAttribute("data-ready", "true");
+  }
   var MARKS = { used: "\u00a0", unused: "-", unknown: "?", not_granted: "+" };
   var STATUS_TEXT = { used: "used", unused: "unused", unknown: "unknown", not_granted: "not granted" };
 
@@ -23,7 +54,7 @@
   }
 
   // The days of the window, as YYYY-MM-DD.
-  var DAYS = (function () {
+  function windowDays() {
     var days = [];
     var t = Date.parse(D.window.start + "T00:00:00Z");
     var end = Date.parse(D.window.end + "T00:00:00Z");
@@ -31,9 +62,7 @@
       days.push(new Date(t).toISOString().slice(0, 10));
     }
     return days;
-  })();
-  var DAY_INDEX = {};
-  DAYS.forEach(function (d, i) { DAY_INDEX[d] = i; });
+  }
 
   // ---- views and routing ----
   function show(view) {
@@ -144,18 +173,25 @@
   // ---- one principal ----
   var diffTable = null;
   // Every action of the principal, in the catalogue's order: its held runs, then its own used list.
+  // A held action the principal did not use is unknown when CloudTrail cannot show its use, else
+  // unused; `flip` lists any the findings say otherwise.
   function diffOf(p) {
     var rows = [];
-    var runs = D.holdings[p.holding] || [];
-    for (var i = 0; i + 3 < runs.length; i += 4) {
+    var holding = D.holdings[p.holding] || { runs: [], flip: [] };
+    var flip = {};
+    holding.flip.forEach(function (pos) { flip[pos] = true; });
+    var runs = holding.runs;
+    for (var i = 0; i + 2 < runs.length; i += 3) {
       for (var k = 0; k < runs[i + 1]; k++) {
-        rows[runs[i] + k] = { pos: runs[i] + k, status: D.statuses[runs[i + 2]], grant: runs[i + 3] };
+        var pos = runs[i] + k;
+        var unknown = (UNRECORDED[pos] === 1) !== (flip[pos] === true);
+        rows[pos] = { pos: pos, status: unknown ? "unknown" : "unused", grant: runs[i + 2] };
       }
     }
     p.used.forEach(function (u) {
       rows[u[0]] = {
-        pos: u[0], status: D.statuses[u[1]], grant: u[2], calls: u[3], first: u[4], last: u[5],
-        denied: u[6], resources: u[7], others: u[8]
+        pos: u[0], status: D.statuses[u[1]], grant: u[2], calls: u[3], last: u[4],
+        denied: u[5], resources: u[6], others: u[7]
       };
     });
     return rows.filter(function (r) { return r; });
@@ -382,7 +418,4 @@
     el("coverage-days").innerHTML = out.join("");
   }
 
-  coverage();
-  window.addEventListener("hashchange", route);
-  route();
 })();
