@@ -20,7 +20,11 @@ use crate::render::report::{ReportOptions, ReportRenderer};
 use crate::store::Store;
 use crate::time::Window;
 
-pub fn run(settings: &Settings, args: &ReportArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(
+    settings: &Settings,
+    args: &ReportArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let window = Window::new(args.start, args.end)?.or_last_year(Utc::now().date_naive())?;
     let accounts = settings.accounts(&args.account)?;
     let store = Store::new(&settings.store);
@@ -103,4 +107,3 @@ pub fn run(settings: &Settings, args: &ReportArgs, printer: &Printer) -> anyhow:
     ));
     Ok(report_problems(&survey, printer))
 }
-

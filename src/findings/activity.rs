@@ -116,7 +116,11 @@ pub async fn daily_of_accounts(
     for batch in &batches {
         let [account, arn, day] =
             [column::ACCOUNT, "principal_arn", column::DAY].map(|name| text_column(batch, name));
-        let (account, arn, day) = (account.map_err(shape)?, arn.map_err(shape)?, day.map_err(shape)?);
+        let (account, arn, day) = (
+            account.map_err(shape)?,
+            arn.map_err(shape)?,
+            day.map_err(shape)?,
+        );
         let calls = count_column(batch, "calls").map_err(shape)?;
         let denied = count_column(batch, "denied_calls").map_err(shape)?;
         for row in 0..batch.num_rows() {
@@ -153,8 +157,9 @@ pub async fn each_request(
         .await?;
     let shape = |error| QueryError::Rows(query.name, error);
     while let Some(batch) = stream.next().await {
-        let batch = batch
-            .map_err(|error| QueryError::Sql(SqlError::Query(format!("sql/{}.sql: {error}", query.name))))?;
+        let batch = batch.map_err(|error| {
+            QueryError::Sql(SqlError::Query(format!("sql/{}.sql: {error}", query.name)))
+        })?;
         let columns = [
             column::ACCOUNT,
             "principal_arn",
@@ -172,7 +177,10 @@ pub async fn each_request(
         for column in columns {
             arrays.push(column.map_err(shape)?);
         }
-        let texts: Vec<_> = arrays.iter().map(|array| array.as_string::<i32>()).collect();
+        let texts: Vec<_> = arrays
+            .iter()
+            .map(|array| array.as_string::<i32>())
+            .collect();
         let at = |column: usize, row: usize| {
             let array = texts[column];
             array.is_valid(row).then(|| array.value(row))

@@ -190,10 +190,10 @@ fn request_key(request: &RequestRef<'_>) -> u128 {
 
 /// The action's entry, with `request`'s calls added.
 fn tally<'a>(
-actions: &'a mut BTreeMap<ActionId, NeededAction>,
-id: ActionId,
-request: &RequestRef<'_>,
-inferred: bool,
+    actions: &'a mut BTreeMap<ActionId, NeededAction>,
+    id: ActionId,
+    request: &RequestRef<'_>,
+    inferred: bool,
 ) -> &'a mut NeededAction {
     let action = actions.entry(id).or_insert_with(|| NeededAction {
         id,
@@ -209,7 +209,10 @@ inferred: bool,
     action.inferred &= inferred;
     action.calls += request.calls;
     if let Some(first) = request.first_call
-        && action.first_call.as_deref().is_none_or(|known| first < known)
+        && action
+            .first_call
+            .as_deref()
+            .is_none_or(|known| first < known)
     {
         action.first_call = Some(first.to_string());
     }
@@ -219,7 +222,10 @@ inferred: bool,
         action.last_call = Some(last.to_string());
     }
     if let Some(sample) = request.sample_event
-        && action.sample_event.as_deref().is_none_or(|known| sample < known)
+        && action
+            .sample_event
+            .as_deref()
+            .is_none_or(|known| sample < known)
     {
         action.sample_event = Some(sample.to_string());
     }
@@ -237,7 +243,11 @@ impl NeedsBuilder {
     pub fn new(principal_arn: &str) -> NeedsBuilder {
         NeedsBuilder {
             partition: principal_arn.split(':').nth(1).unwrap_or("aws").to_string(),
-            principal_account: principal_arn.split(':').nth(4).unwrap_or_default().to_string(),
+            principal_account: principal_arn
+                .split(':')
+                .nth(4)
+                .unwrap_or_default()
+                .to_string(),
             actions: BTreeMap::new(),
             unmapped: BTreeMap::new(),
             unnamed: BTreeSet::new(),
@@ -377,7 +387,9 @@ impl NeedsBuilder {
                 .filter(|arn| tables.resource_types.fits(id, arn))
                 .collect();
             if from_field.is_empty() {
-                action.any_resource.insert(AnyResource::NotNamed(event_name));
+                action
+                    .any_resource
+                    .insert(AnyResource::NotNamed(event_name));
             }
             for arn in from_field {
                 action

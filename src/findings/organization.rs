@@ -242,9 +242,8 @@ pub fn survey(
             activity =
                 super::activity::of_accounts(ctx, &ids, &scope.window, resources_read).await?;
             if let Some(max_depth) = scope.by_session {
-                people =
-                    super::activity::of_people_in_roles(ctx, &ids, &scope.window, max_depth)
-                        .await?;
+                people = super::activity::of_people_in_roles(ctx, &ids, &scope.window, max_depth)
+                    .await?;
             }
             if scope.needs_and_days {
                 daily = super::activity::daily_of_accounts(ctx, &ids, &scope.window).await?;

@@ -598,6 +598,8 @@ mod tests {
                     ..Findings::default()
                 },
             )]),
+            needs: None,
+            daily: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ mod policy;
 mod query;
 mod realdata;
 mod reliability;
+mod report;
 mod s3;
 mod sessions;
 mod settled_ranges;

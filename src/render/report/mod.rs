@@ -258,7 +258,10 @@ impl<'a> ReportRenderer<'a> {
         let mut actions: Vec<(u32, &str, u8)> = vec![(0, "", 0); catalogue.len()];
         for info in catalogue.actions() {
             actions[info.key_rank as usize] = (
-                service_index.get(info.service.as_str()).copied().unwrap_or(0),
+                service_index
+                    .get(info.service.as_str())
+                    .copied()
+                    .unwrap_or(0),
                 info.name.as_str(),
                 level_index(info.access_level),
             );
@@ -298,6 +301,7 @@ impl<'a> ReportRenderer<'a> {
         };
         let json = embedded_data(&data)?;
         let mut env = minijinja::Environment::new();
+        env.add_filter("thousands", thousands);
         env.add_template("page.html", PAGE)?;
         let page = env.get_template("page.html")?.render(minijinja::context! {
             style => STYLE,
@@ -316,6 +320,19 @@ impl<'a> ReportRenderer<'a> {
         self.out.flush()?;
         Ok(())
     }
+}
+
+/// `45019` → `45,019`.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 fn target_name(target: Target) -> &'static str {
@@ -356,7 +373,10 @@ fn account_data(
         users: coverage.users,
         roles: coverage.roles,
         reported: coverage.reported,
-        days: days_with_logs.get(&coverage.id).cloned().unwrap_or_default(),
+        days: days_with_logs
+            .get(&coverage.id)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -430,14 +450,19 @@ fn render_principal(
                 action.calls,
                 action.last_call.clone(),
                 action.denied_calls,
-                action.resources.iter().take(RESOURCES_SHOWN).cloned().collect(),
+                action
+                    .resources
+                    .iter()
+                    .take(RESOURCES_SHOWN)
+                    .cloned()
+                    .collect(),
                 action.other_resources
                     + action.resources.len().saturating_sub(RESOURCES_SHOWN) as u64,
             )),
             Status::Unused | Status::Unknown => {
                 if action.status == Status::Unused {
-                    unused_by_level
-                        [level_index(catalogue.get(action.id).access_level) as usize] += 1;
+                    unused_by_level[level_index(catalogue.get(action.id).access_level) as usize] +=
+                        1;
                 }
                 let expected = if unrecorded.contains(action.id) {
                     Status::Unknown
@@ -674,5 +699,55 @@ impl Sink for ReportRenderer<'_> {
             self.add(one);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(45019), "45,019");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn embedded_data_inflates_to_the_json() {
+        use base64::Engine;
+        use std::io::Read;
+        let text = embedded_data(&serde_json::json!({"a": "</script>"})).expect("encodes");
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        );
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64");
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_string(&mut json)
+            .expect("gzip");
+        assert_eq!(json, r#"{"a":"</script>"}"#);
+    }
+
+    #[test]
+    fn equal_holdings_are_shared() {
+        let mut holdings = Holdings::default();
+        let one = Holding {
+            runs: vec![0, 10, 0],
+            flip: Vec::new(),
+        };
+        let other = Holding {
+            runs: vec![0, 10, 1],
+            flip: Vec::new(),
+        };
+        assert_eq!(holdings.intern(one.clone()), 0);
+        assert_eq!(holdings.intern(other), 1);
+        assert_eq!(holdings.intern(one), 0);
+        assert_eq!(holdings.all.len(), 2);
     }
 }

@@ -31,6 +31,7 @@
     UNRECORDED = new Uint8Array(D.actions.length);
     D.unrecorded.forEach(function (pos) { UNRECORDED[pos] = 1; });
     coverage();
+    shareChart();
     window.addEventListener("hashchange", route);
     route();
     document.body.setAttribute("data-ready", "true");
@@ -384,6 +385,39 @@
     var selection = window.getSelection();
     selection.removeAllRanges();
     selection.addRange(range);
+  }
+
+  // ---- summary: how many principals leave what share of their grants unused ----
+  function shareChart() {
+    var buckets = new Array(11).fill(0);
+    D.principals.forEach(function (p) {
+      if (granted(p) > 0) buckets[Math.min(10, Math.floor(share(p) / 10))] += 1;
+    });
+    var labels = ["0–9", "10–19", "20–29", "30–39", "40–49", "50–59", "60–69", "70–79", "80–89", "90–99", "100"];
+    var W = 640, H = 240, left = 56, right = 12, top = 14, bottom = 48;
+    var max = Math.max.apply(null, buckets), step = niceStep(max);
+    var topValue = Math.max(step, Math.ceil(max / step) * step);
+    var plotW = W - left - right, plotH = H - top - bottom, bw = plotW / buckets.length;
+    var y = function (v) { return top + plotH - v / topValue * plotH; };
+    var out = ['<svg viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H + '" role="img" id="share-chart" aria-label="Principals by unused share">'];
+    out.push('<g class="axis">');
+    for (var v = 0; v <= topValue; v += step) {
+      out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke-opacity="0.25"/>');
+      out.push('<text x="' + (left - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end">' + num(v) + "</text>");
+    }
+    out.push('<line x1="' + left + '" x2="' + left + '" y1="' + top + '" y2="' + (top + plotH) + '"/>');
+    out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + (top + plotH) + '" y2="' + (top + plotH) + '"/></g>');
+    buckets.forEach(function (count, i) {
+      var x = left + i * bw;
+      out.push('<text x="' + (x + bw / 2) + '" y="' + (top + plotH + 16) + '" text-anchor="middle">' + labels[i] + "</text>");
+      if (count) {
+        out.push('<rect class="bar" x="' + (x + 2) + '" y="' + y(count) + '" width="' + (bw - 4) + '" height="' + (top + plotH - y(count)) +
+          '"><title>' + labels[i] + "% unused: " + num(count) + " principals</title></rect>");
+      }
+    });
+    out.push('<text x="' + (left + plotW / 2) + '" y="' + (H - 8) + '" text-anchor="middle">share of granted actions left unused (%)</text>');
+    out.push('<text transform="translate(14 ' + (top + plotH / 2) + ') rotate(-90)" text-anchor="middle">principals</text></svg>');
+    el("share-chart-box").innerHTML = out.join("");
   }
 
   // ---- coverage: one row of day cells per account, and its gaps ----

@@ -1,0 +1,466 @@
+//! `ctidx report`: the demo's report read back two ways. Its embedded data, decoded as the page
+//! decodes it, must say what `query --all --format json` and `ctidx policy` say. And a real headless
+//! Chromium opens the file from disk, runs its script, and shows bob idle, alice's diff and her
+//! calls per day; it writes screenshots of the summary and of alice to the test's output folder.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// The demo's report (2018-01-01 to 2018-03-31), written once for all tests.
+fn demo_report() -> &'static Path {
+    static REPORT: OnceLock<tempfile::TempDir> = OnceLock::new();
+    REPORT
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let out = dir.path().join("report.html");
+            let output = report(&["--out", out.to_str().expect("utf-8")]);
+            assert!(output.status.success(), "{}", stderr(&output));
+            dir
+        })
+        .path()
+}
+
+fn report(args: &[&str]) -> std::process::Output {
+    let config = demo_dir().join("config.yaml");
+    let store = demo_store().join("store");
+    let mut all = vec![
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "report",
+        "--start",
+        "2018-01-01",
+        "--end",
+        "2018-03-31",
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+fn page() -> String {
+    std::fs::read_to_string(demo_report().join("report.html")).expect("report written")
+}
+
+/// The page's data: base64 of gzip of JSON.
+fn data(page: &str) -> Value {
+    use base64::Engine;
+    let start = page.find(r#"id="ctidx-data""#).expect("the data element");
+    let open = start + page[start..].find('>').expect("element opens") + 1;
+    let close = open + page[open..].find("</script>").expect("element closes");
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(page[open..close].trim())
+        .expect("base64");
+    let mut json = String::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .read_to_string(&mut json)
+        .expect("gzip");
+    serde_json::from_str(&json).expect("JSON")
+}
+
+/// Each action of one principal with its status, decoded as the page's script decodes it.
+fn diff_of(data: &Value, principal: &Value) -> BTreeMap<String, String> {
+    let name = |pos: u64| {
+        let action = &data["actions"][pos as usize];
+        format!(
+            "{}:{}",
+            data["services"][action[0].as_u64().expect("service") as usize]
+                .as_str()
+                .expect("text"),
+            action[1].as_str().expect("name")
+        )
+    };
+    let unrecorded: BTreeSet<u64> = data["unrecorded"]
+        .as_array()
+        .expect("unrecorded")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let holding = &data["holdings"][principal["holding"].as_u64().expect("holding") as usize];
+    let flip: BTreeSet<u64> = holding["flip"]
+        .as_array()
+        .expect("flip")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let runs: Vec<u64> = holding["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let mut diff = BTreeMap::new();
+    for run in runs.chunks(3) {
+        for pos in run[0]..run[0] + run[1] {
+            let unknown = unrecorded.contains(&pos) != flip.contains(&pos);
+            diff.insert(name(pos), if unknown { "unknown" } else { "unused" }.into());
+        }
+    }
+    for used in principal["used"].as_array().expect("used") {
+        let status = data["statuses"][used[1].as_u64().expect("status") as usize]
+            .as_str()
+            .expect("text");
+        diff.insert(name(used[0].as_u64().expect("pos")), status.into());
+    }
+    diff
+}
+
+#[test]
+fn the_embedded_data_says_what_query_and_policy_say() {
+    let page = page();
+    let data = data(&page);
+    let config = demo_dir().join("config.yaml");
+    let store = demo_store().join("store");
+    let output = run(&[
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--store",
+        store.to_str().expect("utf-8"),
+        "query",
+        "--all",
+        "--start",
+        "2018-01-01",
+        "--end",
+        "2018-03-31",
+        "--format",
+        "json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let query: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let principals = data["principals"].as_array().expect("principals");
+    let expected = query["principals"].as_array().expect("principals");
+    assert_eq!(principals.len(), expected.len());
+    assert_eq!(principals.len(), 5, "three users and two roles");
+    for (found, wanted) in principals.iter().zip(expected) {
+        assert_eq!(found["arn"], wanted["arn"]);
+        let statuses: BTreeMap<String, String> = wanted["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|action| {
+                (
+                    action["action"].as_str().expect("action").to_string(),
+                    action["status"].as_str().expect("status").to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(diff_of(&data, found), statuses, "{}", found["arn"]);
+        assert_eq!(found["last"], wanted["last_activity"], "{}", found["arn"]);
+    }
+    // Each policy is the one `ctidx policy` writes.
+    for (kind, name) in [
+        ("--user", "alice"),
+        ("--user", "charlie"),
+        ("--role", "admin"),
+    ] {
+        let output = run(&[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "--store",
+            store.to_str().expect("utf-8"),
+            "policy",
+            "--account",
+            "demo",
+            kind,
+            name,
+            "--start",
+            "2018-01-01",
+            "--end",
+            "2018-03-31",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let principal = principals
+            .iter()
+            .find(|p| p["name"] == name && p["account"] == 0)
+            .expect("in the report");
+        assert_eq!(
+            principal["policy"]["text"].as_str().expect("a policy"),
+            stdout(&output).trim_end(),
+            "{name}"
+        );
+    }
+    let bob = principals.iter().find(|p| p["name"] == "bob").expect("bob");
+    assert!(bob["last"].is_null(), "bob is idle");
+    assert!(
+        bob["policy"]["error"].is_string(),
+        "an idle user needs no policy"
+    );
+    // The admin role's sessions: alice and charlie.
+    let admin = &principals[3];
+    let people: Vec<&str> = admin["people"]
+        .as_array()
+        .expect("people")
+        .iter()
+        .filter_map(|p| p[0].as_str())
+        .collect();
+    assert_eq!(
+        people,
+        [
+            "arn:aws:iam::111111111111:user/alice",
+            "arn:aws:iam::111111111111:user/charlie"
+        ]
+    );
+    // Alice's calls per day: every successful call of hers in the window.
+    let alice = &principals[0];
+    let total: u64 = alice["daily"]
+        .as_array()
+        .expect("daily")
+        .iter()
+        .filter_map(|day| day[1].as_u64())
+        .sum();
+    let counted = sql(
+        &store,
+        "SELECT count(*) FROM cloudtrail WHERE useridentity.arn = 'arn:aws:iam::111111111111:user/alice' \
+         AND errorcode IS NULL AND day BETWEEN '2018-01-01' AND '2018-03-31'",
+    );
+    assert_eq!(
+        stdout(&counted).lines().nth(1),
+        Some(total.to_string().as_str())
+    );
+}
+
+#[test]
+fn the_page_loads_nothing_from_the_network() {
+    let page = page();
+    assert!(!page.contains("<link"), "no stylesheet or font is fetched");
+    assert!(!page.contains("@import"));
+    for attribute in ["src=", "href=", "url("] {
+        for (at, _) in page.match_indices(attribute) {
+            let value: String = page[at + attribute.len()..]
+                .trim_start_matches(['"', '\'', ' '])
+                .chars()
+                .take(60)
+                .collect();
+            let remote = value.starts_with("http://")
+                || value.starts_with("https://")
+                || value.starts_with("//");
+            assert!(
+                !remote || value.starts_with("https://docs.aws.amazon.com/"),
+                "{attribute}{value}"
+            );
+        }
+    }
+    // The script builds links and images at run time: none of its text is a remote address.
+    let script = include_str!("../../src/render/report/page.js");
+    assert!(!script.contains("http://") && !script.contains("https://"));
+}
+
+#[test]
+fn a_report_is_replaced_whole_and_a_bad_destination_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r.html");
+    std::fs::write(&out, "old").expect("write");
+    let output = report(&["--out", out.to_str().expect("utf-8"), "--no-sessions"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = std::fs::read_to_string(&out).expect("read");
+    assert!(written.starts_with("<!DOCTYPE html>") && written.trim_end().ends_with("</html>"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        1,
+        "no temporary file is left"
+    );
+    let missing = dir.path().join("no/such/folder/r.html");
+    let output = report(&["--out", missing.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no/such/folder"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Debian's `chromium`, installed when missing (the tests install what they need).
+fn chromium() -> PathBuf {
+    static FOUND: OnceLock<PathBuf> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let find = || {
+                ["chromium", "chromium-browser"].iter().find_map(|name| {
+                    Command::new("which")
+                        .arg(name)
+                        .output()
+                        .ok()
+                        .filter(|o| o.status.success())
+                        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+                })
+            };
+            if let Some(found) = find() {
+                return found;
+            }
+            let sudo = if is_root() {
+                vec![]
+            } else {
+                vec!["sudo", "-n"]
+            };
+            for step in [
+                vec!["apt-get", "update", "-qq"],
+                vec![
+                    "apt-get",
+                    "install",
+                    "-y",
+                    "-qq",
+                    "--no-install-recommends",
+                    "chromium",
+                ],
+            ] {
+                let mut command: Vec<&str> = sudo.clone();
+                command.extend(step);
+                let status = Command::new(command[0])
+                    .args(&command[1..])
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .status()
+                    .expect("apt-get runs");
+                assert!(status.success(), "could not install chromium: {command:?}");
+            }
+            find().expect("chromium installed")
+        })
+        .clone()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn headless(extra: &[&str], url: &str) -> std::process::Output {
+    let profile = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(chromium());
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            // No request may leave the machine: every host name fails to resolve.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=10000",
+            "--window-size=1400,1400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(url);
+    command.output().expect("chromium runs")
+}
+
+fn dom(view: &str) -> String {
+    let url = format!(
+        "file://{}#{view}",
+        demo_report().join("report.html").display()
+    );
+    let output = headless(&["--dump-dom"], &url);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let dom = stdout(&output);
+    assert!(
+        dom.contains(r#"data-ready="true""#),
+        "the script ran: {dom:.2000}"
+    );
+    dom
+}
+
+/// The `data-index` of the row of the principals table that names `name`.
+fn row_index(dom: &str, name: &str) -> usize {
+    let table = dom
+        .find(r#"id="principal-rows""#)
+        .expect("the principals table");
+    let dom = &dom[table..];
+    let link = format!(">{name}</a>");
+    let at = dom.find(&link).unwrap_or_else(|| panic!("{name} listed"));
+    let row = dom[..at].rfind("data-index=\"").expect("a row") + "data-index=\"".len();
+    dom[row..]
+        .split('"')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
+fn screenshot_folder() -> PathBuf {
+    let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
+    std::fs::create_dir_all(&folder).expect("folder");
+    folder
+}
+
+#[test]
+fn chromium_shows_bob_idle_and_alices_diff_and_chart() {
+    let listed = dom("principals");
+    assert!(listed.contains("5 of 5 principals"), "{listed:.3000}");
+    let bob = row_index(&listed, "bob");
+    let bob_row = &listed[listed.find(&format!("data-index=\"{bob}\"")).expect("row")..];
+    let bob_row = &bob_row[..bob_row.find("</tr>").expect("row ends")];
+    assert!(bob_row.contains("badge idle"), "{bob_row}");
+    let bob_page = dom(&format!("principal/{bob}"));
+    assert!(bob_page.contains(r#"id="principal-idle-badge""#));
+
+    let alice = row_index(&listed, "alice");
+    let page = dom(&format!("principal/{alice}"));
+    assert!(page.contains("arn:aws:iam::111111111111:user/alice"));
+    for (action, status) in [
+        ("cloudwatch:DescribeAlarms", "used"),
+        ("cloudwatch:DescribeAlarmHistory", "used"),
+        ("cloudwatch:DescribeAlarmsForMetric", "unused"),
+    ] {
+        let at = page
+            .find(&format!(">{action}</td>"))
+            .unwrap_or_else(|| panic!("{action} in alice's diff"));
+        let row_start = page[..at].rfind("<tr").expect("row");
+        let row = &page[row_start..at];
+        assert!(row.contains(&format!("status-{status}")), "{action}: {row}");
+    }
+    assert!(
+        page.contains("311 of 311 actions"),
+        "every action of alice's diff is counted"
+    );
+    // The chart: one bar per day with calls, and their total.
+    let chart_start = page.find(r#"id="calls-chart""#).expect("chart");
+    let chart =
+        &page[chart_start..chart_start + page[chart_start..].find("</svg>").expect("svg ends")];
+    assert!(chart.contains(r#"data-days="90""#), "{chart:.300}");
+    let counted = sql(
+        &demo_store().join("store"),
+        "SELECT count(*) FROM cloudtrail WHERE useridentity.arn = 'arn:aws:iam::111111111111:user/alice' \
+         AND errorcode IS NULL AND day BETWEEN '2018-01-01' AND '2018-03-31'",
+    );
+    let total = stdout(&counted)
+        .lines()
+        .nth(1)
+        .expect("a count")
+        .to_string();
+    assert!(
+        chart.contains(&format!(r#"data-total="{total}""#)),
+        "{total}: {chart:.300}"
+    );
+    assert!(chart.matches(r#"class="bar""#).count() >= 5, "{chart:.300}");
+    assert!(chart.contains(">calls per day<"), "the axis says its unit");
+    assert!(page.contains(r#"id="policy-text""#) && page.contains("alice-audit-exports-demo"));
+
+    let folder = screenshot_folder();
+    let report = demo_report().join("report.html");
+    for (view, file) in [
+        ("summary", "summary.png"),
+        (&format!("principal/{alice}"), "alice.png"),
+    ] {
+        let target = folder.join(file);
+        let _ = std::fs::remove_file(&target);
+        let output = headless(
+            &[&format!("--screenshot={}", target.display())],
+            &format!("file://{}#{view}", report.display()),
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "{} is a real picture ({size} bytes)",
+            target.display()
+        );
+    }
+}
