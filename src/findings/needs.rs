@@ -589,6 +589,57 @@ mod tests {
         assert!(list.any_resource.contains(&AnyResource::NoResourceType));
     }
 
+    /// Calls one row each (as `sql/all_requests.sql` streams them) give the needs their grouped
+    /// rows give (as `sql/principal_requests.sql` answers): repeats of a request only add calls.
+    #[test]
+    fn calls_one_by_one_need_what_their_groups_need() {
+        let grouped = [
+            request(
+                "s3.amazonaws.com",
+                "GetObject",
+                r#"{"bucketName":"b","key":"k1"}"#,
+            ),
+            request(
+                "ec2.amazonaws.com",
+                "RunInstances",
+                r#"{"iamInstanceProfile":{"arn":"arn:aws:iam::111111111111:instance-profile/web"}}"#,
+            ),
+            request("unknown.amazonaws.com", "DoThing", "{}"),
+            Request {
+                sample_event: Some("e-0".into()),
+                first_call: Some("2024-02-01T00:00:00Z".into()),
+                ..request(
+                    "s3.amazonaws.com",
+                    "GetObject",
+                    r#"{"bucketName":"b","key":"k1"}"#,
+                )
+            },
+        ];
+        let one_by_one: Vec<Request> = grouped
+            .iter()
+            .flat_map(|request| {
+                let times = [&request.first_call, &request.last_call];
+                (0..request.calls).map(move |i| Request {
+                    calls: 1,
+                    first_call: times[i as usize % 2].clone(),
+                    last_call: times[i as usize % 2].clone(),
+                    ..request.clone()
+                })
+            })
+            .collect();
+        let found = needs(&one_by_one, &HashMap::new());
+        assert_eq!(found, needs(&grouped, &HashMap::new()));
+        assert_eq!(found.unmapped[0].calls, 2);
+        let get = found
+            .actions
+            .iter()
+            .find(|a| Catalogue::embedded().get(a.id).full_name == "s3:GetObject")
+            .expect("s3:GetObject");
+        assert_eq!(get.calls, 4);
+        assert_eq!(get.first_call.as_deref(), Some("2024-02-01T00:00:00Z"));
+        assert_eq!(get.sample_event.as_deref(), Some("e-0"));
+    }
+
     #[test]
     fn the_resources_field_names_what_the_parameters_do_not() {
         let named: HashMap<(String, String), Vec<String>> = [(
