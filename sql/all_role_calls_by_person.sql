@@ -50,9 +50,11 @@ SELECT
     ) AS person,
     e.eventsource, e.eventname, e.eventtype,
     count(*) AS calls, min(e.eventtime) AS first_call, max(e.eventtime) AS last_call
-FROM cloudtrail e
-LEFT JOIN origins o ON e.useridentity.accesskeyid = o.session_key
-LEFT JOIN switchers w ON e.useridentity.arn = w.session_arn
+-- Written as RIGHT JOINs with the small tables first: the engine builds its hash table from the left
+-- input, and building it from the events instead took gigabytes on a 10M-event store.
+FROM switchers w
+RIGHT JOIN (origins o RIGHT JOIN cloudtrail e ON e.useridentity.accesskeyid = o.session_key)
+  ON e.useridentity.arn = w.session_arn
 WHERE e.day BETWEEN $first_day AND $last_day
   AND e.errorcode IS NULL
   AND e.useridentity.type = 'AssumedRole'
