@@ -443,6 +443,20 @@ fn chromium_shows_bob_idle_and_alices_diff_and_chart() {
     assert!(chart.contains(">calls per day<"), "the axis says its unit");
     assert!(page.contains(r#"id="policy-text""#) && page.contains("alice-audit-exports-demo"));
 
+    // Coverage: one row of day cells per account, its gaps counted.
+    let coverage = dom("coverage");
+    for account in ["111111111111", "222222222222"] {
+        let at = coverage
+            .find(&format!(r#"data-account="{account}""#))
+            .unwrap_or_else(|| panic!("{account} in the coverage"));
+        let row = &coverage[at..at + coverage[at..].find("</div>").expect("row ends")];
+        assert_eq!(row.matches("<rect").count(), 90, "one cell per day");
+        assert!(
+            !row.contains(r#"data-gaps="0""#),
+            "the demo's logs leave gaps"
+        );
+    }
+
     let folder = screenshot_folder();
     let report = demo_report().join("report.html");
     for (view, file) in [

@@ -97,7 +97,7 @@
 
   // ---- principals table ----
   var table = null;
-  var sortKey = "unused";
+  var sortKey = "share";
   var sortDesc = true;
   var filterTimer = null;
   function sortValue(p, key) {
@@ -158,14 +158,14 @@
       el(id).addEventListener("input", refresh);
       el(id).addEventListener("change", refresh);
     });
-    var heads = document.querySelectorAll("#principal-head th[data-sort]");
+    var heads = document.querySelectorAll("#principal-table th[data-sort]");
     for (var i = 0; i < heads.length; i++) {
       heads[i].addEventListener("click", function (event) {
         var key = event.currentTarget.getAttribute("data-sort");
         sortDesc = key === sortKey ? !sortDesc : ["granted", "used", "share", "last", "idle"].indexOf(key) >= 0;
         sortKey = key;
-        for (var j = 0; j < heads.length; j++) { heads[j].className = ""; }
-        event.currentTarget.className = sortDesc ? "sorted-desc" : "sorted-asc";
+        for (var j = 0; j < heads.length; j++) { heads[j].classList.remove("sorted-desc", "sorted-asc"); }
+        event.currentTarget.classList.add(sortDesc ? "sorted-desc" : "sorted-asc");
         table.update(principalRows());
       });
     }
@@ -203,12 +203,17 @@
     return (g.notes.length ? "(" + g.notes.join(", ") + ") " : "") + g.by.join("; ");
   }
   function diffRowsHtml(diff, filters) {
-    return diff.filter(function (r) {
+    var chosen = diff.filter(function (r) {
       var a = D.actions[r.pos];
       return filters.statuses[r.status] && (filters.service === "" || String(a[0]) === filters.service) &&
         (filters.level === "" || String(a[2]) === filters.level) &&
         (!filters.text || actionName(r.pos).toLowerCase().indexOf(filters.text) >= 0);
-    }).map(function (r) {
+    });
+    if (filters.usedFirst) {
+      // Stable: within each group, the catalogue's order stays.
+      chosen = chosen.filter(function (r) { return r.calls; }).concat(chosen.filter(function (r) { return !r.calls; }));
+    }
+    return chosen.map(function (r) {
       var a = D.actions[r.pos];
       var grant = grantText(r.grant);
       var resources = r.resources && r.resources.length
@@ -320,10 +325,10 @@
     });
     html.push('</select></label><label>Access level <select id="diff-level"><option value="">all</option>');
     D.levels.forEach(function (l, i) { html.push('<option value="' + i + '">' + esc(l) + "</option>"); });
-    html.push('</select></label><label>Find <input type="search" id="diff-search" placeholder="action"></label><span id="diff-count" class="hint"></span></div>');
-    html.push('<table class="grid head"><colgroup><col class="c-mark"><col class="c-action"><col class="c-level"><col class="c-status"><col class="c-calls"><col class="c-time"><col class="c-grant"></colgroup>' +
-      '<thead><tr><th></th><th>Action</th><th>Access level</th><th>Status</th><th class="n">Calls</th><th>Last use</th><th>Granted by</th></tr></thead></table>');
+    html.push('</select></label><label>Find <input type="search" id="diff-search" placeholder="action"></label>' +
+      '<label><input type="checkbox" id="diff-used-first" checked> used first</label><span id="diff-count" class="hint"></span></div>');
     html.push('<div id="diff-scroll" class="clusterize-scroll"><table class="grid" id="diff"><colgroup><col class="c-mark"><col class="c-action"><col class="c-level"><col class="c-status"><col class="c-calls"><col class="c-time"><col class="c-grant"></colgroup>' +
+      '<thead><tr><th></th><th>Action</th><th>Access level</th><th>Status</th><th class="n">Calls</th><th>Last use</th><th>Granted by</th></tr></thead>' +
       '<tbody id="diff-rows" class="clusterize-content"></tbody></table></div>');
     if (p.unmapped.length) {
       html.push("<h3>Calls that map to no IAM action</h3><ul>");
@@ -356,7 +361,7 @@
       var boxes = view.querySelectorAll("input[data-status]");
       for (var i = 0; i < boxes.length; i++) { statuses[boxes[i].getAttribute("data-status")] = boxes[i].checked; }
       return { statuses: statuses, service: el("diff-service").value, level: el("diff-level").value,
-        text: el("diff-search").value.trim().toLowerCase() };
+        text: el("diff-search").value.trim().toLowerCase(), usedFirst: el("diff-used-first").checked };
     };
     var rows = function () {
       var shown = diffRowsHtml(diff, filters());
