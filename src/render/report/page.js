@@ -227,9 +227,51 @@
     });
   }
 
-  // Calls per day as an SVG bar chart: successful calls, and refused ones stacked on top.
+  // A bar chart's frame: the plot area, a value axis with gridlines from 0 to a round maximum, the
+  // category labels under the bars, and both axis titles. `bars(x, width, y)` draws the bars.
+  function barChart(o) {
+    var W = o.width, H = 230, left = 56, right = 12, top = 14, bottom = 48;
+    var step = niceStep(o.max);
+    var topValue = Math.max(step, Math.ceil(o.max / step) * step);
+    var plotW = W - left - right, plotH = H - top - bottom;
+    var bw = plotW / Math.max(1, o.labels.length);
+    var y = function (v) { return top + plotH - v / topValue * plotH; };
+    var out = ['<svg viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H + '" role="img" ' + o.attributes + ">"];
+    out.push('<g class="axis">');
+    for (var v = 0; v <= topValue; v += step) {
+      out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke-opacity="0.25"/>');
+      out.push('<text x="' + (left - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end">' + num(v) + "</text>");
+    }
+    out.push('<line x1="' + left + '" x2="' + left + '" y1="' + top + '" y2="' + (top + plotH) + '"/>');
+    out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + (top + plotH) + '" y2="' + (top + plotH) + '"/>');
+    var every = Math.max(1, Math.ceil(o.labels.length / 10));
+    for (var i = 0; i < o.labels.length; i += every) {
+      var x = left + i * bw + bw / 2;
+      out.push('<line x1="' + x + '" x2="' + x + '" y1="' + (top + plotH) + '" y2="' + (top + plotH + 4) + '"/>');
+      out.push('<text x="' + x + '" y="' + (top + plotH + 16) + '" text-anchor="middle">' + esc(o.labels[i]) + "</text>");
+    }
+    out.push("</g>");
+    out.push('<text x="' + (left + plotW / 2) + '" y="' + (H - 8) + '" text-anchor="middle">' + esc(o.xTitle) + "</text>");
+    out.push('<text transform="translate(14 ' + (top + plotH / 2) + ') rotate(-90)" text-anchor="middle">' + esc(o.yTitle) + "</text>");
+    for (var k = 0; k < o.labels.length; k++) {
+      out.push(o.bars(k, left + k * bw, bw, y));
+    }
+    out.push("</svg>");
+    return out.join("");
+  }
+  function rect(className, x, width, yTop, yBottom, title) {
+    return '<rect class="' + className + '" x="' + x.toFixed(2) + '" y="' + yTop.toFixed(2) + '" width="' + width.toFixed(2) +
+      '" height="' + Math.max(0, yBottom - yTop).toFixed(2) + '"><title>' + esc(title) + "</title></rect>";
+  }
+  function niceStep(max) {
+    if (max <= 4) return 1;
+    var raw = max / 4, power = Math.pow(10, Math.floor(Math.log10(raw)));
+    var unit = raw / power;
+    return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 5 ? 5 : 10) * power;
+  }
+
+  // Calls per day: successful calls, and refused ones stacked on top.
   function chart(p) {
-    var W = 900, H = 220, left = 56, right = 12, top = 14, bottom = 44;
     var calls = new Array(DAYS.length).fill(0), denied = new Array(DAYS.length).fill(0);
     p.daily.forEach(function (d) {
       var i = DAY_INDEX[d[0]];
@@ -237,52 +279,22 @@
     });
     var max = 0;
     for (var i = 0; i < DAYS.length; i++) { max = Math.max(max, calls[i] + denied[i]); }
-    var step = niceStep(max);
-    var top_value = Math.max(step, Math.ceil(max / step) * step);
-    var plotW = W - left - right, plotH = H - top - bottom;
-    var bw = plotW / Math.max(1, DAYS.length);
-    var y = function (v) { return top + plotH - v / top_value * plotH; };
-    var out = ['<svg viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H +
-      '" role="img" aria-label="Calls per day" id="calls-chart" data-days="' + DAYS.length + '" data-total="' +
-      calls.reduce(function (a, b) { return a + b; }, 0) + '">'];
-    out.push('<g class="axis">');
-    for (var v = 0; v <= top_value; v += step) {
-      out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke-opacity="0.25"/>');
-      out.push('<text x="' + (left - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end">' + num(v) + "</text>");
-    }
-    out.push('<line x1="' + left + '" x2="' + left + '" y1="' + top + '" y2="' + (top + plotH) + '"/>');
-    out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + (top + plotH) + '" y2="' + (top + plotH) + '"/>');
-    var every = Math.max(1, Math.ceil(DAYS.length / 10));
-    for (var d = 0; d < DAYS.length; d += every) {
-      var x = left + d * bw + bw / 2;
-      out.push('<line x1="' + x + '" x2="' + x + '" y1="' + (top + plotH) + '" y2="' + (top + plotH + 4) + '"/>');
-      out.push('<text x="' + x + '" y="' + (top + plotH + 16) + '" text-anchor="middle">' + DAYS[d].slice(5) + "</text>");
-    }
-    out.push("</g>");
-    out.push('<text x="' + (left + plotW / 2) + '" y="' + (H - 6) + '" text-anchor="middle">day (UTC, month-day), ' +
-      esc(D.window.start) + " to " + esc(D.window.end) + "</text>");
-    out.push('<text transform="translate(14 ' + (top + plotH / 2) + ') rotate(-90)" text-anchor="middle">calls per day</text>');
-    for (var k = 0; k < DAYS.length; k++) {
-      var bx = (left + k * bw + 0.5).toFixed(2), width = Math.max(0.5, bw - 1).toFixed(2);
-      if (calls[k]) {
-        out.push('<rect class="bar" x="' + bx + '" y="' + y(calls[k]).toFixed(2) + '" width="' + width + '" height="' +
-          (plotH - (y(calls[k]) - top)).toFixed(2) + '"><title>' + DAYS[k] + ": " + num(calls[k]) + " calls</title></rect>");
+    return barChart({
+      width: 900, max: max,
+      labels: DAYS.map(function (d) { return d.slice(5); }),
+      xTitle: "day (UTC, month-day), " + D.window.start + " to " + D.window.end,
+      yTitle: "calls per day",
+      attributes: 'aria-label="Calls per day" id="calls-chart" data-days="' + DAYS.length + '" data-total="' +
+        calls.reduce(function (a, b) { return a + b; }, 0) + '"',
+      bars: function (k, x, bw, y) {
+        var width = Math.max(0.5, bw - 1), bars = "";
+        if (calls[k]) bars += rect("bar", x + 0.5, width, y(calls[k]), y(0), DAYS[k] + ": " + num(calls[k]) + " calls");
+        if (denied[k]) {
+          bars += rect("bar denied", x + 0.5, width, y(calls[k] + denied[k]), y(calls[k]), DAYS[k] + ": " + num(denied[k]) + " refused");
+        }
+        return bars;
       }
-      if (denied[k]) {
-        var base = calls[k];
-        out.push('<rect class="bar denied" x="' + bx + '" y="' + y(base + denied[k]).toFixed(2) + '" width="' + width +
-          '" height="' + (y(base) - y(base + denied[k])).toFixed(2) + '"><title>' + DAYS[k] + ": " + num(denied[k]) +
-          " refused</title></rect>");
-      }
-    }
-    out.push("</svg>");
-    return out.join("");
-  }
-  function niceStep(max) {
-    if (max <= 4) return 1;
-    var raw = max / 4, power = Math.pow(10, Math.floor(Math.log10(raw)));
-    var unit = raw / power;
-    return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 5 ? 5 : 10) * power;
+    });
   }
 
   function showPrincipal(index) {
@@ -399,30 +411,14 @@
       if (granted(p) > 0) buckets[Math.min(10, Math.floor(share(p) / 10))] += 1;
     });
     var labels = ["0–9", "10–19", "20–29", "30–39", "40–49", "50–59", "60–69", "70–79", "80–89", "90–99", "100"];
-    var W = 640, H = 240, left = 56, right = 12, top = 14, bottom = 48;
-    var max = Math.max.apply(null, buckets), step = niceStep(max);
-    var topValue = Math.max(step, Math.ceil(max / step) * step);
-    var plotW = W - left - right, plotH = H - top - bottom, bw = plotW / buckets.length;
-    var y = function (v) { return top + plotH - v / topValue * plotH; };
-    var out = ['<svg viewBox="0 0 ' + W + " " + H + '" width="' + W + '" height="' + H + '" role="img" id="share-chart" aria-label="Principals by unused share">'];
-    out.push('<g class="axis">');
-    for (var v = 0; v <= topValue; v += step) {
-      out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + y(v) + '" y2="' + y(v) + '" stroke-opacity="0.25"/>');
-      out.push('<text x="' + (left - 6) + '" y="' + (y(v) + 4) + '" text-anchor="end">' + num(v) + "</text>");
-    }
-    out.push('<line x1="' + left + '" x2="' + left + '" y1="' + top + '" y2="' + (top + plotH) + '"/>');
-    out.push('<line x1="' + left + '" x2="' + (W - right) + '" y1="' + (top + plotH) + '" y2="' + (top + plotH) + '"/></g>');
-    buckets.forEach(function (count, i) {
-      var x = left + i * bw;
-      out.push('<text x="' + (x + bw / 2) + '" y="' + (top + plotH + 16) + '" text-anchor="middle">' + labels[i] + "</text>");
-      if (count) {
-        out.push('<rect class="bar" x="' + (x + 2) + '" y="' + y(count) + '" width="' + (bw - 4) + '" height="' + (top + plotH - y(count)) +
-          '"><title>' + labels[i] + "% unused: " + num(count) + " principals</title></rect>");
+    el("share-chart-box").innerHTML = barChart({
+      width: 640, max: Math.max.apply(null, buckets), labels: labels,
+      xTitle: "share of granted actions left unused (%)", yTitle: "principals",
+      attributes: 'id="share-chart" aria-label="Principals by unused share"',
+      bars: function (k, x, bw, y) {
+        return buckets[k] ? rect("bar", x + 2, bw - 4, y(buckets[k]), y(0), labels[k] + "% unused: " + num(buckets[k]) + " principals") : "";
       }
     });
-    out.push('<text x="' + (left + plotW / 2) + '" y="' + (H - 8) + '" text-anchor="middle">share of granted actions left unused (%)</text>');
-    out.push('<text transform="translate(14 ' + (top + plotH / 2) + ') rotate(-90)" text-anchor="middle">principals</text></svg>');
-    el("share-chart-box").innerHTML = out.join("");
   }
 
   // ---- coverage: one row of day cells per account, and its gaps ----
