@@ -1,6 +1,6 @@
 //! `ctidx report`: every user and role of the selected accounts, with what it needs, as one HTML file.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::BufWriter;
 
 use anyhow::Context;
@@ -29,7 +29,7 @@ pub fn run(
     let accounts = settings.accounts(&args.account)?;
     let store = Store::new(&settings.store);
     let ctx = crate::sql::session(&store)?;
-    let partitions: BTreeSet<_> = store.partitions()?.into_keys().collect();
+    let partitions = store.partition_keys()?;
     let patterns = if args.data_events.is_empty() {
         &settings.config.data_events
     } else {

@@ -6,7 +6,7 @@
 //! renamed into place. Before a partition gets a new file, the event IDs already stored there are
 //! removed from it, so re-ingesting after a crash never duplicates an event.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -329,6 +329,91 @@ impl Store {
             }
         }
         Ok(partitions)
+    }
+
+    /// Every partition, from the folder names alone: two levels of folders are read, not the tens of
+    /// thousands of day folders of a wide store. A day folder counts even if it holds no data file,
+    /// which only a hand-made change to the store leaves.
+    pub fn partition_keys(&self) -> Result<BTreeSet<PartitionKey>, StoreError> {
+        let mut keys = BTreeSet::new();
+        for (account, account_path) in self.account_dirs()? {
+            keys.extend(
+                self.days_in(&account_path)?
+                    .into_iter()
+                    .map(|day| PartitionKey {
+                        account: account.clone(),
+                        day,
+                    }),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// The partitions of one account, as [`Store::partition_keys`] finds them.
+    pub fn account_partition_keys(
+        &self,
+        account: &str,
+    ) -> Result<BTreeSet<PartitionKey>, StoreError> {
+        let path = self.root.join(format!("account={}", encode_value(account)));
+        Ok(self
+            .days_in(&path)?
+            .into_iter()
+            .map(|day| PartitionKey {
+                account: account.to_string(),
+                day,
+            })
+            .collect())
+    }
+
+    /// Whether no partition holds a data file; stops at the first that does.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        for (_, account_path) in self.account_dirs()? {
+            for day in self.days_in(&account_path)? {
+                let day_path = account_path.join(format!("day={day}"));
+                let Ok(entries) = fs::read_dir(&day_path) else {
+                    continue;
+                };
+                if entries.flatten().any(|entry| is_data_file(&entry.path())) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Each `account=` folder: the account (decoded) and the folder's path.
+    fn account_dirs(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return Ok(Vec::new());
+        };
+        let mut accounts: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let account = name.strip_prefix("account=")?;
+                Some((decode_value(account), entry.path()))
+            })
+            .collect();
+        accounts.sort();
+        Ok(accounts)
+    }
+
+    /// The days of the `day=` folders in an account's folder; none when it does not exist.
+    fn days_in(&self, account_path: &Path) -> Result<Vec<String>, StoreError> {
+        let entries = match fs::read_dir(account_path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(account_path)(e)),
+        };
+        let mut days: Vec<String> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("day=").map(str::to_string)
+            })
+            .collect();
+        days.sort();
+        Ok(days)
     }
 
     pub fn data_files(&self, key: &PartitionKey) -> Result<Vec<PathBuf>, StoreError> {

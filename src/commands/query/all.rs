@@ -1,6 +1,5 @@
 //! `query --all`: every user and role of the selected accounts, in one pass.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 
 use super::Question;
@@ -18,7 +17,7 @@ pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Re
     let accounts = settings.accounts(&question.args.account)?;
     let store = Store::new(&settings.store);
     let ctx = crate::sql::session(&store)?;
-    let partitions: BTreeSet<_> = store.partitions()?.into_keys().collect();
+    let partitions = store.partition_keys()?;
     let catalogue = Catalogue::embedded();
     let scope = Scope {
         settings,

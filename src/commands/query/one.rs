@@ -1,6 +1,5 @@
 //! `query --user` and `query --role`: one principal, with `--destrole` and `--by-session`.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 
 use anyhow::Context;
@@ -44,7 +43,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
     }
     let store = Store::new(&settings.store);
     let ctx = crate::sql::session(&store)?;
-    let partitions: BTreeSet<_> = store.partitions()?.into_keys().collect();
+    let partitions = store.account_partition_keys(&account.id)?;
     let coverage = organization::coverage(account, &window, &partitions);
     if coverage.days_with_logs == 0 {
         printer.warn(format!(
