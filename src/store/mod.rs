@@ -922,4 +922,51 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn partitions_are_found_from_folder_names_and_emptiness_from_the_first_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        assert!(store.is_empty().expect("reads"), "no folder at all");
+        let day = |account: &str, day: &str| {
+            let path = dir
+                .path()
+                .join(format!("account={}", encode_value(account)))
+                .join(format!("day={day}"));
+            fs::create_dir_all(&path).expect("folder");
+            path
+        };
+        day("111111111111", "2024-03-02");
+        day("111111111111", "2024-03-01");
+        let other = day("a b", "2024-03-01");
+        fs::create_dir_all(dir.path().join("not-a-partition")).expect("folder");
+        assert!(
+            store.is_empty().expect("reads"),
+            "folders without data files"
+        );
+        fs::write(other.join("part.parquet"), b"x").expect("file");
+        assert!(!store.is_empty().expect("reads"));
+        let key = |account: &str, day: &str| PartitionKey {
+            account: account.into(),
+            day: day.into(),
+        };
+        assert_eq!(
+            store.partition_keys().expect("reads"),
+            BTreeSet::from([
+                key("111111111111", "2024-03-01"),
+                key("111111111111", "2024-03-02"),
+                key("a b", "2024-03-01"),
+            ])
+        );
+        assert_eq!(
+            store.account_partition_keys("a b").expect("reads"),
+            BTreeSet::from([key("a b", "2024-03-01")])
+        );
+        assert!(
+            store
+                .account_partition_keys("222222222222")
+                .expect("reads")
+                .is_empty()
+        );
+    }
 }
