@@ -112,6 +112,67 @@ fn diff_of(data: &Value, principal: &Value) -> BTreeMap<String, String> {
     diff
 }
 
+/// Every principal of the report has the statuses and last activity `query --all --format json`
+/// gives it.
+fn assert_agrees_with_query(data: &Value, query: &Value) {
+    let principals = data["principals"].as_array().expect("principals");
+    let expected = query["principals"].as_array().expect("principals");
+    assert_eq!(principals.len(), expected.len());
+    for (found, wanted) in principals.iter().zip(expected) {
+        assert_eq!(found["arn"], wanted["arn"]);
+        let statuses: BTreeMap<String, String> = wanted["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|action| {
+                (
+                    action["action"].as_str().expect("action").to_string(),
+                    action["status"].as_str().expect("status").to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(diff_of(data, found), statuses, "{}", found["arn"]);
+        assert_eq!(found["last"], wanted["last_activity"], "{}", found["arn"]);
+    }
+}
+
+#[test]
+#[ignore = "needs CTIDX_REALDATA_DIR"]
+fn real_snapshots_report_what_query_all_finds() {
+    let mut principals = 0;
+    for (snapshot, replayed) in crate::findings::replayed_snapshots() {
+        let out = replayed.store.with_file_name("report.html");
+        let common = [
+            "--config",
+            replayed.config.to_str().expect("utf-8"),
+            "--store",
+            replayed.store.to_str().expect("utf-8"),
+        ];
+        let window = ["--start", "2015-01-01", "--end", "2025-12-31"];
+        let mut args = common.to_vec();
+        args.extend(["report", "--out", out.to_str().expect("utf-8")]);
+        args.extend(window);
+        let output = run(&args);
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            snapshot.display(),
+            stderr(&output)
+        );
+        let mut args = common.to_vec();
+        args.extend(["query", "--all", "--format", "json"]);
+        args.extend(window);
+        let output = run(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let query: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let data = data(&std::fs::read_to_string(&out).expect("report"));
+        assert_agrees_with_query(&data, &query);
+        principals += data["principals"].as_array().map_or(0, Vec::len);
+    }
+    assert!(principals > 0);
+    eprintln!("{principals} real principals: the report agrees with query --all");
+}
+
 #[test]
 fn the_embedded_data_says_what_query_and_policy_say() {
     let page = page();
@@ -134,26 +195,9 @@ fn the_embedded_data_says_what_query_and_policy_say() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let query: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_agrees_with_query(&data, &query);
     let principals = data["principals"].as_array().expect("principals");
-    let expected = query["principals"].as_array().expect("principals");
-    assert_eq!(principals.len(), expected.len());
     assert_eq!(principals.len(), 5, "three users and two roles");
-    for (found, wanted) in principals.iter().zip(expected) {
-        assert_eq!(found["arn"], wanted["arn"]);
-        let statuses: BTreeMap<String, String> = wanted["actions"]
-            .as_array()
-            .expect("actions")
-            .iter()
-            .map(|action| {
-                (
-                    action["action"].as_str().expect("action").to_string(),
-                    action["status"].as_str().expect("status").to_string(),
-                )
-            })
-            .collect();
-        assert_eq!(diff_of(&data, found), statuses, "{}", found["arn"]);
-        assert_eq!(found["last"], wanted["last_activity"], "{}", found["arn"]);
-    }
     // Each policy is the one `ctidx policy` writes.
     for (kind, name) in [
         ("--user", "alice"),
