@@ -19,6 +19,7 @@ use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -683,7 +684,13 @@ impl ParquetFile {
     fn create(path: &Path) -> Result<ParquetFile, StoreError> {
         let temp = temp_path(path);
         let file = File::create(&temp).map_err(io_error(&temp))?;
-        let writer = ArrowWriter::try_new(file, schema::file_schema(), Some(writer_properties()))
+        // No copy of the Arrow schema in the footer: the Parquet schema says the same for these
+        // types, every reader is given the store's schema, and on a quiet account's file of twenty
+        // events the copy was 4.9 KB of 22.7.
+        let options = ArrowWriterOptions::new()
+            .with_properties(writer_properties())
+            .with_skip_arrow_metadata(true);
+        let writer = ArrowWriter::try_new_with_options(file, schema::file_schema(), options)
             .map_err(parquet_error(&temp))?;
         Ok(ParquetFile {
             path: path.to_path_buf(),
