@@ -20,7 +20,7 @@ use crate::iam::recorded::RecordingConfig;
 use crate::iam::resource_types::ResourceTypes;
 use crate::mapping::resources::{IamNames, Rules};
 use crate::printer::Printer;
-use crate::render::policy::{self, Document, Options, PolicyError, PolicyFormat};
+use crate::render::policy::{self, Options, PolicyError, PolicyFormat, Written};
 use crate::sql::queries;
 use crate::store::Store;
 use crate::time::Window;
@@ -140,10 +140,7 @@ pub fn run(
     report(&needs, catalogue, &arn, printer);
     let statements = policy::statements(&needs, catalogue, resource_types, &options);
     let documents = policy::documents(&statements, options.target)?;
-    let policy = match documents.as_slice() {
-        [one] => Written::One(one),
-        all => Written::Split(all),
-    };
+    let policy = Written::of(&documents);
     let mut out = std::io::stdout().lock();
     let description = format!(
         "What {arn} used from {} to {}, written by ctidx",
@@ -179,14 +176,6 @@ pub fn run(
     }
     writeln!(out)?;
     Ok(ExitStatus::Success)
-}
-
-/// One document, or an array of them when the policy is split.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Written<'a> {
-    One(&'a Document),
-    Split(&'a [Document]),
 }
 
 /// `--explain`: the policy, then the evidence for each action.

@@ -207,18 +207,26 @@ pub fn survey(
 
     let ids: Vec<String> = ready.iter().map(|(c, _, _)| c.id.clone()).collect();
     let unrecorded = Unrecorded::new(scope.catalogue, scope.recording);
-    let account_tables: Vec<AccountTables> = ready
-        .iter()
-        .map(|(_, details, _)| AccountTables::of(details))
-        .collect();
-    let tables_of = |index: usize| Tables {
-        catalogue: scope.catalogue,
-        resource_types: ResourceTypes::embedded(),
-        rules: Rules::embedded(),
-        unrecorded: &unrecorded,
-        instance_profiles: &account_tables[index].instance_profiles,
-        iam_names: &account_tables[index].iam_names,
+    // What needs are worked out with, per account in `ready`'s order; only when asked.
+    let account_tables: Vec<AccountTables> = if scope.needs_and_days {
+        ready
+            .iter()
+            .map(|(_, details, _)| AccountTables::of(details))
+            .collect()
+    } else {
+        Vec::new()
     };
+    let tables: Vec<Tables<'_>> = account_tables
+        .iter()
+        .map(|account| Tables {
+            catalogue: scope.catalogue,
+            resource_types: ResourceTypes::embedded(),
+            rules: Rules::embedded(),
+            unrecorded: &unrecorded,
+            instance_profiles: &account.instance_profiles,
+            iam_names: &account.iam_names,
+        })
+        .collect();
     let mut builders: HashMap<String, (usize, HashMap<String, NeedsBuilder>)> = HashMap::new();
     if scope.needs_and_days {
         for (index, (coverage, _, principals)) in ready.iter().enumerate() {
@@ -247,7 +255,6 @@ pub fn survey(
             }
             if scope.needs_and_days {
                 daily = super::activity::daily_of_accounts(ctx, &ids, &scope.window).await?;
-                let tables: Vec<Tables<'_>> = (0..ready.len()).map(tables_of).collect();
                 super::activity::each_request(ctx, &ids, &scope.window, |account, arn, request| {
                     if let Some((index, of_account)) = builders.get_mut(account)
                         && let Some(builder) = of_account.get_mut(arn)
@@ -263,7 +270,7 @@ pub fn survey(
     for (index, (coverage, details, principals)) in ready.iter().enumerate() {
         sink.account(coverage)?;
         let evaluator = Evaluator::new(details, scope.catalogue);
-        let tables = tables_of(index);
+        let account_tables = tables.get(index);
         let mut account_builders = builders.remove(&coverage.id).map(|(_, b)| b);
         for batch in principals.chunks(BATCH) {
             let inputs: Vec<Input<'_>> = batch
@@ -291,7 +298,7 @@ pub fn survey(
             let results: Vec<Result<PrincipalFindings, Problem>> = inputs
                 .into_par_iter()
                 .map(|input| {
-                    let needs = input.needs.map(|builder| (builder, &tables));
+                    let needs = input.needs.zip(account_tables);
                     let mut found = findings_of(
                         &evaluator,
                         input.principal,

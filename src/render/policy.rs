@@ -326,6 +326,23 @@ pub fn documents(statements: &[Statement], target: Target) -> Result<Vec<Documen
     Ok(documents)
 }
 
+/// The policy as JSON: one document, or an array of them when it is split.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Written<'a> {
+    One(&'a Document),
+    Split(&'a [Document]),
+}
+
+impl<'a> Written<'a> {
+    pub fn of(documents: &'a [Document]) -> Written<'a> {
+        match documents {
+            [one] => Written::One(one),
+            all => Written::Split(all),
+        }
+    }
+}
+
 /// How `policy` writes the documents.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum PolicyFormat {

@@ -127,15 +127,8 @@ pub async fn query_in_accounts(
     params: Option<ParamValues>,
     accounts: &[String],
 ) -> Result<Vec<RecordBatch>, SqlError> {
-    use datafusion::prelude::{col, lit};
-    let accounts = accounts
-        .iter()
-        .map(|account| lit(account.as_str()))
-        .collect();
-    planned(ctx, sql, params)
+    planned_in_accounts(ctx, sql, params, accounts)
         .await?
-        .filter(col(schema::column::ACCOUNT).in_list(accounts, false))
-        .map_err(clean)?
         .collect()
         .await
         .map_err(clean)
@@ -149,6 +142,20 @@ pub async fn stream_in_accounts(
     params: Option<ParamValues>,
     accounts: &[String],
 ) -> Result<datafusion::physical_plan::SendableRecordBatchStream, SqlError> {
+    planned_in_accounts(ctx, sql, params, accounts)
+        .await?
+        .execute_stream()
+        .await
+        .map_err(clean)
+}
+
+/// The statement planned with its rows kept to those of `accounts` in its column `account`.
+async fn planned_in_accounts(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<ParamValues>,
+    accounts: &[String],
+) -> Result<DataFrame, SqlError> {
     use datafusion::prelude::{col, lit};
     let accounts = accounts
         .iter()
@@ -157,9 +164,6 @@ pub async fn stream_in_accounts(
     planned(ctx, sql, params)
         .await?
         .filter(col(schema::column::ACCOUNT).in_list(accounts, false))
-        .map_err(clean)?
-        .execute_stream()
-        .await
         .map_err(clean)
 }
 

@@ -356,11 +356,7 @@ pub(super) fn policy_of(
         Ok(documents) => documents,
         Err(error) => return empty(error.to_string()),
     };
-    let text = match documents.as_slice() {
-        [one] => serde_json::to_string_pretty(one),
-        all => serde_json::to_string_pretty(all),
-    };
-    match text {
+    match serde_json::to_string_pretty(&policy::Written::of(&documents)) {
         Ok(text) => PolicyData {
             text,
             sizes: documents.iter().map(policy::size).collect(),
