@@ -487,6 +487,62 @@ fn chromium_shows_bob_idle_and_alices_diff_and_chart() {
     assert!(chart.contains(">calls per day<"), "the axis says its unit");
     assert!(page.contains(r#"id="policy-text""#) && page.contains("alice-audit-exports-demo"));
 
+    assert!(
+        page.contains("of 6,144 characters"),
+        "the policy's size against its limit"
+    );
+    assert!(
+        page.contains("2018-03-27 17:02:00 UTC"),
+        "the last use of cloudwatch:DescribeAlarms"
+    );
+
+    // The summary: counts, idle principals, the risky list and its chart.
+    let summary = dom("summary");
+    for (id, value) in [
+        ("summary-accounts", "2"),
+        ("summary-users", "3"),
+        ("summary-idle-users", "1"),
+        ("summary-roles", "2"),
+        ("summary-idle-roles", "0"),
+    ] {
+        assert!(
+            summary.contains(&format!(r#"id="{id}">{value}<"#)),
+            "{id} = {value}"
+        );
+    }
+    let risky = &summary[summary.find(r#"id="top-risky""#).expect("risky list")..];
+    let risky = &risky[..risky.find("</table>").expect("table ends")];
+    assert_eq!(risky.matches(">admin</a>").count(), 2, "{risky}");
+    assert!(
+        !risky.contains(">alice</a>"),
+        "alice holds no unused Write action"
+    );
+    assert!(summary.contains(r#"id="share-chart""#) && summary.contains(">principals<"));
+
+    // Filters and sorting, set from the address as a shared link sets them.
+    let idle = dom("principals?idle=1");
+    assert!(idle.contains("1 of 5 principals"), "{idle:.2000}");
+    let rows = &idle[idle.find(r#"id="principal-rows""#).expect("rows")..];
+    assert!(rows.contains(">bob</a>") && !rows.contains(">alice</a>"));
+    let by_name = dom("principals?sort=name");
+    let rows = &by_name[by_name.find(r#"id="principal-rows""#).expect("rows")..];
+    let order: Vec<usize> = ["admin", "alice", "bob", "charlie"]
+        .iter()
+        .map(|name| rows.find(&format!(">{name}</a>")).expect("listed"))
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "sorted by name: {order:?}"
+    );
+    for (filter, count) in [
+        ("status=used,not_granted", "4 of 311 actions"),
+        ("service=s3", "5 of 311 actions"),
+        ("level=Write&status=unused", "0 of 311 actions"),
+    ] {
+        let filtered = dom(&format!("principal/{alice}?{filter}"));
+        assert!(filtered.contains(count), "{filter}: {count}");
+    }
+
     // Coverage: one row of day cells per account, its gaps counted.
     let coverage = dom("coverage");
     for account in ["111111111111", "222222222222"] {

@@ -77,16 +77,28 @@
       links[i].classList.toggle("active", active);
     }
   }
+  // A view's filters can ride in its address, so that a filtered view can be shared as a link:
+  // `#principals?type=user&idle=1&sort=name`, `#principal/3?status=unused&level=Write&service=s3`.
+  function options(query) {
+    var found = {};
+    (query || "").split("&").forEach(function (pair) {
+      var at = pair.indexOf("=");
+      if (at > 0) found[decodeURIComponent(pair.slice(0, at))] = decodeURIComponent(pair.slice(at + 1));
+    });
+    return found;
+  }
   function route() {
     var hash = location.hash.replace(/^#/, "");
+    var query = hash.indexOf("?") >= 0 ? hash.slice(hash.indexOf("?") + 1) : "";
+    hash = hash.split("?")[0];
     var match = /^principal\/(\d+)$/.exec(hash);
     if (match && D.principals[Number(match[1])]) {
       // Shown first: the virtual table measures its rows, which a hidden view does not have.
       show("principal");
-      showPrincipal(Number(match[1]));
+      showPrincipal(Number(match[1]), options(query));
     } else if (hash === "principals") {
       show("principals");
-      principalTable();
+      principalTable(options(query));
     } else if (hash === "coverage") {
       show("coverage");
     } else {
@@ -142,8 +154,27 @@
         (p.last ? "" : '<span class="badge idle">idle</span>') + "</td></tr>";
     });
   }
-  function principalTable() {
-    if (table) { return; }
+  function principalTable(given) {
+    if (given.q !== undefined) el("principal-search").value = given.q;
+    if (given.account !== undefined) {
+      var index = D.accounts.findIndex(function (a) { return a.id === given.account || a.name === given.account; });
+      el("principal-account").value = index >= 0 ? String(index) : "";
+    }
+    if (given.type !== undefined) el("principal-type").value = given.type;
+    if (given.idle !== undefined) el("principal-idle").checked = given.idle === "1";
+    if (given.sort !== undefined) {
+      sortKey = given.sort;
+      sortDesc = given.desc === "1";
+    }
+    var heads = document.querySelectorAll("#principal-table th[data-sort]");
+    for (var h = 0; h < heads.length; h++) {
+      heads[h].classList.remove("sorted-desc", "sorted-asc");
+      if (heads[h].getAttribute("data-sort") === sortKey) heads[h].classList.add(sortDesc ? "sorted-desc" : "sorted-asc");
+    }
+    if (table) {
+      table.update(principalRows());
+      return;
+    }
     table = new Clusterize({
       rows: principalRows(),
       scrollId: "principal-scroll",
@@ -297,7 +328,7 @@
     });
   }
 
-  function showPrincipal(index) {
+  function showPrincipal(index, given) {
     var p = D.principals[index];
     var acct = D.accounts[p.account] || { name: "", id: "" };
     var diff = diffOf(p);
@@ -380,6 +411,16 @@
       el("diff-count").textContent = num(shown.length) + " of " + num(diff.length) + " actions";
       return shown;
     };
+    if (given.status !== undefined) {
+      var wanted = given.status.split(",");
+      var boxes = view.querySelectorAll("input[data-status]");
+      for (var b = 0; b < boxes.length; b++) { boxes[b].checked = wanted.indexOf(boxes[b].getAttribute("data-status")) >= 0; }
+    }
+    if (given.service !== undefined) {
+      el("diff-service").value = String(D.services.indexOf(given.service));
+    }
+    if (given.level !== undefined) el("diff-level").value = String(D.levels.indexOf(given.level));
+    if (given.q !== undefined) el("diff-search").value = given.q;
     diffTable = new Clusterize({ rows: rows(), scrollId: "diff-scroll", contentId: "diff-rows", no_data_text: "No action matches." });
     el("diff-filters").addEventListener("input", function () { diffTable.update(rows()); });
     el("diff-filters").addEventListener("change", function () { diffTable.update(rows()); });
