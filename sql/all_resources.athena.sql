@@ -1,5 +1,5 @@
--- all_resources.sql for Athena, Trino and Spark 3.4+, which unnest with a lateral join where
--- DataFusion unnests in the select list. Same parameters, same result; add `AND c.account IN (...)`
+-- all_resources.sql for Athena and Trino, which unnest with a lateral join where DataFusion unnests
+-- in the select list (Spark takes all_resources.spark.sql). Same parameters, same result; add `AND c.account IN (...)`
 -- to choose accounts.
 WITH seen AS (
     SELECT c.account,

@@ -21,7 +21,7 @@ chain (out_token, session_key, session_arn, session_created, role_arn, switched,
     WHERE caller_arn = $principal_arn
        OR caller_role = $principal_arn
        OR caller_id = $principal_id
-       OR starts_with(caller_arn, $session_prefix)
+       OR substr(caller_arn, 1, length($session_prefix)) = $session_prefix
     UNION ALL
     SELECT l.out_token, l.session_key, l.session_arn, l.session_created, l.role_arn, l.switched, c.depth + 1
     FROM chain c

@@ -54,6 +54,8 @@ pub enum Command {
     /// Write one self-contained HTML report of every user and role of the accounts: what each holds,
     /// what it used, who is behind shared roles, and the policy it needs
     Report(ReportArgs),
+    /// Print the table definition with which Athena, Trino, Spark or DuckDB reads the store
+    Ddl(DdlArgs),
     /// List the event names in the store that the IAM mapping does not know
     Unmapped,
     /// Print, per principal of IAM snapshots, the actions granted on all resources without condition
@@ -323,6 +325,28 @@ pub struct ReportArgs {
     /// Data events the trail records, as in `query`
     #[arg(long, value_name = "PATTERN")]
     pub data_events: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DdlArgs {
+    /// The engine that will read the store
+    #[arg(long, value_enum)]
+    pub engine: crate::store::ddl::Engine,
+
+    /// The table's name, optionally qualified (schema.table; Trino also catalog.schema.table, and an
+    /// unqualified name goes to its `default` schema)
+    #[arg(long, default_value = "cloudtrail")]
+    pub table: String,
+
+    /// Where the engine finds the store, such as s3://BUCKET/PREFIX/ for a copy in S3 [default: the
+    /// store's own location]
+    #[arg(long, value_name = "URL")]
+    pub location: Option<String>,
+
+    /// Athena: take each query's account from its `account = '…'` condition, instead of listing the
+    /// store's accounts in the table (which must then be redefined when accounts are added)
+    #[arg(long)]
+    pub injected_account: bool,
 }
 
 #[derive(Debug, Args)]

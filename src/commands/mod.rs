@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod compact;
+mod ddl;
 mod demo;
 mod grants;
 mod ingest;
@@ -24,6 +25,7 @@ pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::
         Command::Query(args) => query::run(settings, &args, printer),
         Command::Policy(args) => policy::run(settings, &args, printer),
         Command::Report(args) => report::run(settings, &args, printer),
+        Command::Ddl(args) => ddl::run(settings, &args),
         Command::Unmapped => unmapped::run(settings, printer),
         Command::Grants(args) => grants::run(&args, printer),
     }

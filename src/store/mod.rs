@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use schema::column;
 
+pub mod ddl;
 mod merge;
 pub mod schema;
 pub use merge::{Run, merge_sorted_runs};
@@ -363,6 +364,15 @@ impl Store {
                 account: account.to_string(),
                 day,
             })
+            .collect())
+    }
+
+    /// The accounts that have a folder in the store, in order.
+    pub fn accounts(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .account_dirs()?
+            .into_iter()
+            .map(|(account, _)| account)
             .collect())
     }
 

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `ctidx` binary on real files.
 
+mod engines;
 mod findings;
 mod fuzz_regressions;
 mod ingest;

@@ -338,42 +338,10 @@ fn chromium() -> PathBuf {
             if let Some(found) = find() {
                 return found;
             }
-            let sudo = if is_root() {
-                vec![]
-            } else {
-                vec!["sudo", "-n"]
-            };
-            for step in [
-                vec!["apt-get", "update", "-qq"],
-                vec![
-                    "apt-get",
-                    "install",
-                    "-y",
-                    "-qq",
-                    "--no-install-recommends",
-                    "chromium",
-                ],
-            ] {
-                let mut command: Vec<&str> = sudo.clone();
-                command.extend(step);
-                let status = Command::new(command[0])
-                    .args(&command[1..])
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .status()
-                    .expect("apt-get runs");
-                assert!(status.success(), "could not install chromium: {command:?}");
-            }
+            apt_install("chromium");
             find().expect("chromium installed")
         })
         .clone()
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn headless(extra: &[&str], url: &str) -> std::process::Output {

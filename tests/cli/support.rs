@@ -292,3 +292,34 @@ pub fn log_records(path: &Path) -> Option<Vec<Value>> {
         _ => panic!("{name}: unexpected shape"),
     })
 }
+
+/// Installs a Debian package with apt-get (as root, or with `sudo -n`): the tests install what
+/// they need.
+pub fn apt_install(package: &str) {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let sudo: Vec<&str> = if is_root { vec![] } else { vec!["sudo", "-n"] };
+    for step in [
+        vec!["apt-get", "update", "-qq"],
+        vec![
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            package,
+        ],
+    ] {
+        let mut command: Vec<&str> = sudo.clone();
+        command.extend(step);
+        let status = Command::new(command[0])
+            .args(&command[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .expect("apt-get runs");
+        assert!(status.success(), "could not install {package}: {command:?}");
+    }
+}
