@@ -21,9 +21,20 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The store folder [default: `store:` in config.yaml, else ./ctidx-store]
-    #[arg(long, env = "CTIDX_STORE", global = true, value_name = "PATH")]
+    /// The store: a folder, or s3://BUCKET/PREFIX [default: `store:` in config.yaml, else
+    /// ./ctidx-store]
+    #[arg(
+        long,
+        env = "CTIDX_STORE",
+        global = true,
+        value_name = "PATH|s3://BUCKET/PREFIX"
+    )]
     pub store: Option<PathBuf>,
+
+    /// S3-compatible endpoint for S3 logs and stores, addressed path-style [default:
+    /// AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 
     /// CloudTracker-style config file (accounts, IAM snapshots, optional `store:`)
     #[arg(long, global = true, value_name = "FILE")]
@@ -95,10 +106,6 @@ pub struct IngestArgs {
     /// Only these accounts [default for S3 from config.yaml: the configured accounts]
     #[arg(long, value_name = "ID")]
     pub account: Vec<String>,
-
-    /// S3-compatible endpoint, addressed path-style [default: AWS_ENDPOINT_URL, else AWS]
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
 
     /// S3 downloads in flight at once
     #[arg(long, value_name = "N", default_value_t = crate::ingest::s3::DEFAULT_CONCURRENCY)]

@@ -6,6 +6,8 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
+use crate::ingest::s3::{ConnectOptions, S3Error, S3Url};
+use crate::store::Store;
 
 pub const DEFAULT_STORE: &str = "ctidx-store";
 pub const DEFAULT_CONFIG: &str = "config.yaml";
@@ -87,7 +89,10 @@ impl Config {
 
 #[derive(Debug, Default)]
 pub struct Settings {
+    /// A folder, or an `s3://` URL.
     pub store: PathBuf,
+    /// The S3-compatible endpoint of `--endpoint-url`.
+    pub endpoint_url: Option<String>,
     pub config: Config,
     /// Folder of the config file: relative IAM paths that do not exist from the working folder are
     /// looked up from here.
@@ -99,6 +104,7 @@ impl Settings {
     pub fn for_config(config_path: &Path, store: PathBuf) -> anyhow::Result<Settings> {
         Ok(Settings {
             store,
+            endpoint_url: None,
             config: Config::load(config_path)?,
             config_dir: config_path
                 .parent()
@@ -209,17 +215,29 @@ impl Settings {
             .store
             .clone()
             .or_else(|| {
-                config
-                    .store
-                    .as_ref()
-                    .map(|s| resolve_relative(&config_dir, s))
+                config.store.as_ref().map(|s| match s.to_str() {
+                    Some(url) if S3Url::is_s3(url) => s.clone(),
+                    _ => resolve_relative(&config_dir, s),
+                })
             })
             .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE));
         Ok(Settings {
             store,
+            endpoint_url: args.endpoint_url.clone(),
             config,
             config_dir,
         })
+    }
+
+    /// The store, connected when it is in S3.
+    pub fn open_store(&self) -> Result<Store, S3Error> {
+        Store::open(
+            &self.store,
+            &ConnectOptions {
+                endpoint_url: self.endpoint_url.clone(),
+                ..ConnectOptions::default()
+            },
+        )
     }
 
     /// A path from the config file: as written if it exists from here, else relative to the config.

@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod mapping;
 pub mod printer;
 pub mod render;
+pub mod runtime;
 pub mod sql;
 pub mod store;
 pub mod time;

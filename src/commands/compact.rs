@@ -2,14 +2,13 @@ use crate::ExitStatus;
 use crate::cli::CompactArgs;
 use crate::config::Settings;
 use crate::printer::Printer;
-use crate::store::Store;
 
 pub fn run(
     settings: &Settings,
     args: &CompactArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let lock = store.lock_for_writing()?;
     let (mut partitions, mut merged) = (0u64, 0u64);
     for (key, files) in store.partitions()? {

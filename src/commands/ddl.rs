@@ -3,11 +3,10 @@ use anyhow::Context;
 use crate::ExitStatus;
 use crate::cli::DdlArgs;
 use crate::config::Settings;
-use crate::store::Store;
 use crate::store::ddl::{AccountProjection, Engine, TableDefinition};
 
 pub fn run(settings: &Settings, args: &DdlArgs) -> anyhow::Result<ExitStatus> {
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     if !store.superseded_files()?.is_empty() {
         anyhow::bail!(
             "the store at {} holds the files of an interrupted compaction beside their replacement; \
@@ -16,9 +15,10 @@ pub fn run(settings: &Settings, args: &DdlArgs) -> anyhow::Result<ExitStatus> {
             store.root().display()
         );
     }
-    let location = match &args.location {
-        Some(location) => location.clone(),
-        None => {
+    let location = match (&args.location, store.remote()) {
+        (Some(location), _) => location.clone(),
+        (None, Some(remote)) => remote.url().to_string(),
+        (None, None) => {
             let root = store.root().canonicalize().with_context(|| {
                 format!(
                     "store {} (pass --location to describe a store elsewhere)",

@@ -6,7 +6,6 @@ use crate::config::Settings;
 use crate::ingest::s3::{ConnectOptions, ListOptions, S3Source, S3Url};
 use crate::ingest::{self, IngestOptions, IngestReport, source};
 use crate::printer::Printer;
-use crate::store::Store;
 use crate::time::Window;
 
 pub fn run(
@@ -14,7 +13,7 @@ pub fn run(
     args: &IngestArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let window = Window::new(args.start, args.end)?;
     let progress = printer.progress_bytes();
     let (listing, described) = list(settings, args, &window, &progress)?;
@@ -90,7 +89,7 @@ fn list(
     let s3 = S3Source::connect(
         &url.bucket,
         &ConnectOptions {
-            endpoint_url: args.endpoint_url.clone(),
+            endpoint_url: settings.endpoint_url.clone(),
             ..ConnectOptions::default()
         },
     )?;

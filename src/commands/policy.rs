@@ -22,7 +22,6 @@ use crate::mapping::resources::{IamNames, Rules};
 use crate::printer::Printer;
 use crate::render::policy::{self, Options, PolicyError, PolicyFormat, Written};
 use crate::sql::queries;
-use crate::store::Store;
 use crate::time::Window;
 
 pub fn run(
@@ -56,7 +55,7 @@ pub fn run(
         (None, None) => unreachable!("clap requires --user or --role"),
     };
     let catalogue = Catalogue::embedded();
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     // With --destrole, the policy is the destination role's part that this principal needs.
     let destination_details;

@@ -17,7 +17,6 @@ use crate::iam::recorded::RecordingConfig;
 use crate::printer::Printer;
 use crate::render::policy::Options;
 use crate::render::report::{ReportOptions, ReportRenderer};
-use crate::store::Store;
 use crate::time::Window;
 
 pub fn run(
@@ -27,7 +26,7 @@ pub fn run(
 ) -> anyhow::Result<ExitStatus> {
     let window = Window::new(args.start, args.end)?.or_last_year(Utc::now().date_naive())?;
     let accounts = settings.accounts(&args.account)?;
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     let partitions = store.partition_keys()?;
     let patterns = if args.data_events.is_empty() {

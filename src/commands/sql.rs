@@ -5,7 +5,6 @@ use anyhow::Context;
 use crate::ExitStatus;
 use crate::cli::SqlArgs;
 use crate::config::Settings;
-use crate::store::Store;
 
 pub fn run(settings: &Settings, args: &SqlArgs) -> anyhow::Result<ExitStatus> {
     let text = match (&args.query, &args.file) {
@@ -23,7 +22,7 @@ pub fn run(settings: &Settings, args: &SqlArgs) -> anyhow::Result<ExitStatus> {
     if text.trim().is_empty() {
         anyhow::bail!("no SQL given: pass a query, -f FILE, or SQL on stdin");
     }
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     let statements = crate::sql::split_statements(&text)?;
     let Some((last, before)) = statements.split_last() else {

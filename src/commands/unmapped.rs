@@ -8,14 +8,13 @@ use crate::iam::catalogue::Catalogue;
 use crate::mapping::{self, Mapping};
 use crate::printer::Printer;
 use crate::sql::queries;
-use crate::store::Store;
 use crate::store::schema::column;
 
 /// Prints the (eventsource, eventname) pairs of the store that the mapping has no answer for, one
 /// `records<TAB>source<TAB>name` line each on stdout, then the share of records that do map as a line of
 /// its own on stderr.
 pub fn run(settings: &Settings, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     let batches = super::block_on(queries::EVENT_NAMES.run(&ctx, &queries::NoParams))??;
     let catalogue = Catalogue::embedded();

@@ -271,12 +271,12 @@ impl S3Source {
             .enable_all()
             .build()
             .map_err(S3Error::Runtime)?;
-        let (client, region) = runtime.block_on(connect(bucket, options))?;
+        let connected = runtime.block_on(connect(bucket, options))?;
         Ok(S3Source {
             runtime,
-            client,
+            client: connected.client,
             bucket: bucket.to_string(),
-            region,
+            region: connected.region,
         })
     }
 
@@ -356,7 +356,19 @@ impl Drop for Downloads {
     }
 }
 
-async fn connect(bucket: &str, options: &ConnectOptions) -> Result<(Client, String), S3Error> {
+/// A bucket reached with the usual AWS settings: a client in the bucket's region, and what another
+/// S3 client needs to reach it the same way.
+pub struct Connected {
+    pub client: Client,
+    pub region: String,
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// The S3-compatible endpoint in use, if any (addressed path-style).
+    pub endpoint: Option<String>,
+}
+
+/// Loads the AWS settings (credentials chain, profile, region, endpoint), then checks that the
+/// bucket exists and can be read, moving to the bucket's own region if it is elsewhere.
+pub async fn connect(bucket: &str, options: &ConnectOptions) -> Result<Connected, S3Error> {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -389,7 +401,20 @@ async fn connect(bucket: &str, options: &ConnectOptions) -> Result<(Client, Stri
         loader = loader.region(Region::new(region.clone()));
     }
     let shared = loader.load().await;
-    let custom_endpoint = shared.endpoint_url().is_some() || env_set("AWS_ENDPOINT_URL_S3");
+    let endpoint = options
+        .endpoint_url
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+        .filter(|v| !v.is_empty())
+        .or_else(|| shared.endpoint_url().map(str::to_string));
+    let custom_endpoint = endpoint.is_some();
+    let credentials = shared.credentials_provider();
+    let connected = |client, region| Connected {
+        client,
+        region,
+        credentials: credentials.clone(),
+        endpoint: endpoint.clone(),
+    };
     let configured = shared.region().map(|r| r.to_string());
     let make_client = |region: &str| {
         let config = aws_sdk_s3::config::Builder::from(&shared)
@@ -416,9 +441,9 @@ async fn connect(bucket: &str, options: &ConnectOptions) -> Result<(Client, Stri
             if let Err(error) = client.head_bucket().bucket(bucket).send().await {
                 return Err(explain(&client, bucket, error, &actual).await);
             }
-            Ok((client, actual))
+            Ok(connected(client, actual))
         }
-        _ => Ok((client, first)),
+        _ => Ok(connected(client, first)),
     }
 }
 

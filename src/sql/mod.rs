@@ -11,6 +11,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::store::Store;
@@ -60,6 +61,9 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
     // Table statistics would be gathered from every file's footer for every query, a fifth of the
     // time of a per-principal query, and no plan over this one table needs them.
     config.options_mut().execution.collect_statistics = false;
+    // A data file's footer and page index are read with one request for their last 64 KiB (on a
+    // store in S3, two fewer requests per file than reading the footer's length first).
+    config.options_mut().execution.parquet.metadata_size_hint = Some(64 * 1024);
     // No cache of the store's listing: it lists the whole table on first use so that later queries
     // can be answered from memory, which a process that asks once pays for in full. Without it, a
     // query with `account = …` lists only that account's folders (36,500 day folders walked →
@@ -73,12 +77,22 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
         .map_err(|e| SqlError::Query(e.to_string()))?;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     ctx.register_udf(json_extract_scalar());
-    let root = store
-        .root()
-        .canonicalize()
-        .with_context(|| format!("store {}", store.root().display()))?;
-    let url = ListingTableUrl::parse(format!("{}/", root.display()))
-        .map_err(|e| SqlError::Query(e.to_string()))?;
+    let table_url = match store.remote() {
+        Some(remote) => {
+            let bucket = ObjectStoreUrl::parse(format!("s3://{}", remote.url().bucket))
+                .map_err(|e| SqlError::Query(e.to_string()))?;
+            ctx.register_object_store(bucket.as_ref(), remote.objects());
+            remote.url().to_string()
+        }
+        None => {
+            let root = store
+                .root()
+                .canonicalize()
+                .with_context(|| format!("store {}", store.root().display()))?;
+            format!("{}/", root.display())
+        }
+    };
+    let url = ListingTableUrl::parse(table_url).map_err(|e| SqlError::Query(e.to_string()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(
@@ -91,18 +105,15 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
         .with_listing_options(options)
         .with_schema(schema::file_schema());
     let table = ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?;
-    let superseded = store.superseded_files()?;
+    let superseded = store.superseded_locations()?;
     ctx.register_table(TABLE, Arc::new(StoreTable::new(table, superseded)))
         .map_err(|e| SqlError::Query(e.to_string()))?;
     Ok(ctx)
 }
 
-/// DataFusion is async; ctidx is not. One runtime per call.
+/// DataFusion is async; ctidx is not: see [`crate::runtime`].
 pub fn block_on<F: std::future::Future>(future: F) -> std::io::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(future))
+    crate::runtime::block_on(future)
 }
 
 /// Runs one statement with its parameters bound, never pasted into the text.

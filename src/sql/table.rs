@@ -42,12 +42,9 @@ pub struct StoreTable {
 }
 
 impl StoreTable {
-    pub fn new(inner: ListingTable, superseded: Vec<std::path::PathBuf>) -> StoreTable {
-        let superseded = superseded
-            .iter()
-            .filter_map(|path| path.canonicalize().ok())
-            .map(|path| path.to_string_lossy().trim_start_matches('/').to_string())
-            .collect();
+    /// `superseded`: object-store locations, as [`crate::store::Store::superseded_locations`] gives
+    /// them.
+    pub fn new(inner: ListingTable, superseded: Vec<String>) -> StoreTable {
         StoreTable { inner, superseded }
     }
 
@@ -222,6 +219,7 @@ impl TableProvider for StoreTable {
         // Read through DataFusion's metadata cache, page index included, so the reader that opens
         // the file next finds both there.
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let size_hint = state.config_options().execution.parquet.metadata_size_hint;
         // Per file group, each file with the indices of the ranges its statistics do not settle;
         // a file that no row of which can be in a range is left out.
         let mut unsettled: Vec<Vec<(PartitionedFile, Vec<usize>)>> = Vec::new();
@@ -230,6 +228,7 @@ impl TableProvider for StoreTable {
                 DFParquetMetadata::new(store.as_ref(), &file.object_meta)
                     .with_file_metadata_cache(Some(Arc::clone(&cache)))
                     .with_page_index_policy(Some(PageIndexPolicy::Optional))
+                    .with_metadata_size_hint(size_hint)
                     .fetch_metadata()
                     .await
             }))

@@ -27,8 +27,11 @@ use serde::{Deserialize, Serialize};
 
 use schema::column;
 
+use crate::ingest::s3::{ConnectOptions, S3Error, S3Url};
+
 pub mod ddl;
 mod merge;
+pub mod s3;
 pub mod schema;
 pub use merge::{Run, merge_sorted_runs};
 
@@ -53,6 +56,12 @@ pub enum StoreError {
     Invalid { path: String, message: String },
     #[error("store {0} is being written by another ctidx process; wait for it to finish")]
     Busy(String),
+    #[error("store {location}: {detail}")]
+    Remote { location: String, detail: String },
+    #[error(
+        "store {0}: ctidx reads stores in S3 but does not write them yet\n  hint: ingest into a local store, then copy it (`aws s3 sync STORE {0}`)"
+    )]
+    RemoteWrite(String),
 }
 
 fn parquet_error(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> StoreError + '_ {
@@ -132,13 +141,40 @@ pub struct WriteLock {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Where the store is when it is in S3 (`root` is then its `s3://` URL, for messages).
+    remote: Option<Arc<s3::S3Store>>,
 }
 
 static FILE_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
+    /// The store in the folder `root`.
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        Store {
+            root: root.into(),
+            remote: None,
+        }
+    }
+
+    /// The store at `location`: a folder, or `s3://BUCKET/PREFIX`, reached with the usual AWS
+    /// settings and `options`.
+    pub fn open(location: &Path, options: &ConnectOptions) -> Result<Store, S3Error> {
+        match location.to_str().filter(|text| S3Url::is_s3(text)) {
+            Some(text) => {
+                let url = S3Url::parse(text)?;
+                let remote = s3::S3Store::connect(url, options)?;
+                Ok(Store {
+                    root: location.to_path_buf(),
+                    remote: Some(Arc::new(remote)),
+                })
+            }
+            None => Ok(Store::new(location)),
+        }
+    }
+
+    /// The store's bucket and prefix, when it is in S3.
+    pub fn remote(&self) -> Option<&s3::S3Store> {
+        self.remote.as_deref()
     }
 
     pub fn root(&self) -> &Path {
@@ -152,6 +188,9 @@ impl Store {
     /// Takes the exclusive write lock (creating the store if needed) and repairs what an interrupted
     /// writer left behind.
     pub fn lock_for_writing(&self) -> Result<WriteLock, StoreError> {
+        if self.remote.is_some() {
+            return Err(StoreError::RemoteWrite(self.root.display().to_string()));
+        }
         let meta = self.root.join(META_DIR);
         fs::create_dir_all(&meta).map_err(io_error(&meta))?;
         let path = self.meta(LOCK);
@@ -177,20 +216,56 @@ impl Store {
     /// readers leave them out, and the next writer removes them. Reading this changes nothing.
     pub fn superseded_files(&self) -> Result<Vec<PathBuf>, StoreError> {
         let path = self.meta(COMPACTION_JOURNAL);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error(&path)(e)),
+        let text = if let Some(remote) = &self.remote {
+            match remote.read(&format!("{META_DIR}/{COMPACTION_JOURNAL}"))? {
+                Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                None => return Ok(Vec::new()),
+            }
+        } else {
+            match fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(io_error(&path)(e)),
+            }
         };
         // A journal that cannot be read was never completed, so no old file was replaced.
         let Ok(journal) = serde_json::from_str::<CompactionJournal>(&text) else {
             return Ok(Vec::new());
         };
-        let dir = self.root.join(&journal.partition);
-        if !dir.join(&journal.new_file).exists() {
+        let new_file_exists = match &self.remote {
+            Some(remote) => remote.exists(&format!(
+                "{}/{}",
+                journal.partition.display(),
+                journal.new_file
+            ))?,
+            None => self
+                .root
+                .join(&journal.partition)
+                .join(&journal.new_file)
+                .exists(),
+        };
+        if !new_file_exists {
             return Ok(Vec::new());
         }
+        let dir = self.root.join(&journal.partition);
         Ok(journal.old_files.iter().map(|old| dir.join(old)).collect())
+    }
+
+    /// [`Store::superseded_files`] as the object-store locations DataFusion lists them under.
+    pub fn superseded_locations(&self) -> Result<Vec<String>, StoreError> {
+        let files = self.superseded_files()?;
+        Ok(match &self.remote {
+            Some(remote) => files
+                .iter()
+                .filter_map(|file| file.strip_prefix(&self.root).ok())
+                .map(|relative| remote.path(&relative.to_string_lossy()).to_string())
+                .collect(),
+            None => files
+                .iter()
+                .filter_map(|path| path.canonicalize().ok())
+                .map(|path| path.to_string_lossy().trim_start_matches('/').to_string())
+                .collect(),
+        })
     }
 
     /// Removes the files a compaction replaced, then its journal.
@@ -338,15 +413,11 @@ impl Store {
     /// which only a hand-made change to the store leaves.
     pub fn partition_keys(&self) -> Result<BTreeSet<PartitionKey>, StoreError> {
         let mut keys = BTreeSet::new();
-        for (account, account_path) in self.account_dirs()? {
-            keys.extend(
-                self.days_in(&account_path)?
-                    .into_iter()
-                    .map(|day| PartitionKey {
-                        account: account.clone(),
-                        day,
-                    }),
-            );
+        for (account, folder) in self.account_folders()? {
+            keys.extend(self.days_in(&folder)?.into_iter().map(|day| PartitionKey {
+                account: account.clone(),
+                day,
+            }));
         }
         Ok(keys)
     }
@@ -356,9 +427,9 @@ impl Store {
         &self,
         account: &str,
     ) -> Result<BTreeSet<PartitionKey>, StoreError> {
-        let path = self.root.join(format!("account={}", encode_value(account)));
+        let folder = format!("account={}", encode_value(account));
         Ok(self
-            .days_in(&path)?
+            .days_in(&folder)?
             .into_iter()
             .map(|day| PartitionKey {
                 account: account.to_string(),
@@ -370,7 +441,7 @@ impl Store {
     /// The accounts that have a folder in the store, in order.
     pub fn accounts(&self) -> Result<Vec<String>, StoreError> {
         Ok(self
-            .account_dirs()?
+            .account_folders()?
             .into_iter()
             .map(|(account, _)| account)
             .collect())
@@ -378,9 +449,16 @@ impl Store {
 
     /// Whether no partition holds a data file; stops at the first that does.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
-        for (_, account_path) in self.account_dirs()? {
-            for day in self.days_in(&account_path)? {
-                let day_path = account_path.join(format!("day={day}"));
+        if let Some(remote) = &self.remote {
+            // One listing of the whole store, in key order: `_ctidx/` holds a handful of objects,
+            // and the first data file ends it.
+            return Ok(!remote.any_object("", |path| {
+                !path.as_ref().contains(META_DIR) && is_data_file(Path::new(path.as_ref()))
+            })?);
+        }
+        for (_, folder) in self.account_folders()? {
+            for day in self.days_in(&folder)? {
+                let day_path = self.root.join(&folder).join(format!("day={day}"));
                 let Ok(entries) = fs::read_dir(&day_path) else {
                     continue;
                 };
@@ -392,17 +470,25 @@ impl Store {
         Ok(true)
     }
 
-    /// Each `account=` folder: the account (decoded) and the folder's path.
-    fn account_dirs(&self) -> Result<Vec<(String, PathBuf)>, StoreError> {
-        let Ok(entries) = fs::read_dir(&self.root) else {
-            return Ok(Vec::new());
+    /// Each `account=` folder: the account (decoded) and the folder's name.
+    fn account_folders(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let names = match &self.remote {
+            Some(remote) => remote.folders("")?,
+            None => {
+                let Ok(entries) = fs::read_dir(&self.root) else {
+                    return Ok(Vec::new());
+                };
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            }
         };
-        let mut accounts: Vec<(String, PathBuf)> = entries
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let account = name.strip_prefix("account=")?;
-                Some((decode_value(account), entry.path()))
+        let mut accounts: Vec<(String, String)> = names
+            .into_iter()
+            .filter_map(|name| {
+                let account = decode_value(name.strip_prefix("account=")?);
+                Some((account, name))
             })
             .collect();
         accounts.sort();
@@ -410,18 +496,25 @@ impl Store {
     }
 
     /// The days of the `day=` folders in an account's folder; none when it does not exist.
-    fn days_in(&self, account_path: &Path) -> Result<Vec<String>, StoreError> {
-        let entries = match fs::read_dir(account_path) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error(account_path)(e)),
+    fn days_in(&self, account_folder: &str) -> Result<Vec<String>, StoreError> {
+        let names = match &self.remote {
+            Some(remote) => remote.folders(account_folder)?,
+            None => {
+                let path = self.root.join(account_folder);
+                let entries = match fs::read_dir(&path) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(io_error(&path)(e)),
+                };
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            }
         };
-        let mut days: Vec<String> = entries
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                name.strip_prefix("day=").map(str::to_string)
-            })
+        let mut days: Vec<String> = names
+            .iter()
+            .filter_map(|name| name.strip_prefix("day=").map(str::to_string))
             .collect();
         days.sort();
         Ok(days)

@@ -1,6 +1,7 @@
 //! `ctidx ingest` from S3: the real binary against a real S3 server on loopback.
 
 mod server;
+mod store;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -10,12 +10,11 @@ use crate::findings::organization::{
 use crate::iam::catalogue::Catalogue;
 use crate::printer::Printer;
 use crate::render::{self, Frame};
-use crate::store::Store;
 
 pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<ExitStatus> {
     let settings = question.settings;
     let accounts = settings.accounts(&question.args.account)?;
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     let partitions = store.partition_keys()?;
     let catalogue = Catalogue::embedded();

@@ -13,7 +13,6 @@ use crate::cli::PrincipalKind;
 use crate::config::AccountConfig;
 use crate::iam::authz::AuthorizationDetails;
 use crate::sql::queries::{self, NamedQuery};
-use crate::store::Store;
 use crate::time::Window;
 
 /// With one account, CloudTracker's list; with several, each account's list after a line naming it
@@ -25,7 +24,7 @@ pub fn answer(
 ) -> anyhow::Result<ExitStatus> {
     let settings = question.settings;
     let accounts = settings.accounts(&question.args.account)?;
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     let mut status = ExitStatus::Success;
     let several = accounts.len() > 1;

@@ -18,7 +18,6 @@ use crate::iam::recorded::RecordingConfig;
 use crate::printer::Printer;
 use crate::render::{self, Format, Frame, diff};
 use crate::sql::queries::{self, NamedQuery, Params};
-use crate::store::Store;
 
 /// One user's or role's findings; with `--destrole`, what it did inside that role; with
 /// `--by-session`, what each person did inside the role.
@@ -41,7 +40,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
     for warning in &details.warnings {
         printer.warn(warning);
     }
-    let store = Store::new(&settings.store);
+    let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     let partitions = store.account_partition_keys(&account.id)?;
     let coverage = organization::coverage(account, &window, &partitions);

@@ -20,6 +20,12 @@ struct State {
     gets: BTreeMap<String, u32>,
     /// ListObjectsV2 requests: (prefix, with a delimiter).
     lists: Vec<(String, bool)>,
+    /// HeadObject requests per key.
+    heads: BTreeMap<String, u32>,
+    /// Bytes of GetObject responses.
+    bytes_out: u64,
+    /// Each GetObject's key and its response's length.
+    fetches: Vec<(String, u64)>,
     /// Keys whose first GetObject is answered 503 SlowDown.
     fail_once: BTreeSet<String>,
     /// Keys always answered 500.
@@ -66,10 +72,25 @@ impl Control {
         self.state().lists.clone()
     }
 
+    pub fn heads(&self) -> BTreeMap<String, u32> {
+        self.state().heads.clone()
+    }
+
+    pub fn bytes_out(&self) -> u64 {
+        self.state().bytes_out
+    }
+
     pub fn reset_counts(&self) {
         let mut state = self.state();
         state.gets.clear();
         state.lists.clear();
+        state.heads.clear();
+        state.bytes_out = 0;
+        state.fetches.clear();
+    }
+
+    pub fn fetches(&self) -> Vec<(String, u64)> {
+        self.state().fetches.clone()
     }
 }
 
@@ -163,7 +184,28 @@ impl S3 for Layer {
                 return Err(s3_error!(SlowDown, "injected throttling"));
             }
         }
-        self.inner.get_object(request).await
+        let response = self.inner.get_object(request).await?;
+        let length =
+            u64::try_from(response.output.content_length.unwrap_or_default()).unwrap_or_default();
+        let mut state = self.control.state();
+        state.bytes_out += length;
+        state.fetches.push((key, length));
+        drop(state);
+        Ok(response)
+    }
+
+    async fn head_object(
+        &self,
+        request: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.check_region(&request)?;
+        *self
+            .control
+            .state()
+            .heads
+            .entry(request.input.key.clone())
+            .or_default() += 1;
+        self.inner.head_object(request).await
     }
 }
 
