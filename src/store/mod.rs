@@ -59,9 +59,9 @@ pub enum StoreError {
     #[error("store {location}: {detail}")]
     Remote { location: String, detail: String },
     #[error(
-        "store {0}: ctidx reads stores in S3 but does not write them yet\n  hint: ingest into a local store, then copy it (`aws s3 sync STORE {0}`)"
+        "store {0}: the write lock could not be renewed, and another writer may hold it now; nothing more was recorded\n  hint: run again: what was not recorded is read again"
     )]
-    RemoteWrite(String),
+    LostLock(String),
 }
 
 fn parquet_error(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> StoreError + '_ {
@@ -132,10 +132,24 @@ struct CompactionJournal {
     old_files: Vec<String>,
 }
 
-/// Holds the store's write lock until dropped.
+/// Holds the store's write lock until dropped: a locked file, or a lease on a lock object in S3.
 #[derive(Debug)]
 pub struct WriteLock {
-    _file: File,
+    _file: Option<File>,
+    lease: Option<s3::Lease>,
+}
+
+impl WriteLock {
+    /// Fails when the lock is no longer held (a lease in S3 that could not be renewed), so that
+    /// a writer that lost it records nothing more.
+    fn check(&self, store: &Store) -> Result<(), StoreError> {
+        match &self.lease {
+            Some(lease) if lease.is_lost() => {
+                Err(StoreError::LostLock(store.root.display().to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -188,8 +202,14 @@ impl Store {
     /// Takes the exclusive write lock (creating the store if needed) and repairs what an interrupted
     /// writer left behind.
     pub fn lock_for_writing(&self) -> Result<WriteLock, StoreError> {
-        if self.remote.is_some() {
-            return Err(StoreError::RemoteWrite(self.root.display().to_string()));
+        if let Some(remote) = &self.remote {
+            let lease = s3::Lease::acquire(Arc::clone(remote), &format!("{META_DIR}/{LOCK}"))?;
+            let lock = WriteLock {
+                _file: None,
+                lease: Some(lease),
+            };
+            self.finish_compaction()?;
+            return Ok(lock);
         }
         let meta = self.root.join(META_DIR);
         fs::create_dir_all(&meta).map_err(io_error(&meta))?;
@@ -207,7 +227,10 @@ impl Store {
             }
             Err(fs::TryLockError::Error(e)) => return Err(io_error(&path)(e)),
         }
-        let lock = WriteLock { _file: file };
+        let lock = WriteLock {
+            _file: Some(file),
+            lease: None,
+        };
         self.recover()?;
         Ok(lock)
     }
@@ -270,6 +293,12 @@ impl Store {
 
     /// Removes the files a compaction replaced, then its journal.
     fn finish_compaction(&self) -> Result<(), StoreError> {
+        if let Some(remote) = &self.remote {
+            for path in self.superseded_files()? {
+                remote.delete(&self.relative(&path))?;
+            }
+            return remote.delete(&format!("{META_DIR}/{COMPACTION_JOURNAL}"));
+        }
         for path in self.superseded_files()? {
             if path.exists() {
                 fs::remove_file(&path).map_err(io_error(&path))?;
@@ -313,8 +342,22 @@ impl Store {
         Ok(())
     }
 
-    /// A folder on the store's disk for a writer's temporary files.
+    /// `path` (under the store's root) as a `/`-separated path inside the store.
+    fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// A folder on the store's disk for a writer's temporary files (for a store in S3, a
+    /// temporary folder of this process).
     pub fn scratch_dir(&self) -> Result<PathBuf, StoreError> {
+        if let Some(remote) = &self.remote {
+            return remote.scratch_dir();
+        }
         let path = self.root.join(META_DIR);
         fs::create_dir_all(&path).map_err(io_error(&path))?;
         Ok(path)
@@ -322,7 +365,13 @@ impl Store {
 
     pub fn manifest(&self) -> Result<Manifest, StoreError> {
         let path = self.meta(MANIFEST);
-        match fs::read(&path) {
+        let read = match &self.remote {
+            Some(remote) => remote
+                .read(&format!("{META_DIR}/{MANIFEST}"))?
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)),
+            None => fs::read(&path),
+        };
+        match read {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Invalid {
                 path: path.display().to_string(),
                 message: format!(
@@ -334,17 +383,36 @@ impl Store {
         }
     }
 
-    pub fn save_manifest(&self, manifest: &Manifest, _lock: &WriteLock) -> Result<(), StoreError> {
+    pub fn save_manifest(&self, manifest: &Manifest, lock: &WriteLock) -> Result<(), StoreError> {
+        lock.check(self)?;
         let path = self.meta(MANIFEST);
         let bytes = serde_json::to_vec(manifest).map_err(|e| StoreError::Invalid {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        if let Some(remote) = &self.remote {
+            // A PUT replaces an object whole: readers see the old manifest or the new one.
+            remote.put(
+                &format!("{META_DIR}/{MANIFEST}"),
+                bytes,
+                object_store::PutMode::Overwrite,
+            )?;
+            return Ok(());
+        }
         write_atomically(&path, &bytes)
     }
 
     /// Removes every partition and the manifest (`ingest --full`).
     pub fn clear(&self, _lock: &WriteLock) -> Result<(), StoreError> {
+        if let Some(remote) = &self.remote {
+            let lock = format!("{META_DIR}/{LOCK}");
+            for key in remote.keys("")? {
+                if key != lock {
+                    remote.delete(&key)?;
+                }
+            }
+            return Ok(());
+        }
         for (key, _) in self.partitions()? {
             let dir = self.root.join(key.relative_dir());
             fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
@@ -368,6 +436,25 @@ impl Store {
     /// Every partition with its data files, sorted.
     pub fn partitions(&self) -> Result<BTreeMap<PartitionKey, Vec<PathBuf>>, StoreError> {
         let mut partitions: BTreeMap<PartitionKey, Vec<PathBuf>> = BTreeMap::new();
+        if let Some(remote) = &self.remote {
+            for key in remote.keys("")? {
+                let parts: Vec<&str> = key.split('/').collect();
+                if let [account, day, name] = parts.as_slice()
+                    && let (Some(account), Some(day)) =
+                        (account.strip_prefix("account="), day.strip_prefix("day="))
+                    && is_data_file(Path::new(name))
+                {
+                    partitions
+                        .entry(PartitionKey {
+                            account: decode_value(account),
+                            day: day.to_string(),
+                        })
+                        .or_default()
+                        .push(self.root.join(&key));
+                }
+            }
+            return Ok(partitions);
+        }
         let Ok(accounts) = fs::read_dir(&self.root) else {
             return Ok(partitions);
         };
@@ -521,6 +608,15 @@ impl Store {
     }
 
     pub fn data_files(&self, key: &PartitionKey) -> Result<Vec<PathBuf>, StoreError> {
+        if let Some(remote) = &self.remote {
+            let folder = self.relative(&self.root.join(key.relative_dir()));
+            return Ok(remote
+                .keys(&format!("{folder}/"))?
+                .into_iter()
+                .filter(|key| is_data_file(Path::new(key)))
+                .map(|key| self.root.join(key))
+                .collect());
+        }
         let dir = self.root.join(key.relative_dir());
         let Ok(entries) = fs::read_dir(&dir) else {
             return Ok(Vec::new());
@@ -538,7 +634,7 @@ impl Store {
     pub fn event_ids(&self, files: &[PathBuf]) -> Result<EventIds, StoreError> {
         let mut ids = EventIds::default();
         for path in files {
-            let file = File::open(path).map_err(io_error(path))?;
+            let file = self.open_data_file(path)?;
             let builder =
                 ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error(path))?;
             let Some(index) = builder
@@ -594,10 +690,7 @@ impl Store {
             }
             let file = match &mut file {
                 Some(file) => file,
-                None => {
-                    fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-                    file.insert(ParquetFile::create(&dir.join(new_file_name()))?)
-                }
+                None => file.insert(self.create_data_file(&dir.join(new_file_name()))?),
             };
             rows += batch.num_rows();
             file.write(&batch)
@@ -606,6 +699,31 @@ impl Store {
             file.commit()?;
         }
         Ok(rows)
+    }
+
+    /// A data file of the store, opened for reading (for a store in S3, a local copy that is gone
+    /// once closed).
+    fn open_data_file(&self, path: &Path) -> Result<File, StoreError> {
+        let Some(remote) = &self.remote else {
+            return File::open(path).map_err(io_error(path));
+        };
+        let scratch = remote.scratch_dir()?;
+        let copy = tempfile::NamedTempFile::new_in(&scratch).map_err(io_error(&scratch))?;
+        remote.download(&self.relative(path), copy.path())?;
+        copy.reopen().map_err(io_error(path))
+    }
+
+    /// A new data file at `path` that appears there whole when committed (for a store in S3,
+    /// written in the scratch folder, then uploaded).
+    fn create_data_file(&self, path: &Path) -> Result<ParquetFile, StoreError> {
+        let Some(remote) = &self.remote else {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(io_error(dir))?;
+            }
+            return ParquetFile::create(path, None);
+        };
+        let local = remote.scratch_dir()?.join(new_file_name());
+        ParquetFile::create(&local, Some((Arc::clone(remote), self.relative(path))))
     }
 
     /// Merges a partition's files into one (crash-safe through a journal). Returns files merged.
@@ -620,8 +738,8 @@ impl Store {
         }
         let runs = files
             .iter()
-            .map(|path| parquet_run(path))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|path| parquet_run(self.open_data_file(path)?, path))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let dir = self.root.join(key.relative_dir());
         let name = new_file_name();
         let journal = CompactionJournal {
@@ -636,8 +754,17 @@ impl Store {
             path: dir.display().to_string(),
             message: e.to_string(),
         })?;
-        write_atomically(&self.meta(COMPACTION_JOURNAL), &journal_bytes)?;
-        let mut file = ParquetFile::create(&dir.join(&name))?;
+        match &self.remote {
+            Some(remote) => {
+                remote.put(
+                    &format!("{META_DIR}/{COMPACTION_JOURNAL}"),
+                    journal_bytes,
+                    object_store::PutMode::Overwrite,
+                )?;
+            }
+            None => write_atomically(&self.meta(COMPACTION_JOURNAL), &journal_bytes)?,
+        }
+        let mut file = self.create_data_file(&dir.join(&name))?;
         let mut seen = EventIds::default();
         merge::merge_sorted_runs(runs, merge::MERGED_BATCH_ROWS, &dir, |batch| {
             let batch = drop_known_events(&batch, &mut seen).map_err(|e| StoreError::Invalid {
@@ -646,9 +773,9 @@ impl Store {
             })?;
             file.write(&batch)
         })?;
+        lock.check(self)?;
         file.commit()?;
         self.finish_compaction()?;
-        let _ = lock;
         Ok(files.len())
     }
 }
@@ -781,10 +908,15 @@ struct ParquetFile {
     path: PathBuf,
     temp: PathBuf,
     writer: ArrowWriter<File>,
+    /// For a store in S3: where the file goes once written.
+    upload: Option<(Arc<s3::S3Store>, String)>,
 }
 
 impl ParquetFile {
-    fn create(path: &Path) -> Result<ParquetFile, StoreError> {
+    fn create(
+        path: &Path,
+        upload: Option<(Arc<s3::S3Store>, String)>,
+    ) -> Result<ParquetFile, StoreError> {
         let temp = temp_path(path);
         let file = File::create(&temp).map_err(io_error(&temp))?;
         // No copy of the Arrow schema in the footer: the Parquet schema says the same for these
@@ -799,6 +931,7 @@ impl ParquetFile {
             path: path.to_path_buf(),
             temp,
             writer,
+            upload,
         })
     }
 
@@ -817,6 +950,12 @@ impl ParquetFile {
     fn commit(self) -> Result<(), StoreError> {
         let temp = self.temp;
         let file = self.writer.into_inner().map_err(parquet_error(&temp))?;
+        if let Some((remote, key)) = &self.upload {
+            drop(file);
+            let uploaded = remote.upload(&temp, key);
+            let _ = fs::remove_file(&temp);
+            return uploaded;
+        }
         file.sync_all().map_err(io_error(&temp))?;
         fs::rename(&temp, &self.path).map_err(io_error(&self.path))?;
         sync_dir(&self.path);
@@ -834,8 +973,7 @@ fn sync_dir(path: &Path) {
 }
 
 /// A data file's rows, batch by batch.
-fn parquet_run(path: &Path) -> Result<Run<'static>, StoreError> {
-    let file = File::open(path).map_err(io_error(path))?;
+fn parquet_run(file: File, path: &Path) -> Result<Run<'static>, StoreError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(parquet_error(path))?
         .build()

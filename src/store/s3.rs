@@ -136,6 +136,8 @@ impl ObjectStore for PageReads {
 pub struct S3Store {
     url: S3Url,
     objects: Arc<dyn ObjectStore>,
+    /// A local folder for a writer's temporary files, removed when the process ends.
+    scratch: std::sync::OnceLock<tempfile::TempDir>,
 }
 
 impl S3Store {
@@ -169,7 +171,23 @@ impl S3Store {
         Ok(S3Store {
             url,
             objects: Arc::new(PageReads(objects)),
+            scratch: std::sync::OnceLock::new(),
         })
+    }
+
+    /// A local folder for a writer's temporary files (spilled rows, files before upload).
+    pub fn scratch_dir(&self) -> Result<std::path::PathBuf, StoreError> {
+        if let Some(dir) = self.scratch.get() {
+            return Ok(dir.path().to_path_buf());
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ctidx-scratch-")
+            .tempdir()
+            .map_err(|source| StoreError::Io {
+                path: std::env::temp_dir().display().to_string(),
+                source,
+            })?;
+        Ok(self.scratch.get_or_init(|| dir).path().to_path_buf())
     }
 
     pub fn url(&self) -> &S3Url {
@@ -261,5 +279,279 @@ impl S3Store {
                 Err(e) => Err(e),
             }
         })
+    }
+}
+
+/// Files of this size and more are uploaded in parts of this size.
+const PART_BYTES: usize = 16 << 20;
+
+impl S3Store {
+    /// Writes `bytes` at `relative`, whole or not at all, as `mode` allows; returns the new ETag.
+    pub fn put(
+        &self,
+        relative: &str,
+        bytes: Vec<u8>,
+        mode: object_store::PutMode,
+    ) -> Result<Option<String>, StoreError> {
+        let path = self.path(relative);
+        let options = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        Ok(self
+            .run(
+                relative,
+                self.objects.put_opts(&path, bytes.into(), options),
+            )?
+            .e_tag)
+    }
+
+    /// Uploads the local file `from` to `relative`: one request, or a multipart upload for a large
+    /// file. The object appears when the upload completes, whole.
+    pub fn upload(&self, from: &std::path::Path, relative: &str) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: from.display().to_string(),
+            source,
+        };
+        let size = std::fs::metadata(from).map_err(io)?.len();
+        if size < PART_BYTES as u64 {
+            let bytes = std::fs::read(from).map_err(io)?;
+            self.put(relative, bytes, object_store::PutMode::Overwrite)?;
+            return Ok(());
+        }
+        let path = self.path(relative);
+        self.run(relative, async {
+            let upload = self.objects.put_multipart(&path).await?;
+            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+            let mut file = std::fs::File::open(from).map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })?;
+            let mut buffer = vec![0u8; PART_BYTES];
+            loop {
+                let read = std::io::Read::read(&mut file, &mut buffer).map_err(|e| {
+                    object_store::Error::Generic {
+                        store: "S3",
+                        source: Box::new(e),
+                    }
+                })?;
+                if read == 0 {
+                    break;
+                }
+                writer.wait_for_capacity(4).await?;
+                writer.write(&buffer[..read]);
+            }
+            writer.finish().await.map(|_| ())
+        })
+    }
+
+    /// Downloads `relative` into the local file `to`.
+    pub fn download(&self, relative: &str, to: &std::path::Path) -> Result<(), StoreError> {
+        let bytes = self.read(relative)?.ok_or_else(|| StoreError::Remote {
+            location: self.url.location(self.path(relative).as_ref()),
+            detail: "no such object: it was removed while it was being read".into(),
+        })?;
+        std::fs::write(to, bytes).map_err(|source| StoreError::Io {
+            path: to.display().to_string(),
+            source,
+        })
+    }
+
+    /// Removes `relative`; an object already gone is no error.
+    pub fn delete(&self, relative: &str) -> Result<(), StoreError> {
+        let path = self.path(relative);
+        self.run(relative, async {
+            match self.objects.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// Every object under `relative`, as paths relative to the store, in key order.
+    pub fn keys(&self, relative: &str) -> Result<Vec<String>, StoreError> {
+        let path = self.path(relative);
+        let prefix = self.path("");
+        let objects: Vec<object_store::ObjectMeta> =
+            self.run(relative, self.objects.list(Some(&path)).try_collect())?;
+        let mut keys: Vec<String> = objects
+            .iter()
+            .filter_map(|object| {
+                object.location.prefix_match(&prefix).map(|parts| {
+                    parts
+                        .map(|p| p.as_ref().to_string())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+            })
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// How long a store's lock lasts without being renewed, and how often a live writer renews it.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the lock object says.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct LockHolder {
+    host: String,
+    pid: u32,
+    /// Seconds since the Unix epoch after which the lock is free.
+    expires: u64,
+}
+
+impl LockHolder {
+    fn mine() -> LockHolder {
+        LockHolder {
+            host: host_name(),
+            pid: std::process::id(),
+            expires: unix_now() + LEASE.as_secs(),
+        }
+    }
+
+    /// Whether the holder is gone: its lease has run out, or it was a process of this machine that
+    /// no longer runs (killed, so it could not remove the lock).
+    fn is_gone(&self) -> bool {
+        if self.expires <= unix_now() {
+            return true;
+        }
+        let proc = std::path::Path::new("/proc");
+        self.host == host_name()
+            && !self.host.is_empty()
+            && proc.is_dir()
+            && !proc.join(self.pid.to_string()).exists()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The store's write lock in S3: an object created only if absent (`If-None-Match: *`), renewed
+/// while the writer lives (`If-Match` on its ETag), and taken over once its holder is gone.
+pub struct Lease {
+    lost: Arc<std::sync::atomic::AtomicBool>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    renewer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").finish_non_exhaustive()
+    }
+}
+
+impl Lease {
+    /// Takes the lock at `relative`, or says who holds it.
+    pub fn acquire(store: Arc<S3Store>, relative: &str) -> Result<Lease, StoreError> {
+        let holder = |h: &LockHolder| serde_json::to_vec(h).unwrap_or_default();
+        let path = store.path(relative);
+        let create = PutOptions {
+            mode: object_store::PutMode::Create,
+            ..PutOptions::default()
+        };
+        let created = store.run(relative, async {
+            match store
+                .objects
+                .put_opts(&path, holder(&LockHolder::mine()).into(), create)
+                .await
+            {
+                Ok(result) => Ok(Some(result.e_tag)),
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        let mut e_tag = match created {
+            Some(e_tag) => e_tag,
+            None => {
+                // Someone holds it, or held it: take it over only if they are gone.
+                let (bytes, current_tag) = store.run(relative, async {
+                    let found = store.objects.get(&path).await?;
+                    let e_tag = found.meta.e_tag.clone();
+                    Ok((found.bytes().await?, e_tag))
+                })?;
+                let busy = |detail: String| StoreError::Busy(format!("{} ({detail})", store.url));
+                let current: Option<LockHolder> = serde_json::from_slice(&bytes).ok();
+                if let Some(current) = &current
+                    && !current.is_gone()
+                {
+                    return Err(busy(format!(
+                        "held by process {} on {}, for {} s more unless renewed",
+                        current.pid,
+                        if current.host.is_empty() {
+                            "another machine"
+                        } else {
+                            &current.host
+                        },
+                        current.expires.saturating_sub(unix_now())
+                    )));
+                }
+                let mode = object_store::PutMode::Update(object_store::UpdateVersion {
+                    e_tag: current_tag,
+                    version: None,
+                });
+                store
+                    .put(relative, holder(&LockHolder::mine()), mode)
+                    .map_err(|_| busy("another writer took it over first".into()))?
+            }
+        };
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let renewer = {
+            let lost = Arc::clone(&lost);
+            let relative = relative.to_string();
+            std::thread::spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(RENEW_EVERY)
+                {
+                    let mode = object_store::PutMode::Update(object_store::UpdateVersion {
+                        e_tag: e_tag.clone(),
+                        version: None,
+                    });
+                    match store.put(&relative, holder(&LockHolder::mine()), mode) {
+                        Ok(new_tag) => e_tag = new_tag,
+                        Err(_) => {
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                }
+                if !lost.load(std::sync::atomic::Ordering::SeqCst) {
+                    let _ = store.delete(&relative);
+                }
+            })
+        };
+        Ok(Lease {
+            lost,
+            stop: Some(stop),
+            renewer: Some(renewer),
+        })
+    }
+
+    /// Whether the lock could not be renewed (another writer may hold it now).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.join();
+        }
     }
 }

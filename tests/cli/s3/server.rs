@@ -20,6 +20,10 @@ struct State {
     gets: BTreeMap<String, u32>,
     /// ListObjectsV2 requests: (prefix, with a delimiter).
     lists: Vec<(String, bool)>,
+    /// PutObject requests per key.
+    puts: BTreeMap<String, u32>,
+    /// Completed multipart uploads per key.
+    multipart: BTreeMap<String, u32>,
     /// HeadObject requests per key.
     heads: BTreeMap<String, u32>,
     /// Bytes of GetObject responses.
@@ -72,6 +76,14 @@ impl Control {
         self.state().lists.clone()
     }
 
+    pub fn puts(&self) -> BTreeMap<String, u32> {
+        self.state().puts.clone()
+    }
+
+    pub fn multipart_uploads(&self) -> BTreeMap<String, u32> {
+        self.state().multipart.clone()
+    }
+
     pub fn heads(&self) -> BTreeMap<String, u32> {
         self.state().heads.clone()
     }
@@ -98,6 +110,7 @@ struct Layer {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
     control: Control,
+    conditional: tokio::sync::Mutex<()>,
 }
 
 impl Layer {
@@ -194,6 +207,89 @@ impl S3 for Layer {
         Ok(response)
     }
 
+    async fn put_object(
+        &self,
+        request: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.check_region(&request)?;
+        *self
+            .control
+            .state()
+            .puts
+            .entry(request.input.key.clone())
+            .or_default() += 1;
+        // One conditional write at a time, as S3 decides them.
+        let _one = self.conditional.lock().await;
+        self.inner.put_object(request).await
+    }
+
+    async fn delete_object(
+        &self,
+        request: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.check_region(&request)?;
+        self.inner.delete_object(request).await
+    }
+
+    /// object_store deletes through DeleteObjects, which s3s-fs lacks: each key's file is removed.
+    async fn delete_objects(
+        &self,
+        request: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.check_region(&request)?;
+        let bucket = self.root.join(&request.input.bucket);
+        let mut deleted = Vec::new();
+        for object in &request.input.delete.objects {
+            match std::fs::remove_file(bucket.join(&object.key)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(s3_error!(InternalError, "{e}")),
+            }
+            deleted.push(DeletedObject {
+                key: Some(object.key.clone()),
+                ..DeletedObject::default()
+            });
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            ..DeleteObjectsOutput::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        request: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.inner.create_multipart_upload(request).await
+    }
+
+    async fn upload_part(
+        &self,
+        request: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.inner.upload_part(request).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        request: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        *self
+            .control
+            .state()
+            .multipart
+            .entry(request.input.key.clone())
+            .or_default() += 1;
+        self.inner.complete_multipart_upload(request).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        request: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.inner.abort_multipart_upload(request).await
+    }
+
     async fn head_object(
         &self,
         request: S3Request<HeadObjectInput>,
@@ -230,6 +326,7 @@ impl Server {
             inner: s3s_fs::FileSystem::new(root).expect("s3s-fs"),
             root: root.to_path_buf(),
             control: control.clone(),
+            conditional: tokio::sync::Mutex::new(()),
         };
         let service = {
             let mut builder = s3s::service::S3ServiceBuilder::new(layer);

@@ -1,8 +1,9 @@
 //! A store in S3 (`--store s3://BUCKET/PREFIX`), on the loopback S3 server: every reading command
 //! gives the answers it gives on the same store on disk, with few requests.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use super::server::Server;
 use super::*;
@@ -193,32 +194,280 @@ fn footers_are_read_once_per_process() {
     );
 }
 
-#[test]
-fn writing_a_store_in_s3_is_refused_with_a_way_forward() {
-    let served = served_demo();
+/// An empty bucket on the server, for ingests to write a store into.
+fn empty_bucket() -> Served {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("s3");
+    let local = root.join(STORE_BUCKET).join(STORE_PREFIX);
+    std::fs::create_dir_all(root.join(STORE_BUCKET)).expect("bucket");
+    let server = Server::start(&root);
+    Served {
+        home: dir.path().to_path_buf(),
+        local,
+        server,
+        _dir: dir,
+    }
+}
+
+/// The event IDs of the store in S3, and its row count.
+fn s3_event_ids(served: &Served) -> (BTreeSet<String>, usize) {
     let output = on_store(
-        &served,
+        served,
         &url(),
-        &[
-            "ingest",
-            "--source",
-            demo_dir().join("AWSLogs").to_str().expect("utf-8"),
-        ],
+        &["sql", "--format", "csv", "SELECT eventid FROM cloudtrail"],
     );
-    assert!(!output.status.success());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<String> = stdout(&output)
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let count = rows.len();
+    (rows.into_iter().collect(), count)
+}
+
+fn ingest_into_s3(served: &Served, source: &Path, extra: &[&str]) -> Command {
+    let mut command = ctidx_aws(&served.home);
+    command
+        .args(["ingest", "--quiet", "--source"])
+        .arg(source)
+        .args(["--store", &url(), "--endpoint-url", &served.server.endpoint])
+        .args(extra);
+    command
+}
+
+#[test]
+fn ingest_and_compact_write_a_store_in_s3_that_reads_as_the_one_on_disk() {
+    let served = empty_bucket();
+    let logs = served.home.join("logs");
+    // 80 objects over 2 accounts and 28 days: objects n and n + 56 land in the same partition.
+    let expected = generate(&logs, 80, 25);
+    let first_half = served.home.join("first");
+    for entry in files_under(&logs.join("AWSLogs")) {
+        let name = entry
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let number: usize = name
+            .trim_end_matches(".json.gz")
+            .rsplit('_')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("numbered object");
+        if number < 56 {
+            let to = first_half.join(entry.strip_prefix(&logs).expect("under logs"));
+            std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&entry, &to).expect("copy");
+        }
+    }
+    // Two ingests (half, then all), so partitions get a second file, then a compaction.
+    for source in [first_half.join("AWSLogs"), logs.join("AWSLogs")] {
+        let output = ingest_into_s3(&served, &source, &[])
+            .output()
+            .expect("ctidx runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let (ids, rows) = s3_event_ids(&served);
+    assert_eq!((ids.len(), rows), (expected.len(), expected.len()));
+    assert_eq!(ids, expected);
+    // The manifest made the second ingest skip the first half.
+    let puts = served.server.control.puts();
     assert!(
-        stderr(&output).contains("does not write them yet")
-            && stderr(&output).contains("aws s3 sync"),
-        "{}",
-        stderr(&output)
+        puts.contains_key(&format!("{STORE_PREFIX}/_ctidx/manifest.json")),
+        "{puts:?}"
     );
+
+    let files_before = files_under(&served.local)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
     let output = on_store(&served, &url(), &["compact"]);
-    assert!(!output.status.success());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let files_after = files_under(&served.local)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
     assert!(
-        stderr(&output).contains("does not write them yet"),
-        "{}",
-        stderr(&output)
+        files_after < files_before,
+        "{files_before} -> {files_after}"
     );
+    assert_eq!(s3_event_ids(&served), (expected.clone(), expected.len()));
+    // The lock is given back, and nothing is left beside the store's own objects.
+    let leftovers: Vec<String> = files_under(&served.local)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&served.local)
+                .expect("under")
+                .display()
+                .to_string()
+        })
+        .filter(|name| !name.ends_with(".parquet") && name != "_ctidx/manifest.json")
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+
+    // The same logs ingested on disk give the same answers.
+    let on_disk = served.home.join("local-store");
+    assert!(
+        ingest(&logs.join("AWSLogs"), &on_disk, &["--quiet"])
+            .status
+            .success()
+    );
+    let query = "SELECT account, day, eventid, eventname FROM cloudtrail ORDER BY eventid";
+    let local = on_store(
+        &served,
+        on_disk.to_str().expect("utf-8"),
+        &["sql", "--format", "csv", query],
+    );
+    let remote = on_store(&served, &url(), &["sql", "--format", "csv", query]);
+    assert_eq!(stdout(&remote), stdout(&local));
+}
+
+#[test]
+fn a_large_data_file_is_uploaded_in_parts() {
+    let served = empty_bucket();
+    let logs = served.home.join("logs");
+    // One partition of 120,000 events: a data file past the 16 MiB of one part.
+    generate(&logs, 1, 120_000);
+    let output = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
+        .output()
+        .expect("ctidx runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let uploads = served.server.control.multipart_uploads();
+    let sizes: Vec<u64> = files_under(&served.local)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .map(|p| std::fs::metadata(p).expect("size").len())
+        .collect();
+    if sizes.iter().any(|&size| size >= 16 << 20) {
+        assert_eq!(uploads.len(), 1, "{uploads:?}");
+    } else {
+        assert!(uploads.is_empty(), "{uploads:?}, sizes {sizes:?}");
+    }
+    assert_eq!(s3_event_ids(&served).1, 120_000);
+}
+
+#[test]
+fn a_live_writer_holds_the_lock_and_a_gone_one_does_not() {
+    let served = empty_bucket();
+    let logs = served.home.join("logs");
+    let expected = generate(&logs, 10, 20);
+    let lock = served.local.join("_ctidx/lock");
+    std::fs::create_dir_all(lock.parent().expect("parent")).expect("mkdir");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+
+    // This test's own process, alive, with time left: refused, and the holder is named.
+    let live = json!({"host": host, "pid": std::process::id(), "expires": now + 100});
+    std::fs::write(&lock, live.to_string()).expect("lock");
+    let output = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
+        .output()
+        .expect("ctidx runs");
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(
+        message.contains("being written by another ctidx process"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("process {}", std::process::id())),
+        "{message}"
+    );
+    assert!(!served.local.join("_ctidx/manifest.json").exists());
+
+    // Another machine's lock past its time, and a lock of a process of this machine that is gone:
+    // both are taken over.
+    let dead_pid = {
+        let mut child = Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        child.wait().expect("wait");
+        pid
+    };
+    for stale in [
+        json!({"host": "elsewhere", "pid": 1, "expires": now - 1}),
+        json!({"host": host, "pid": dead_pid, "expires": now + 100}),
+    ] {
+        std::fs::write(&lock, stale.to_string()).expect("lock");
+        let output = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
+            .output()
+            .expect("ctidx runs");
+        assert!(output.status.success(), "{stale}: {}", stderr(&output));
+        assert!(!lock.exists(), "the lock is given back");
+    }
+    assert_eq!(s3_event_ids(&served), (expected.clone(), expected.len()));
+}
+
+#[test]
+fn two_ingests_at_once_one_is_refused_and_nothing_is_lost() {
+    let served = empty_bucket();
+    let logs = served.home.join("logs");
+    let expected = generate(&logs, 200, 200);
+    let lock = served.local.join("_ctidx/lock");
+    let mut first = ingest_into_s3(&served, &logs.join("AWSLogs"), &["--memory-budget", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    while !lock.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
+        .output()
+        .expect("ctidx runs");
+    let first_status = first.wait().expect("wait");
+    assert!(first_status.success());
+    // The first held the lock while the second started, unless it had already finished.
+    if !second.status.success() {
+        assert!(
+            stderr(&second).contains("being written by another ctidx process"),
+            "{}",
+            stderr(&second)
+        );
+    }
+    let again = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
+        .output()
+        .expect("ctidx runs");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(s3_event_ids(&served), (expected.clone(), expected.len()));
+}
+
+#[test]
+fn sigkill_then_rerun_stores_every_event_in_s3_exactly_once() {
+    let served = empty_bucket();
+    let logs = served.home.join("logs");
+    let expected = generate(&logs, 120, 100);
+    let started = std::time::Instant::now();
+    let timing = empty_bucket();
+    assert!(
+        ingest_into_s3(&timing, &logs.join("AWSLogs"), &[])
+            .status()
+            .expect("runs")
+            .success()
+    );
+    let full_run = started.elapsed();
+    for fraction in [0.1, 0.4, 0.7, 0.95] {
+        let mut child = ingest_into_s3(&served, &logs.join("AWSLogs"), &["--memory-budget", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(full_run.mul_f64(fraction));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let finish = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
+        .output()
+        .expect("ctidx runs");
+    assert!(finish.status.success(), "{}", stderr(&finish));
+    let (ids, rows) = s3_event_ids(&served);
+    assert_eq!(rows, expected.len());
+    assert_eq!(ids, expected);
 }
 
 #[test]
