@@ -390,9 +390,16 @@ impl S3Store {
     }
 }
 
-/// How long a store's lock lasts without being renewed, and how often a live writer renews it.
-const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
-const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a store's lock lasts without being renewed: `CTIDX_S3_LOCK_SECONDS`, else 120 s. A live
+/// writer renews it four times as often.
+fn lease() -> std::time::Duration {
+    let seconds = std::env::var("CTIDX_S3_LOCK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .unwrap_or(120);
+    std::time::Duration::from_secs(seconds)
+}
 
 /// What the lock object says.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -408,7 +415,7 @@ impl LockHolder {
         LockHolder {
             host: host_name(),
             pid: std::process::id(),
-            expires: unix_now() + LEASE.as_secs(),
+            expires: unix_now() + lease().as_secs(),
         }
     }
 
@@ -515,7 +522,7 @@ impl Lease {
             let relative = relative.to_string();
             std::thread::spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(RENEW_EVERY)
+                    stopped.recv_timeout(lease() / 4)
                 {
                     let mode = object_store::PutMode::Update(object_store::UpdateVersion {
                         e_tag: e_tag.clone(),

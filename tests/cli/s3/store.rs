@@ -403,6 +403,75 @@ fn a_live_writer_holds_the_lock_and_a_gone_one_does_not() {
 }
 
 #[test]
+fn a_long_ingest_renews_its_lock_past_the_lease() {
+    let served = empty_bucket();
+    let logs = served.home.join("logs");
+    let expected = generate(&logs, 400, 200);
+    let lock = served.local.join("_ctidx/lock");
+    // A 2 s lease, renewed every 0.5 s: an ingest that runs longer keeps the store.
+    let mut first = ingest_into_s3(&served, &logs.join("AWSLogs"), &["--memory-budget", "1"])
+        .env("CTIDX_S3_LOCK_SECONDS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    while !lock.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let taken = std::fs::read_to_string(&lock).unwrap_or_default();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let renewed = std::fs::read_to_string(&lock).unwrap_or_default();
+    let second = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
+        .env("CTIDX_S3_LOCK_SECONDS", "2")
+        .output()
+        .expect("ctidx runs");
+    let still_running = first.try_wait().expect("status").is_none();
+    assert!(first.wait().expect("wait").success());
+    if still_running {
+        // Past its first lease, the lock was renewed, and the second ingest was refused.
+        assert_ne!(taken, renewed, "the lock was not renewed");
+        assert!(!second.status.success());
+        assert!(
+            stderr(&second).contains("being written by another ctidx process"),
+            "{}",
+            stderr(&second)
+        );
+    } else {
+        eprintln!("the first ingest finished within 2.5 s; the renewal was not observed");
+    }
+    assert_eq!(s3_event_ids(&served), (expected.clone(), expected.len()));
+}
+
+#[test]
+fn the_store_of_config_yaml_can_be_in_s3() {
+    let served = served_demo();
+    let config = served.home.join("config.yaml");
+    let demo_config = std::fs::read_to_string(demo_dir().join("config.yaml")).expect("config");
+    let demo_iam = demo_dir().join("iam");
+    std::fs::write(
+        &config,
+        format!(
+            "store: {}\n{}",
+            url(),
+            demo_config.replace("iam/", &format!("{}/", demo_iam.display()))
+        ),
+    )
+    .expect("config");
+    let mut command = ctidx_aws(&served.home);
+    let output = command
+        .args(["sql", "--format", "csv", "SELECT count(*) FROM cloudtrail"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--endpoint-url", &served.server.endpoint])
+        .output()
+        .expect("ctidx runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "count(*)\n60\n");
+    assert!(!served.server.control.get_keys().is_empty(), "read from S3");
+}
+
+#[test]
 fn two_ingests_at_once_one_is_refused_and_nothing_is_lost() {
     let served = empty_bucket();
     let logs = served.home.join("logs");
