@@ -395,10 +395,10 @@ impl S3Store {
 fn lease() -> std::time::Duration {
     let seconds = std::env::var("CTIDX_S3_LOCK_SECONDS")
         .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|&s| s > 0)
-        .unwrap_or(120);
-    std::time::Duration::from_secs(seconds)
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.1)
+        .unwrap_or(120.0);
+    std::time::Duration::from_secs_f64(seconds)
 }
 
 /// What the lock object says.
@@ -406,8 +406,8 @@ fn lease() -> std::time::Duration {
 struct LockHolder {
     host: String,
     pid: u32,
-    /// Seconds since the Unix epoch after which the lock is free.
-    expires: u64,
+    /// Milliseconds since the Unix epoch after which the lock is free.
+    expires_ms: u64,
 }
 
 impl LockHolder {
@@ -415,14 +415,14 @@ impl LockHolder {
         LockHolder {
             host: host_name(),
             pid: std::process::id(),
-            expires: unix_now() + lease().as_secs(),
+            expires_ms: unix_now_ms() + lease().as_millis() as u64,
         }
     }
 
     /// Whether the holder is gone: its lease has run out, or it was a process of this machine that
     /// no longer runs (killed, so it could not remove the lock).
     fn is_gone(&self) -> bool {
-        if self.expires <= unix_now() {
+        if self.expires_ms <= unix_now_ms() {
             return true;
         }
         let proc = std::path::Path::new("/proc");
@@ -433,10 +433,10 @@ impl LockHolder {
     }
 }
 
-fn unix_now() -> u64 {
+fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
 }
 
@@ -503,7 +503,10 @@ impl Lease {
                         } else {
                             &current.host
                         },
-                        current.expires.saturating_sub(unix_now())
+                        current
+                            .expires_ms
+                            .saturating_sub(unix_now_ms())
+                            .div_ceil(1000)
                     )));
                 }
                 let mode = object_store::PutMode::Update(object_store::UpdateVersion {
