@@ -627,3 +627,18 @@ fn a_one_user_query_fetches_only_that_users_pages() {
         "one user {user_fetches:?}\nwhole account {account_fetches:?}"
     );
 }
+
+#[test]
+fn a_store_in_another_region_is_read_in_its_own_region() {
+    let served = served_demo();
+    served.server.control.enforce_region();
+    let mut command = ctidx_aws(&served.home);
+    let output = command
+        .env("AWS_REGION", "us-west-2")
+        .args(["sql", "--format", "csv", "SELECT count(*) FROM cloudtrail"])
+        .args(["--store", &url(), "--endpoint-url", &served.server.endpoint])
+        .output()
+        .expect("ctidx runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "count(*)\n60\n");
+}
