@@ -634,6 +634,13 @@ impl Store {
     pub fn event_ids(&self, files: &[PathBuf]) -> Result<EventIds, StoreError> {
         let mut ids = EventIds::default();
         for path in files {
+            if let Some(remote) = &self.remote {
+                // Only the eventid column chunk (and the footer) is fetched.
+                remote.read_text_column(&self.relative(path), column::EVENT_ID, |id| {
+                    ids.insert(id);
+                })?;
+                continue;
+            }
             let file = self.open_data_file(path)?;
             let builder =
                 ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error(path))?;

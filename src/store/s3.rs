@@ -282,6 +282,61 @@ impl S3Store {
     }
 }
 
+/// One data file in S3 as parquet's async reader reads it: the footer and page index with one
+/// request for the file's last 64 KiB, then ranged GETs of the column chunks it needs.
+struct DataFileReader {
+    objects: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    size: u64,
+}
+
+fn parquet_error(error: object_store::Error) -> parquet::errors::ParquetError {
+    parquet::errors::ParquetError::External(Box::new(error))
+}
+
+impl parquet::arrow::async_reader::AsyncFileReader for DataFileReader {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            self.objects
+                .get_range(&self.path, range)
+                .await
+                .map_err(parquet_error)
+        })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            self.objects
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(parquet_error)
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
+    > {
+        Box::pin(async move {
+            let size = self.size;
+            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(64 * 1024))
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        })
+    }
+}
+
 /// Files of this size and more are uploaded in parts of this size.
 const PART_BYTES: usize = 16 << 20;
 
@@ -355,6 +410,56 @@ impl S3Store {
             path: to.display().to_string(),
             source,
         })
+    }
+
+    /// Calls `each` with every value of the text column `column` of the data file at `relative`,
+    /// fetching only that column's chunks and the footer.
+    pub fn read_text_column(
+        &self,
+        relative: &str,
+        column: &str,
+        mut each: impl FnMut(&str),
+    ) -> Result<(), StoreError> {
+        use arrow::array::AsArray;
+        use parquet::arrow::ProjectionMask;
+        use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+        let path = self.path(relative);
+        let invalid = |message: String| StoreError::Invalid {
+            path: self.url.location(self.path(relative).as_ref()),
+            message,
+        };
+        let size = self.run(relative, self.objects.head(&path))?.size;
+        let reader = DataFileReader {
+            objects: Arc::clone(&self.objects),
+            path,
+            size,
+        };
+        let batches = crate::runtime::block_on(async {
+            let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+            let Some(index) = builder
+                .parquet_schema()
+                .columns()
+                .iter()
+                .position(|c| c.path().string() == column)
+            else {
+                return Ok(None);
+            };
+            let mask = ProjectionMask::leaves(builder.parquet_schema(), [index]);
+            let stream = builder.with_projection(mask).build()?;
+            stream.try_collect::<Vec<_>>().await.map(Some)
+        })
+        .map_err(|source| StoreError::Io {
+            path: self.url.location(self.path(relative).as_ref()),
+            source,
+        })?
+        .map_err(|e: parquet::errors::ParquetError| invalid(e.to_string()))?
+        .ok_or_else(|| invalid(format!("no {column} column")))?;
+        for batch in batches {
+            for value in batch.column(0).as_string::<i32>().iter().flatten() {
+                each(value);
+            }
+        }
+        Ok(())
     }
 
     /// Removes `relative`; an object already gone is no error.
