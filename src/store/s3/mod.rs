@@ -7,15 +7,17 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AwsCredential, S3ConditionalPut};
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult, MultipartUpload,
-    ObjectMeta, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload,
-    PutResult, RetryConfig,
-};
+use object_store::{CredentialProvider, ObjectStore, ObjectStoreExt, PutOptions, RetryConfig};
 
 use crate::ingest::s3::{ConnectOptions, S3Error, S3Url, connect};
 
 use super::StoreError;
+
+mod lease;
+mod reads;
+
+pub use lease::Lease;
+use reads::{DataFileReader, PageReads};
 
 /// The AWS SDK's credentials chain, as `object_store` asks for credentials: each request signs with
 /// what the chain gives (it caches and refreshes them).
@@ -41,93 +43,6 @@ impl CredentialProvider for SdkCredentials {
             secret_key: credentials.secret_access_key().to_string(),
             token: credentials.session_token().map(str::to_string),
         }))
-    }
-}
-
-/// Ranges of one object closer than this are fetched in one request. object_store's default,
-/// 1 MiB, joins the pages a one-principal query needs with most of the file between them (on
-/// a 20,000-event file: 86 KB fetched for one user's pages against 49 KB for the whole file's same
-/// columns); the ranges left apart are fetched concurrently.
-const COALESCE_GAP: u64 = 32 * 1024;
-
-/// The bucket, with ranged reads joined only across small gaps ([`COALESCE_GAP`]).
-#[derive(Debug)]
-struct PageReads(object_store::aws::AmazonS3);
-
-impl std::fmt::Display for PageReads {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for PageReads {
-    async fn put_opts(
-        &self,
-        location: &ObjectPath,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.0.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &ObjectPath,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.0.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &ObjectPath,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        self.0.get_opts(location, options).await
-    }
-
-    async fn get_ranges(
-        &self,
-        location: &ObjectPath,
-        ranges: &[std::ops::Range<u64>],
-    ) -> object_store::Result<Vec<bytes::Bytes>> {
-        object_store::coalesce_ranges(
-            ranges,
-            |range| self.0.get_range(location, range),
-            COALESCE_GAP,
-        )
-        .await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: futures::stream::BoxStream<'static, object_store::Result<ObjectPath>>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectPath>> {
-        self.0.delete_stream(locations)
-    }
-
-    fn list(
-        &self,
-        prefix: Option<&ObjectPath>,
-    ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.0.list(prefix)
-    }
-
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&ObjectPath>,
-    ) -> object_store::Result<ListResult> {
-        self.0.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &ObjectPath,
-        to: &ObjectPath,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.0.copy_opts(from, to, options).await
     }
 }
 
@@ -278,61 +193,6 @@ impl S3Store {
                 Err(object_store::Error::NotFound { .. }) => Ok(false),
                 Err(e) => Err(e),
             }
-        })
-    }
-}
-
-/// One data file in S3 as parquet's async reader reads it: the footer and page index with one
-/// request for the file's last 64 KiB, then ranged GETs of the column chunks it needs.
-struct DataFileReader {
-    objects: Arc<dyn ObjectStore>,
-    path: ObjectPath,
-    size: u64,
-}
-
-fn parquet_error(error: object_store::Error) -> parquet::errors::ParquetError {
-    parquet::errors::ParquetError::External(Box::new(error))
-}
-
-impl parquet::arrow::async_reader::AsyncFileReader for DataFileReader {
-    fn get_bytes(
-        &mut self,
-        range: std::ops::Range<u64>,
-    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
-        Box::pin(async move {
-            self.objects
-                .get_range(&self.path, range)
-                .await
-                .map_err(parquet_error)
-        })
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<std::ops::Range<u64>>,
-    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
-        Box::pin(async move {
-            self.objects
-                .get_ranges(&self.path, &ranges)
-                .await
-                .map_err(parquet_error)
-        })
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        _options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
-    ) -> futures::future::BoxFuture<
-        'a,
-        parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
-    > {
-        Box::pin(async move {
-            let size = self.size;
-            let metadata = parquet::file::metadata::ParquetMetaDataReader::new()
-                .with_prefetch_hint(Some(64 * 1024))
-                .load_and_finish(self, size)
-                .await?;
-            Ok(Arc::new(metadata))
         })
     }
 }
@@ -492,181 +352,5 @@ impl S3Store {
             .collect();
         keys.sort();
         Ok(keys)
-    }
-}
-
-/// How long a store's lock lasts without being renewed: `CTIDX_S3_LOCK_SECONDS`, else 120 s. A live
-/// writer renews it four times as often.
-fn lease() -> std::time::Duration {
-    let seconds = std::env::var("CTIDX_S3_LOCK_SECONDS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.1)
-        .unwrap_or(120.0);
-    std::time::Duration::from_secs_f64(seconds)
-}
-
-/// What the lock object says.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct LockHolder {
-    host: String,
-    pid: u32,
-    /// Milliseconds since the Unix epoch after which the lock is free.
-    expires_ms: u64,
-}
-
-impl LockHolder {
-    fn mine() -> LockHolder {
-        LockHolder {
-            host: host_name(),
-            pid: std::process::id(),
-            expires_ms: unix_now_ms() + lease().as_millis() as u64,
-        }
-    }
-
-    /// Whether the holder is gone: its lease has run out, or it was a process of this machine that
-    /// no longer runs (killed, so it could not remove the lock).
-    fn is_gone(&self) -> bool {
-        if self.expires_ms <= unix_now_ms() {
-            return true;
-        }
-        let proc = std::path::Path::new("/proc");
-        self.host == host_name()
-            && !self.host.is_empty()
-            && proc.is_dir()
-            && !proc.join(self.pid.to_string()).exists()
-    }
-}
-
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// The store's write lock in S3: an object created only if absent (`If-None-Match: *`), renewed
-/// while the writer lives (`If-Match` on its ETag), and taken over once its holder is gone.
-pub struct Lease {
-    lost: Arc<std::sync::atomic::AtomicBool>,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    renewer: Option<std::thread::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Lease {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lease").finish_non_exhaustive()
-    }
-}
-
-impl Lease {
-    /// Takes the lock at `relative`, or says who holds it.
-    pub fn acquire(store: Arc<S3Store>, relative: &str) -> Result<Lease, StoreError> {
-        let holder = |h: &LockHolder| serde_json::to_vec(h).unwrap_or_default();
-        let path = store.path(relative);
-        let create = PutOptions {
-            mode: object_store::PutMode::Create,
-            ..PutOptions::default()
-        };
-        let created = store.run(relative, async {
-            match store
-                .objects
-                .put_opts(&path, holder(&LockHolder::mine()).into(), create)
-                .await
-            {
-                Ok(result) => Ok(Some(result.e_tag)),
-                Err(object_store::Error::AlreadyExists { .. })
-                | Err(object_store::Error::Precondition { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?;
-        let mut e_tag = match created {
-            Some(e_tag) => e_tag,
-            None => {
-                // Someone holds it, or held it: take it over only if they are gone.
-                let (bytes, current_tag) = store.run(relative, async {
-                    let found = store.objects.get(&path).await?;
-                    let e_tag = found.meta.e_tag.clone();
-                    Ok((found.bytes().await?, e_tag))
-                })?;
-                let busy = |detail: String| StoreError::Busy(format!("{} ({detail})", store.url));
-                let current: Option<LockHolder> = serde_json::from_slice(&bytes).ok();
-                if let Some(current) = &current
-                    && !current.is_gone()
-                {
-                    return Err(busy(format!(
-                        "held by process {} on {}, for {} s more unless renewed",
-                        current.pid,
-                        if current.host.is_empty() {
-                            "another machine"
-                        } else {
-                            &current.host
-                        },
-                        current
-                            .expires_ms
-                            .saturating_sub(unix_now_ms())
-                            .div_ceil(1000)
-                    )));
-                }
-                let mode = object_store::PutMode::Update(object_store::UpdateVersion {
-                    e_tag: current_tag,
-                    version: None,
-                });
-                store
-                    .put(relative, holder(&LockHolder::mine()), mode)
-                    .map_err(|_| busy("another writer took it over first".into()))?
-            }
-        };
-        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let renewer = {
-            let lost = Arc::clone(&lost);
-            let relative = relative.to_string();
-            std::thread::spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(lease() / 4)
-                {
-                    let mode = object_store::PutMode::Update(object_store::UpdateVersion {
-                        e_tag: e_tag.clone(),
-                        version: None,
-                    });
-                    match store.put(&relative, holder(&LockHolder::mine()), mode) {
-                        Ok(new_tag) => e_tag = new_tag,
-                        Err(_) => {
-                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
-                            return;
-                        }
-                    }
-                }
-                if !lost.load(std::sync::atomic::Ordering::SeqCst) {
-                    let _ = store.delete(&relative);
-                }
-            })
-        };
-        Ok(Lease {
-            lost,
-            stop: Some(stop),
-            renewer: Some(renewer),
-        })
-    }
-
-    /// Whether the lock could not be renewed (another writer may hold it now).
-    pub fn is_lost(&self) -> bool {
-        self.lost.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(renewer) = self.renewer.take() {
-            let _ = renewer.join();
-        }
     }
 }
