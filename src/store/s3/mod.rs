@@ -197,8 +197,15 @@ impl S3Store {
     }
 }
 
-/// Files of this size and more are uploaded in parts of this size.
-const PART_BYTES: usize = 16 << 20;
+/// Files of this size and more are uploaded in parts of this size: `CTIDX_S3_PART_MIB` MiB (S3's
+/// least is 5), else 16 MiB.
+fn part_bytes() -> usize {
+    let mib = std::env::var("CTIDX_S3_PART_MIB")
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok())
+        .map_or(16, |mib| mib.max(5));
+    mib << 20
+}
 
 impl S3Store {
     /// Writes `bytes` at `relative`, whole or not at all, as `mode` allows; returns the new ETag.
@@ -229,7 +236,8 @@ impl S3Store {
             source,
         };
         let size = std::fs::metadata(from).map_err(io)?.len();
-        if size < PART_BYTES as u64 {
+        let part_bytes = part_bytes();
+        if size < part_bytes as u64 {
             let bytes = std::fs::read(from).map_err(io)?;
             self.put(relative, bytes, object_store::PutMode::Overwrite)?;
             return Ok(());
@@ -237,12 +245,12 @@ impl S3Store {
         let path = self.path(relative);
         self.run(relative, async {
             let upload = self.objects.put_multipart(&path).await?;
-            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+            let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, part_bytes);
             let mut file = std::fs::File::open(from).map_err(|e| object_store::Error::Generic {
                 store: "S3",
                 source: Box::new(e),
             })?;
-            let mut buffer = vec![0u8; PART_BYTES];
+            let mut buffer = vec![0u8; part_bytes];
             loop {
                 let read = std::io::Read::read(&mut file, &mut buffer).map_err(|e| {
                     object_store::Error::Generic {
