@@ -226,6 +226,14 @@ fn s3_event_ids(served: &Served) -> (BTreeSet<String>, usize) {
     (rows.into_iter().collect(), count)
 }
 
+/// Waits (up to a minute) until the writer has created `path`.
+fn wait_until_exists(path: &Path) {
+    let started = std::time::Instant::now();
+    while !path.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 fn ingest_into_s3(served: &Served, source: &Path, extra: &[&str]) -> Command {
     let mut command = ctidx_aws(&served.home);
     command
@@ -417,9 +425,7 @@ fn a_long_ingest_renews_its_lock_past_the_lease() {
         .spawn()
         .expect("spawn");
     let started = std::time::Instant::now();
-    while !lock.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_until_exists(&lock);
     let taken = std::fs::read_to_string(&lock).unwrap_or_default();
     std::thread::sleep(std::time::Duration::from_millis(800));
     let renewed = std::fs::read_to_string(&lock).unwrap_or_default();
@@ -484,10 +490,7 @@ fn two_ingests_at_once_one_is_refused_and_nothing_is_lost() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let started = std::time::Instant::now();
-    while !lock.exists() && started.elapsed() < std::time::Duration::from_secs(60) {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_until_exists(&lock);
     let second = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
         .output()
         .expect("ctidx runs");
