@@ -71,6 +71,9 @@ pub enum Command {
     Unmapped,
     /// Print, per principal of IAM snapshots, the actions granted on all resources without condition
     Grants(GrantsArgs),
+    /// Run a scheduler or an executor of a cluster on which `sql` and `query --all` run their scans
+    /// (--cluster)
+    Cluster(ClusterArgs),
     /// Run the bundled demo: ingest the demo account's logs into a temporary store and answer
     /// CloudTracker's documented questions
     Demo(DemoArgs),
@@ -125,6 +128,100 @@ pub struct SqlArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+
+    #[command(flatten)]
+    pub cluster: ClusterClientArgs,
+}
+
+/// Running a command's scans on a cluster (`ctidx cluster`).
+#[derive(Debug, Clone, Args)]
+pub struct ClusterClientArgs {
+    /// Run the scans on the cluster whose scheduler is at df://HOST:PORT (`ctidx cluster scheduler`);
+    /// the rest runs here. The store must be one every executor reads: in S3, or a shared folder
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// Mutual TLS between the client, the scheduler and the executors. Without it, their gRPC and Arrow
+/// Flight traffic is neither encrypted nor authenticated.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
+    /// The certificate authority (PEM) whose certificates this process trusts, and requires of its
+    /// peers; with --tls-cert and --tls-key
+    #[arg(long, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
+
+    /// This process's certificate (PEM), signed by --tls-ca, naming the host its peers dial
+    #[arg(long, value_name = "FILE", requires = "tls_ca")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// This process's private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_ca")]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    pub role: ClusterRole,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterRole {
+    /// Run a scheduler: it plans each query and hands its tasks to the executors
+    Scheduler(SchedulerArgs),
+    /// Run an executor: it runs tasks of the scheduler's queries, reading the store itself
+    Executor(ExecutorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address for clients' and executors' gRPC
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:50050")]
+    pub bind: String,
+
+    /// The host name executors and clients reach this scheduler by [default: the bind address]
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+
+    /// An executor silent for this long is taken as lost: its tasks run again elsewhere
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub executor_timeout: u64,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler's address
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scheduler: String,
+
+    /// Address of the Arrow Flight service from which the scheduler's clients and the other
+    /// executors fetch this executor's results
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:50051")]
+    pub bind: String,
+
+    /// The host name clients and other executors reach this executor by [default: the address the
+    /// scheduler sees]
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+
+    /// Tasks run at once [default: the machine's cores]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Where intermediate results are kept until the query that made them ends [default: a new
+    /// temporary folder]
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +320,9 @@ pub struct QueryArgs {
     /// then judged used or unused instead of unknown [default: `data_events:` in config.yaml, else none]
     #[arg(long, value_name = "PATTERN")]
     pub data_events: Vec<String>,
+
+    #[command(flatten)]
+    pub cluster: ClusterClientArgs,
 }
 
 #[derive(Debug, Args)]

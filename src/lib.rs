@@ -6,6 +6,8 @@
 //! and [`render`] writes the findings as CloudTracker's diff, JSON, NDJSON or CSV.
 
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod findings;

@@ -16,6 +16,10 @@ impl Printer {
         Printer { quiet, verbose }
     }
 
+    pub fn is_verbose(&self) -> bool {
+        self.verbose && !self.quiet
+    }
+
     /// A one-line message on stderr, unless `--quiet`.
     pub fn status(&self, message: impl AsRef<str>) {
         if !self.quiet {

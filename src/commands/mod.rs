@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod compact;
 mod ddl;
 mod demo;
@@ -19,7 +21,7 @@ use crate::printer::Printer;
 pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Ingest(args) => ingest::run(settings, &args, printer),
-        Command::Sql(args) => sql::run(settings, &args),
+        Command::Sql(args) => sql::run(settings, &args, printer),
         Command::Compact(args) => compact::run(settings, &args, printer),
         Command::Demo(args) => demo::run(&args, printer),
         Command::Query(args) => query::run(settings, &args, printer),
@@ -28,10 +30,63 @@ pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::
         Command::Ddl(args) => ddl::run(settings, &args),
         Command::Unmapped => unmapped::run(settings, printer),
         Command::Grants(args) => grants::run(&args, printer),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(args) => cluster::run(settings, &args, printer),
+        #[cfg(not(feature = "cluster"))]
+        Command::Cluster(_) => Err(without_cluster()),
     }
 }
 
 /// DataFusion is async; commands are not. One runtime per command run.
 pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     Ok(crate::sql::block_on(future)?)
+}
+
+/// Where a command's queries run: on the cluster of `--cluster`, else in this process.
+pub(crate) struct Session {
+    pub ctx: datafusion::prelude::SessionContext,
+    #[cfg(feature = "cluster")]
+    cluster: Option<crate::cluster::client::ClusterSession>,
+}
+
+impl Session {
+    pub fn open(
+        store: &crate::store::Store,
+        cluster: &crate::cli::ClusterClientArgs,
+    ) -> anyhow::Result<Session> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = crate::cluster::client::connect(store, cluster)? {
+            return Ok(Session {
+                ctx: cluster.ctx.clone(),
+                cluster: Some(cluster),
+            });
+        }
+        #[cfg(not(feature = "cluster"))]
+        if cluster.cluster.is_some() {
+            return Err(without_cluster());
+        }
+        Ok(Session {
+            ctx: crate::sql::session(store)?,
+            #[cfg(feature = "cluster")]
+            cluster: None,
+        })
+    }
+
+    /// Says what ran here instead of on the cluster, and names the cluster in an error.
+    pub fn finish<T>(&self, result: anyhow::Result<T>, printer: &Printer) -> anyhow::Result<T> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = &self.cluster {
+            for note in cluster.notes() {
+                printer.status(format!("note: {note}"));
+            }
+            return result.map_err(|e| e.context(format!("on the cluster at {}", cluster.url)));
+        }
+        let _ = printer;
+        result
+    }
+}
+
+#[cfg(not(feature = "cluster"))]
+fn without_cluster() -> anyhow::Error {
+    anyhow::anyhow!("this ctidx was built without cluster mode (cargo feature `cluster`)")
 }

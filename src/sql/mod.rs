@@ -11,7 +11,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::store::Store;
@@ -47,9 +50,36 @@ pub enum SqlError {
 /// A DataFusion session with the store registered as `cloudtrail`. It only reads: a store on a
 /// read-only disk, or one being written, is read as it stands.
 pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
+    let ctx = SessionContext::new_with_state(session_state(store)?.build());
+    ctx.register_udf(json_extract_scalar());
+    let superseded = store.superseded_locations()?;
+    ctx.register_table(
+        TABLE,
+        Arc::new(StoreTable::new(listing_table(store)?, superseded)),
+    )
+    .map_err(|e| SqlError::Query(e.to_string()))?;
+    Ok(ctx)
+}
+
+/// What every session over the store starts from: its settings and, for a store in S3, its object
+/// store. Neither ctidx's functions ([`json_extract_scalar`]) nor the `cloudtrail` table are
+/// registered yet.
+pub fn session_state(store: &Store) -> anyhow::Result<SessionStateBuilder> {
     if store.is_empty()? {
         return Err(SqlError::EmptyStore(store.root().display().to_string()).into());
     }
+    let runtime = runtime_env()?;
+    if let Some(remote) = store.remote() {
+        runtime.register_object_store(bucket_url(remote)?.as_ref(), remote.objects());
+    }
+    Ok(SessionStateBuilder::new()
+        .with_config(session_config())
+        .with_runtime_env(runtime)
+        .with_default_features())
+}
+
+/// The settings of every session over the store.
+pub fn session_config() -> SessionConfig {
     // Batches of 2048 rows instead of 8192: all_calls.sql over 10M events peaked at 720 MiB with
     // 8192 and 490 MiB with 2048, and ran no slower.
     // The store's text columns are Utf8; `CAST(… AS VARCHAR)` in SQL must give the same type, or
@@ -64,26 +94,32 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
     // A data file's footer and page index are read with one request for their last 64 KiB (on a
     // store in S3, two fewer requests per file than reading the footer's length first).
     config.options_mut().execution.parquet.metadata_size_hint = Some(64 * 1024);
-    // No cache of the store's listing: it lists the whole table on first use so that later queries
-    // can be answered from memory, which a process that asks once pays for in full. Without it, a
-    // query with `account = …` lists only that account's folders (36,500 day folders walked →
-    // 365, on a 100-account, one-year store).
-    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-        .with_cache_manager(
-            datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
-                .with_list_files_cache_limit(0),
-        )
+    config
+}
+
+/// No cache of the store's listing: it lists the whole table on first use so that later queries
+/// can be answered from memory, which a process that asks once pays for in full. Without it, a
+/// query with `account = …` lists only that account's folders (36,500 day folders walked → 365, on
+/// a 100-account, one-year store).
+pub fn runtime_env() -> anyhow::Result<Arc<RuntimeEnv>> {
+    Ok(RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
         .build_arc()
-        .map_err(|e| SqlError::Query(e.to_string()))?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
-    ctx.register_udf(json_extract_scalar());
+        .map_err(|e| SqlError::Query(e.to_string()))?)
+}
+
+/// `s3://BUCKET`, under which a store's object store is registered.
+pub fn bucket_url(remote: &crate::store::s3::S3Store) -> anyhow::Result<ObjectStoreUrl> {
+    Ok(
+        ObjectStoreUrl::parse(format!("s3://{}", remote.url().bucket))
+            .map_err(|e| SqlError::Query(e.to_string()))?,
+    )
+}
+
+/// The store's Hive-partitioned Parquet files as DataFusion's listing table.
+pub fn listing_table(store: &Store) -> anyhow::Result<ListingTable> {
     let table_url = match store.remote() {
-        Some(remote) => {
-            let bucket = ObjectStoreUrl::parse(format!("s3://{}", remote.url().bucket))
-                .map_err(|e| SqlError::Query(e.to_string()))?;
-            ctx.register_object_store(bucket.as_ref(), remote.objects());
-            remote.url().to_string()
-        }
+        Some(remote) => remote.url().to_string(),
         None => {
             let root = store
                 .root()
@@ -104,11 +140,7 @@ pub fn session(store: &Store) -> anyhow::Result<SessionContext> {
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(schema::file_schema());
-    let table = ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?;
-    let superseded = store.superseded_locations()?;
-    ctx.register_table(TABLE, Arc::new(StoreTable::new(table, superseded)))
-        .map_err(|e| SqlError::Query(e.to_string()))?;
-    Ok(ctx)
+    Ok(ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?)
 }
 
 /// DataFusion is async; ctidx is not: see [`crate::runtime`].
@@ -376,7 +408,7 @@ fn flatten_nested(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
 /// Athena's and Trino's `json_extract_scalar(json, path)`, so the same SQL runs on each engine: the
 /// scalar at a JSONPath (`$.a.b`, `$.a[0]`, `$["a b"]`) as text; NULL for objects, arrays, a missing
 /// path or invalid JSON.
-fn json_extract_scalar() -> datafusion::logical_expr::ScalarUDF {
+pub fn json_extract_scalar() -> datafusion::logical_expr::ScalarUDF {
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
     let implementation = Arc::new(
         |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {

@@ -1,5 +1,7 @@
 //! `ctidx ingest` from S3: the real binary against a real S3 server on loopback.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod server;
 mod store;
 

@@ -15,7 +15,7 @@ pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Re
     let settings = question.settings;
     let accounts = settings.accounts(&question.args.account)?;
     let store = settings.open_store()?;
-    let ctx = crate::sql::session(&store)?;
+    let session = crate::commands::Session::open(&store, &question.args.cluster)?;
     let partitions = store.partition_keys()?;
     let catalogue = Catalogue::embedded();
     let scope = Scope {
@@ -38,7 +38,10 @@ pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Re
         inner: renderer.as_mut(),
         printer: question.printer,
     };
-    let survey = organization::survey(&scope, &ctx, &mut sink)?;
+    let survey = session.finish(
+        organization::survey(&scope, &session.ctx, &mut sink),
+        question.printer,
+    )?;
     renderer.finish(&survey)?;
     Ok(report_problems(&survey, question.printer))
 }

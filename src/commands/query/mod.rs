@@ -46,6 +46,11 @@ pub fn answer(
     colour: bool,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    if args.cluster.cluster.is_some() && !args.all {
+        anyhow::bail!(
+            "--cluster runs `query --all`; the other questions read too little to need one"
+        );
+    }
     let window = Window::new(args.start, args.end)?.or_last_year(Utc::now().date_naive())?;
     let patterns = if args.data_events.is_empty() {
         &settings.config.data_events
