@@ -276,7 +276,15 @@ fn cluster_answers_equal_local_answers_and_a_lost_executor_never_gives_a_wrong_o
 
     // Every principal of every account: the same document, with and without people by session.
     for extra in [&[][..], &["--by-session"][..]] {
-        let mut args = vec!["query", "--all", "--format", "json"];
+        let mut args = vec![
+            "query",
+            "--all",
+            "--format",
+            "json",
+            "--start",
+            "2024-03-01",
+        ];
+        args.extend_from_slice(&["--end", "2024-03-10"]);
         args.extend_from_slice(extra);
         let local = org.local(&args);
         assert!(local.status.success(), "{}", stderr(&local));
@@ -306,7 +314,8 @@ fn lost_executor_mid_query(org: &Organization, mut cluster: Cluster) {
 
     let (mut victim, work_dir) = cluster.executors.remove(0);
     let jobs_before = job_folders(&work_dir);
-    let query = org
+    let started = Instant::now();
+    let mut query = org
         .ctidx(&["sql", "--format", "csv", "--cluster", &cluster.url, join])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -316,7 +325,12 @@ fn lost_executor_mid_query(org: &Organization, mut cluster: Cluster) {
     while job_folders(&work_dir) == jobs_before && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(
+        query.try_wait().expect("wait").is_none(),
+        "the query ended before an executor could be lost"
+    );
     victim.kill();
+    let killed_at = started.elapsed();
     let output = wait_with_limit(query, Duration::from_secs(600));
     if output.status.success() {
         assert_eq!(stdout(&output), stdout(&expected));
@@ -333,7 +347,9 @@ fn lost_executor_mid_query(org: &Organization, mut cluster: Cluster) {
         );
     }
     eprintln!(
-        "after an executor was lost: {}",
+        "executor killed {:.1} s into the query, which ended {:.1} s in with {}",
+        killed_at.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
         if output.status.success() {
             "the right answer"
         } else {
@@ -388,7 +404,7 @@ fn a_bad_cluster_address_or_tls_file_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = ctidx()
         .arg("--store")
-        .arg(demo_store())
+        .arg(demo_store().join("store"))
         .args(["sql", "--cluster", "http://sched:50050", "select 1"])
         .output()
         .expect("ctidx runs");
@@ -398,7 +414,7 @@ fn a_bad_cluster_address_or_tls_file_is_named() {
     let missing = dir.path().join("ca.pem");
     let output = ctidx()
         .arg("--store")
-        .arg(demo_store())
+        .arg(demo_store().join("store"))
         .args(["sql", "--cluster", "df://127.0.0.1:1", "--tls-ca"])
         .arg(&missing)
         .args(["--tls-cert"])
@@ -417,7 +433,7 @@ fn a_bad_cluster_address_or_tls_file_is_named() {
 
     let output = ctidx()
         .arg("--store")
-        .arg(demo_store())
+        .arg(demo_store().join("store"))
         .args(["query", "--user", "alice", "--cluster", "df://127.0.0.1:1"])
         .output()
         .expect("ctidx runs");
@@ -432,7 +448,7 @@ fn a_bad_cluster_address_or_tls_file_is_named() {
     let port = free_port();
     let output = ctidx()
         .arg("--store")
-        .arg(demo_store())
+        .arg(demo_store().join("store"))
         .args(["sql", "--cluster", &format!("df://127.0.0.1:{port}")])
         .arg("select count(*) from cloudtrail")
         .output()
@@ -531,7 +547,10 @@ fn with_tls_the_cluster_answers_and_refuses_a_client_without_a_certificate() {
     let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
     let on_demo = |args: &[&str]| {
         let mut command = ctidx();
-        command.arg("--store").arg(demo_store()).args(args);
+        command
+            .arg("--store")
+            .arg(demo_store().join("store"))
+            .args(args);
         command
     };
     let cluster = start_cluster_with(&on_demo, dir.path(), 2, &tls);
