@@ -9,8 +9,13 @@
 -- the access key it returned; a console role switch returns none, so its session is known by its
 -- session ARN, and by the session's creation time where the switch records it. A switch names where
 -- it came from (the user, or the role session, that switched) in SwitchFrom.
+-- caller_account is the account of whoever opened the session. A hop from one account into another
+-- is recorded in the destination account (and, for AssumeRole, in the caller's too), so ctidx can
+-- read only the accounts a chain into a given account can pass through: that account, then the
+-- caller accounts its session events name, and so on (on another engine, read them all).
 -- Parameters (bound by name): $first_day, $last_day: the days to look for role assumptions in.
 SELECT
+    account,
     sharedeventid,
     eventsource = 'signin.amazonaws.com' AS switched,
     CASE
@@ -42,7 +47,12 @@ SELECT
     CASE
         WHEN eventsource = 'signin.amazonaws.com'
         THEN useridentity.sessioncontext.attributes.creationdate
-    END AS session_created
+    END AS session_created,
+    CASE
+        WHEN eventsource = 'signin.amazonaws.com'
+        THEN split_part(json_extract_scalar(additionaleventdata, '$.SwitchFrom'), ':', 5)
+        ELSE coalesce(useridentity.accountid, split_part(useridentity.arn, ':', 5))
+    END AS caller_account
 FROM cloudtrail
 WHERE day BETWEEN $first_day AND $last_day
   AND errorcode IS NULL

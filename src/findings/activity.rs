@@ -214,22 +214,30 @@ pub async fn each_request(
 }
 
 /// The first two steps of following role sessions (`sql/session_events.sql`, then
-/// `sql/session_links.sql`), kept in memory as the tables the session queries read. A session opened
-/// the day before the window still counts.
-pub async fn follow_sessions(ctx: &SessionContext, window: &Window) -> Result<(), QueryError> {
+/// `sql/session_links.sql`), kept in memory as the tables the session queries read, for the sessions
+/// in the roles of `accounts`. Only the accounts a chain into those can pass through are read:
+/// `accounts`, then the accounts their session events name as callers, and so on. A session opened
+/// the day before the window still counts. Gives the accounts read.
+pub async fn follow_sessions(
+    ctx: &SessionContext,
+    window: &Window,
+    accounts: &[String],
+) -> Result<Vec<String>, QueryError> {
     let sessions_window = window.widened_before(1);
-    queries::SESSION_EVENTS
-        .materialize(
+    let read = queries::SESSION_EVENTS
+        .materialize_reaching(
             ctx,
             &queries::SessionEvents {
                 window: &sessions_window,
             },
+            accounts,
+            "caller_account",
         )
         .await?;
     queries::SESSION_LINKS
         .materialize(ctx, &queries::NoParams)
         .await?;
-    Ok(())
+    Ok(read)
 }
 
 /// The calls made in each role's sessions, by account, role ARN and the person behind the session
@@ -240,7 +248,7 @@ pub async fn of_people_in_roles(
     window: &Window,
     max_depth: u32,
 ) -> Result<HashMap<PrincipalKey, BTreeMap<String, Vec<CallActivity>>>, QueryError> {
-    follow_sessions(ctx, window).await?;
+    follow_sessions(ctx, window, accounts).await?;
     let query = queries::ALL_ROLE_CALLS_BY_PERSON;
     let batches = query
         .run_in_accounts(ctx, &queries::RolesByPerson { window, max_depth }, accounts)
@@ -312,7 +320,7 @@ pub async fn session_requests_of(
     person: &queries::PersonSessions<'_>,
     calls: &queries::SessionCalls<'_>,
 ) -> Result<Vec<Request>, QueryError> {
-    follow_sessions(ctx, calls.window).await?;
+    follow_sessions(ctx, calls.window, &[calls.role_account.to_string()]).await?;
     queries::PERSON_SESSIONS.materialize(ctx, person).await?;
     let query = queries::SESSION_REQUESTS;
     let batches = query.run(ctx, calls).await?;

@@ -301,6 +301,60 @@ pub fn split_statements(text: &str) -> Result<Vec<String>, SqlError> {
         .collect())
 }
 
+/// Runs `sql` on the partitions of `start`, then on those of every account its rows name in the
+/// column `next` that has not been read yet, and so on until no new account is named; registers
+/// every row read, held in memory, as the table `name`. Gives the accounts read, in order.
+pub async fn materialize_reaching(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<ParamValues>,
+    start: &[String],
+    next: &str,
+    name: &str,
+) -> Result<Vec<String>, SqlError> {
+    let mut read: Vec<String> = Vec::new();
+    let mut pending: Vec<String> = start.to_vec();
+    pending.sort_unstable();
+    pending.dedup();
+    let mut held: Vec<RecordBatch> = Vec::new();
+    let table_schema = Arc::new(
+        planned(ctx, sql, params.clone())
+            .await?
+            .schema()
+            .as_arrow()
+            .clone(),
+    );
+    while !pending.is_empty() {
+        let frame = planned_in_accounts(ctx, sql, params.clone(), &pending).await?;
+        let batches = frame.collect().await.map_err(clean)?;
+        read.append(&mut pending);
+        let mut named = std::collections::BTreeSet::new();
+        for batch in &batches {
+            let column = batch
+                .column_by_name(next)
+                .ok_or_else(|| SqlError::Query(format!("{name}: no column {next}")))?;
+            let column = arrow::compute::cast(column, &DataType::Utf8)
+                .map_err(|e| SqlError::Query(format!("{name}: column {next}: {e}")))?;
+            named.extend(
+                column
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(str::to_string),
+            );
+        }
+        pending = named
+            .into_iter()
+            .filter(|account| !account.is_empty() && !read.contains(account))
+            .collect();
+        held.extend(batches);
+    }
+    let table =
+        datafusion::datasource::MemTable::try_new(table_schema, vec![held]).map_err(clean)?;
+    ctx.register_table(name, Arc::new(table)).map_err(clean)?;
+    Ok(read)
+}
+
 /// Runs `sql` once and registers its result, held in memory, as the table `name`.
 pub async fn materialize(
     ctx: &SessionContext,

@@ -307,6 +307,22 @@ impl NamedQuery {
             .map_err(|e| self.error(e))
     }
 
+    /// As [`NamedQuery::materialize`], over the accounts reachable from `start` through the
+    /// accounts the result names in its column `next` (see [`crate::sql::materialize_reaching`]).
+    /// Gives the accounts read.
+    pub async fn materialize_reaching(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        params: &dyn Params,
+        start: &[String],
+        next: &str,
+    ) -> Result<Vec<String>, SqlError> {
+        let values = self.bind(params)?;
+        crate::sql::materialize_reaching(ctx, self.text, values, start, next, self.name)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
     /// The values by name; each placeholder of the text gets one, and each value has a placeholder.
     fn bind(&self, params: &dyn Params) -> Result<Option<ParamValues>, SqlError> {
         let values: HashMap<String, ScalarValue> = params

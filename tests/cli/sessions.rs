@@ -570,3 +570,218 @@ fn the_demo_reproduces_the_documented_session_examples() {
         "Getting info on charlie, user created 2017-10-01T01:01:01Z\nGetting info for AssumeRole into admin\n  s3:createbucket\n"
     );
 }
+
+/// A chain from account A through C into B: alice assumes C's `hub` role (both copies) and, from
+/// that session, B's `target` role (both copies); bob switches in the console into C's `console`
+/// role (recorded in C only) and, from that session, assumes `target` too. Account D holds sessions
+/// of its own that lead nowhere near B.
+#[test]
+fn chains_through_a_third_account_are_followed_reading_only_the_accounts_they_pass() {
+    const C: &str = "333333333333";
+    const D: &str = "444444444444";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = |second: u32| format!("2024-05-10T10:00:{second:02}Z");
+    let shared = |mut record: Value, id: &str| {
+        record["sharedEventID"] = json!(id);
+        record
+    };
+    let caller_copy = |account: &str, principal_id: &str| json!({"type": "AWSAccount", "principalId": principal_id, "accountId": account});
+    let alice = user_identity("alice", "AIDAALICE");
+    let hub = session_identity(C, "hub", "alice", "ASIAHUB");
+    let console = console_identity(C, "console", "bob", "ASIACON", "2024-05-10T09:59:00Z");
+    let a_records = vec![shared(
+        assume(
+            A,
+            alice,
+            &t(0),
+            "AssumeRole",
+            &role_arn(C, "hub"),
+            Some("ASIAHUB"),
+            "a1",
+        ),
+        "s-1",
+    )];
+    let c_records = vec![
+        shared(
+            assume(
+                C,
+                caller_copy(A, "AIDAALICE"),
+                &t(0),
+                "AssumeRole",
+                &role_arn(C, "hub"),
+                Some("ASIAHUB"),
+                "c1",
+            ),
+            "s-1",
+        ),
+        shared(
+            assume(
+                C,
+                hub,
+                &t(1),
+                "AssumeRole",
+                &role_arn(B, "target"),
+                Some("ASIATA"),
+                "c2",
+            ),
+            "s-2",
+        ),
+        switch_role(
+            C,
+            "console",
+            "bob",
+            &format!("arn:aws:iam::{A}:user/bob"),
+            "2024-05-10T09:59:00Z",
+            "c3",
+        ),
+        shared(
+            assume(
+                C,
+                console,
+                &t(2),
+                "AssumeRole",
+                &role_arn(B, "target"),
+                Some("ASIATB"),
+                "c4",
+            ),
+            "s-3",
+        ),
+    ];
+    let b_records = vec![
+        shared(
+            assume(
+                B,
+                caller_copy(C, "AROAhub:alice"),
+                &t(1),
+                "AssumeRole",
+                &role_arn(B, "target"),
+                Some("ASIATA"),
+                "b1",
+            ),
+            "s-2",
+        ),
+        shared(
+            assume(
+                B,
+                caller_copy(C, "AROAconsole:bob"),
+                &t(2),
+                "AssumeRole",
+                &role_arn(B, "target"),
+                Some("ASIATB"),
+                "b2",
+            ),
+            "s-3",
+        ),
+        event(
+            B,
+            session_identity(B, "target", "alice", "ASIATA"),
+            &t(3),
+            "s3.amazonaws.com",
+            "ListBuckets",
+            "b3",
+        ),
+        event(
+            B,
+            session_identity(B, "target", "bob", "ASIATB"),
+            &t(4),
+            "ec2.amazonaws.com",
+            "DescribeInstances",
+            "b4",
+        ),
+    ];
+    let d_user = json!({"type": "IAMUser", "principalId": "AIDADAN", "arn": format!("arn:aws:iam::{D}:user/dan"), "accountId": D, "accessKeyId": "AKIADAN", "userName": "dan"});
+    let d_records = vec![assume(
+        D,
+        d_user,
+        &t(5),
+        "AssumeRole",
+        &role_arn(D, "local"),
+        Some("ASIAD"),
+        "d1",
+    )];
+    let logs = dir.path().join("logs");
+    for (account, records) in [
+        (A, a_records),
+        (B, b_records),
+        (C, c_records),
+        (D, d_records),
+    ] {
+        write(
+            &aws_key(&logs, account, "us-east-1", "2024-05-10", account),
+            &gzip(json!({"Records": records}).to_string().as_bytes()),
+        );
+    }
+    let store = dir.path().join("store");
+    let output = ingest(&logs, &store, &["--quiet"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let snapshots = [
+        (
+            A,
+            json!({"UserDetailList": [user("alice", "AIDAALICE"), user("bob", "AIDABOB")]}),
+        ),
+        (B, json!({"RoleDetailList": [admin_role(B, "target")]})),
+        (
+            C,
+            json!({"RoleDetailList": [admin_role(C, "hub"), admin_role(C, "console")]}),
+        ),
+    ];
+    let mut config = String::from("accounts:\n");
+    for (account, snapshot) in snapshots {
+        write(
+            &dir.path().join(format!("{account}.json")),
+            snapshot.to_string().as_bytes(),
+        );
+        config.push_str(&format!(
+            "  - name: n{account}\n    id: '{account}'\n    iam: {account}.json\n"
+        ));
+    }
+    let config_path = dir.path().join("config.yaml");
+    write(&config_path, config.as_bytes());
+    let query = |args: &str| {
+        let mut all = vec![
+            "-v",
+            "query",
+            "--config",
+            config_path.to_str().expect("utf-8"),
+            "--store",
+            store.to_str().expect("utf-8"),
+            "--start",
+            "2024-05-01",
+            "--end",
+            "2024-05-31",
+        ];
+        all.extend(args.split(' '));
+        let output = run(&all);
+        assert!(output.status.success(), "{args}: {}", stderr(&output));
+        (stdout(&output), stderr(&output))
+    };
+    let read_from_b = format!("role sessions followed through the logs of {B}, {C}, {A}\n");
+
+    let (text, log) = query(&format!(
+        "--account {A} --user alice --destaccount {B} --destrole target --show-used"
+    ));
+    assert_eq!(body(&text), ["  s3:listallmybuckets"]);
+    assert!(log.contains(&read_from_b), "{log}");
+    let (text, _) = query(&format!(
+        "--account {A} --user bob --destaccount {B} --destrole target --show-used"
+    ));
+    assert_eq!(body(&text), ["  ec2:describeinstances"]);
+    let (text, log) = query(&format!("--account {B} --role target --by-session"));
+    assert_eq!(
+        text,
+        format!(
+            // Climbing a chain stops at a console switch: bob's person is the session he switched
+            // into.
+            "Getting info for role target, by person\narn:aws:iam::{A}:user/alice\n    s3:listallmybuckets\narn:aws:sts::{C}:assumed-role/console/bob\n    ec2:describeinstances\n"
+        )
+    );
+    assert!(log.contains(&read_from_b), "{log}");
+    // Into C's roles, chains pass only through C and A; D's sessions are never read.
+    let (_, log) = query(&format!("--account {C} --role hub --by-session"));
+    assert!(
+        log.contains(&format!(
+            "role sessions followed through the logs of {C}, {A}\n"
+        )),
+        "{log}"
+    );
+}

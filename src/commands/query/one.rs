@@ -18,6 +18,7 @@ use crate::iam::recorded::RecordingConfig;
 use crate::printer::Printer;
 use crate::render::{self, Format, Frame, diff};
 use crate::sql::queries::{self, NamedQuery, Params};
+use crate::time::Window;
 
 /// One user's or role's findings; with `--destrole`, what it did inside that role; with
 /// `--by-session`, what each person did inside the role.
@@ -89,9 +90,6 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
         unreachable!("clap requires one of --list, --user, --role")
     };
     let arn = actor.principal.arn();
-    if args.destrole.is_some() || args.by_session {
-        crate::commands::block_on(activity::follow_sessions(&ctx, &window))??;
-    }
 
     if let Some(destination) = &args.destrole {
         let destination_account =
@@ -104,6 +102,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
         let destination_details = destination_details.as_ref().unwrap_or(&details);
         let role = find_role(destination_details, destination, destination_account)?;
         writeln!(out, "Getting info for AssumeRole into {}", role.name)?;
+        follow_sessions(&ctx, &window, &destination_account.id, printer)?;
         crate::commands::block_on(queries::PERSON_SESSIONS.materialize(
             &ctx,
             &queries::PersonSessions {
@@ -142,6 +141,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
         .evaluate(actor.principal)
         .with_context(|| format!("cannot evaluate the policies of {arn}"))?;
     if args.by_session {
+        follow_sessions(&ctx, &window, &account.id, printer)?;
         let batches = run_query(
             &ctx,
             queries::ROLE_CALLS_BY_PERSON,
@@ -364,6 +364,25 @@ fn warn_unmapped(findings: &Findings, printer: &Printer) {
                 .join(", ")
         ));
     }
+}
+
+/// Follows role sessions into the roles of `account` (see [`activity::follow_sessions`]).
+fn follow_sessions(
+    ctx: &SessionContext,
+    window: &Window,
+    account: &str,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let read = crate::commands::block_on(activity::follow_sessions(
+        ctx,
+        window,
+        &[account.to_string()],
+    ))??;
+    printer.detail(format!(
+        "role sessions followed through the logs of {}",
+        read.join(", ")
+    ));
+    Ok(())
 }
 
 #[cfg(test)]
