@@ -697,7 +697,10 @@ impl Store {
             }
             let file = match &mut file {
                 Some(file) => file,
-                None => file.insert(self.create_data_file(&dir.join(new_file_name()))?),
+                None => file.insert(self.create_data_file(
+                    &dir.join(new_file_name()),
+                    FileLayout::for_rows(batch.num_rows()),
+                )?),
             };
             rows += batch.num_rows();
             file.write(&batch)
@@ -722,15 +725,19 @@ impl Store {
 
     /// A new data file at `path` that appears there whole when committed (for a store in S3,
     /// written in the scratch folder, then uploaded).
-    fn create_data_file(&self, path: &Path) -> Result<ParquetFile, StoreError> {
+    fn create_data_file(&self, path: &Path, layout: FileLayout) -> Result<ParquetFile, StoreError> {
         let Some(remote) = &self.remote else {
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir).map_err(io_error(dir))?;
             }
-            return ParquetFile::create(path, None);
+            return ParquetFile::create(path, None, layout);
         };
         let local = remote.scratch_dir()?.join(new_file_name());
-        ParquetFile::create(&local, Some((Arc::clone(remote), self.relative(path))))
+        ParquetFile::create(
+            &local,
+            Some((Arc::clone(remote), self.relative(path))),
+            layout,
+        )
     }
 
     /// Merges a partition's files into one (crash-safe through a journal). Returns files merged.
@@ -771,7 +778,7 @@ impl Store {
             }
             None => write_atomically(&self.meta(COMPACTION_JOURNAL), &journal_bytes)?,
         }
-        let mut file = self.create_data_file(&dir.join(&name))?;
+        let mut file = self.create_data_file(&dir.join(&name), FileLayout::Large)?;
         let mut seen = EventIds::default();
         merge::merge_sorted_runs(runs, merge::MERGED_BATCH_ROWS, &dir, |batch| {
             let batch = drop_known_events(&batch, &mut seen).map_err(|e| StoreError::Invalid {
@@ -865,19 +872,53 @@ fn column_path(dotted: &str) -> ColumnPath {
     ColumnPath::new(dotted.split('.').map(str::to_string).collect())
 }
 
-fn writer_properties() -> WriterProperties {
-    let zstd = Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default());
+/// Partitions of fewer rows than this are written as [`FileLayout::Small`] files.
+const SMALL_FILE_ROWS: usize = 1024;
+
+/// How a data file's columns are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileLayout {
+    /// Dictionaries, Zstandard for [`ZSTD_COLUMNS`] and Snappy for the rest, and a page index on
+    /// [`PAGE_INDEXED_COLUMNS`].
+    Large,
+    /// For the few events of a quiet account's day: Snappy, plain values and no page index or
+    /// offset index, since the file is one page per column. Each Zstandard column chunk costs a compression and a
+    /// decompression context to write (and one to read) whatever its size: on a store of quiet
+    /// accounts (about twenty events a partition) setting them up was a fifth of the ingest's time.
+    /// Dictionary pages and the page index were a third of such a file, and saved nothing there.
+    Small,
+}
+
+impl FileLayout {
+    /// For a file whose first batch has `rows` rows.
+    fn for_rows(rows: usize) -> FileLayout {
+        if rows < SMALL_FILE_ROWS {
+            FileLayout::Small
+        } else {
+            FileLayout::Large
+        }
+    }
+}
+
+fn writer_properties(layout: FileLayout) -> WriterProperties {
     let builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(128 * 1024))
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_column_index_truncate_length(Some(PAGE_INDEX_BOUND_BYTES));
+    if layout == FileLayout::Small {
+        return builder
+            .set_dictionary_enabled(false)
+            .set_offset_index_disabled(true)
+            .build();
+    }
     let builder = UNIQUE_VALUE_COLUMNS
         .iter()
         .fold(builder, |builder, column| {
             builder.set_column_dictionary_enabled(column_path(column), false)
         });
+    let zstd = Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default());
     let builder = ZSTD_COLUMNS.iter().fold(builder, |builder, column| {
         builder.set_column_compression(column_path(column), zstd)
     });
@@ -923,6 +964,7 @@ impl ParquetFile {
     fn create(
         path: &Path,
         upload: Option<(Arc<s3::S3Store>, String)>,
+        layout: FileLayout,
     ) -> Result<ParquetFile, StoreError> {
         let temp = temp_path(path);
         let file = File::create(&temp).map_err(io_error(&temp))?;
@@ -930,7 +972,7 @@ impl ParquetFile {
         // types, every reader is given the store's schema, and on a quiet account's file of twenty
         // events the copy was 4.9 KB of 22.7.
         let options = ArrowWriterOptions::new()
-            .with_properties(writer_properties())
+            .with_properties(writer_properties(layout))
             .with_skip_arrow_metadata(true);
         let writer = ArrowWriter::try_new_with_options(file, schema::file_schema(), options)
             .map_err(parquet_error(&temp))?;
