@@ -750,10 +750,12 @@ impl Store {
         if files.len() < 2 {
             return Ok(files.len());
         }
-        let runs = files
+        let (runs, rows): (Vec<Run<'_>>, Vec<usize>) = files
             .iter()
             .map(|path| parquet_run(self.open_data_file(path)?, path))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?
+            .into_iter()
+            .unzip();
         let dir = self.root.join(key.relative_dir());
         let name = new_file_name();
         let journal = CompactionJournal {
@@ -778,7 +780,8 @@ impl Store {
             }
             None => write_atomically(&self.meta(COMPACTION_JOURNAL), &journal_bytes)?,
         }
-        let mut file = self.create_data_file(&dir.join(&name), FileLayout::Large)?;
+        let layout = FileLayout::for_rows(rows.iter().sum());
+        let mut file = self.create_data_file(&dir.join(&name), layout)?;
         let mut seen = EventIds::default();
         merge::merge_sorted_runs(runs, merge::MERGED_BATCH_ROWS, &dir, |batch| {
             let batch = drop_known_events(&batch, &mut seen).map_err(|e| StoreError::Invalid {
@@ -890,7 +893,8 @@ enum FileLayout {
 }
 
 impl FileLayout {
-    /// For a file whose first batch has `rows` rows.
+    /// For a file of `rows` rows (or whose first batch has `rows` rows, when it is written as its
+    /// rows are merged).
     fn for_rows(rows: usize) -> FileLayout {
         if rows < SMALL_FILE_ROWS {
             FileLayout::Small
@@ -1021,19 +1025,19 @@ fn sync_dir(path: &Path) {
     }
 }
 
-/// A data file's rows, batch by batch.
-fn parquet_run(file: File, path: &Path) -> Result<Run<'static>, StoreError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet_error(path))?
-        .build()
-        .map_err(parquet_error(path))?;
+/// A data file's rows, batch by batch, and how many there are.
+fn parquet_run(file: File, path: &Path) -> Result<(Run<'static>, usize), StoreError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error(path))?;
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let reader = builder.build().map_err(parquet_error(path))?;
     let path = path.display().to_string();
-    Ok(Box::new(reader.map(move |batch| {
+    let run: Run<'static> = Box::new(reader.map(move |batch| {
         batch.map_err(|e| StoreError::Invalid {
             path: path.clone(),
             message: e.to_string(),
         })
-    })))
+    }));
+    Ok((run, rows))
 }
 
 pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
@@ -1165,6 +1169,30 @@ fn drop_known_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_small_partition_gets_plain_snappy_columns_without_indexes() {
+        assert_eq!(FileLayout::for_rows(SMALL_FILE_ROWS - 1), FileLayout::Small);
+        assert_eq!(FileLayout::for_rows(SMALL_FILE_ROWS), FileLayout::Large);
+        let payload = column_path("requestparameters");
+        let principal = column_path(PAGE_INDEXED_COLUMNS[0]);
+        let small = writer_properties(FileLayout::Small);
+        assert_eq!(small.compression(&payload), Compression::SNAPPY);
+        assert!(!small.dictionary_enabled(&principal));
+        assert_eq!(
+            small.statistics_enabled(&principal),
+            EnabledStatistics::Chunk
+        );
+        assert!(small.offset_index_disabled());
+        let large = writer_properties(FileLayout::Large);
+        assert!(matches!(large.compression(&payload), Compression::ZSTD(_)));
+        assert!(large.dictionary_enabled(&principal));
+        assert_eq!(
+            large.statistics_enabled(&principal),
+            EnabledStatistics::Page
+        );
+        assert!(!large.offset_index_disabled());
+    }
 
     /// A column named in the writer's settings but absent from the schema would be silently
     /// ignored.
