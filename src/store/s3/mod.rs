@@ -90,13 +90,16 @@ impl S3Store {
         })
     }
 
-    /// A local folder for a writer's temporary files (spilled rows, files before upload).
+    /// A local folder for a writer's temporary files (spilled rows, files before upload). Its name
+    /// carries the process ID, so that the folders of processes that were killed are removed by the
+    /// next one.
     pub fn scratch_dir(&self) -> Result<std::path::PathBuf, StoreError> {
         if let Some(dir) = self.scratch.get() {
             return Ok(dir.path().to_path_buf());
         }
+        remove_scratch_of_dead_processes(&std::env::temp_dir());
         let dir = tempfile::Builder::new()
-            .prefix("ctidx-scratch-")
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir()
             .map_err(|source| StoreError::Io {
                 path: std::env::temp_dir().display().to_string(),
@@ -360,5 +363,59 @@ impl S3Store {
             .collect();
         keys.sort();
         Ok(keys)
+    }
+}
+
+const SCRATCH_PREFIX: &str = "ctidx-scratch-";
+
+/// Removes the scratch folders under `temp` of ctidx processes that no longer run (killed before
+/// they could remove their own). Only where `/proc` tells which processes run; a folder whose
+/// process ID is running, whatever the process, is left alone.
+fn remove_scratch_of_dead_processes(temp: &std::path::Path) {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scratch_folders_of_dead_processes_are_removed_and_others_kept() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let live = temp.path().join(format!(
+            "{}{}-abc",
+            super::SCRATCH_PREFIX,
+            std::process::id()
+        ));
+        // Above the largest process ID Linux hands out (2^22).
+        let dead = temp
+            .path()
+            .join(format!("{}4999999-abc", super::SCRATCH_PREFIX));
+        let other = temp.path().join(format!("{}abc", super::SCRATCH_PREFIX));
+        for dir in [&live, &dead, &other] {
+            std::fs::create_dir_all(dir.join("inner")).expect("mkdir");
+        }
+        super::remove_scratch_of_dead_processes(temp.path());
+        assert!(live.exists());
+        assert!(other.exists());
+        assert_eq!(dead.exists(), !std::path::Path::new("/proc/self").exists());
     }
 }
