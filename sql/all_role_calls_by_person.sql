@@ -9,13 +9,13 @@
 WITH RECURSIVE
 -- Starting from every session opened in the window, climb the chain of role assumptions
 -- (each session's caller key is the key of the session that opened it) to the first caller.
-ancestry (session_key, caller_key, caller, depth) AS (
-    SELECT session_key, caller_key, caller_name, 1
+ancestry (session_key, caller_key, caller, caller_created, depth) AS (
+    SELECT session_key, caller_key, caller_name, caller_created, 1
     FROM session_links
     WHERE first_of_session
       AND NOT switched
     UNION ALL
-    SELECT a.session_key, parent.caller_key, parent.caller_name, a.depth + 1
+    SELECT a.session_key, parent.caller_key, parent.caller_name, parent.caller_created, a.depth + 1
     FROM ancestry a
     JOIN session_links parent
       ON parent.session_key = a.caller_key AND parent.first_of_session AND NOT parent.switched
@@ -24,12 +24,6 @@ ancestry (session_key, caller_key, caller, depth) AS (
 furthest AS (
     SELECT session_key, max(depth) AS depth FROM ancestry GROUP BY session_key
 ),
-origins AS (
-    SELECT a.session_key, min(a.caller) AS person
-    FROM ancestry a
-    JOIN furthest f ON a.session_key = f.session_key AND a.depth = f.depth
-    GROUP BY a.session_key
-),
 switchers AS (
     SELECT
         session_arn,
@@ -37,6 +31,24 @@ switchers AS (
     FROM session_links
     WHERE first_of_session AND switched
     GROUP BY session_arn
+),
+-- Each console role switch, known by its session ARN and creation time: the climb stops at a session
+-- opened by a switch (it returns no key), and the person is the one who switched.
+switches AS (
+    SELECT
+        session_arn,
+        session_created,
+        CASE WHEN count(DISTINCT caller_arn) = 1 THEN min(caller_arn) END AS person
+    FROM session_links
+    WHERE first_of_session AND switched AND session_created IS NOT NULL
+    GROUP BY session_arn, session_created
+),
+origins AS (
+    SELECT a.session_key, min(coalesce(s.person, a.caller)) AS person
+    FROM ancestry a
+    JOIN furthest f ON a.session_key = f.session_key AND a.depth = f.depth
+    LEFT JOIN switches s ON s.session_arn = a.caller AND s.session_created = a.caller_created
+    GROUP BY a.session_key
 )
 SELECT
     e.account,

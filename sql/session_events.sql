@@ -52,7 +52,10 @@ SELECT
         WHEN eventsource = 'signin.amazonaws.com'
         THEN split_part(json_extract_scalar(additionaleventdata, '$.SwitchFrom'), ':', 5)
         ELSE coalesce(useridentity.accountid, split_part(useridentity.arn, ':', 5))
-    END AS caller_account
+    END AS caller_account,
+    CASE
+        WHEN eventsource = 'sts.amazonaws.com' THEN useridentity.sessioncontext.attributes.creationdate
+    END AS caller_created
 FROM cloudtrail
 WHERE day BETWEEN $first_day AND $last_day
   AND errorcode IS NULL

@@ -19,6 +19,7 @@ SELECT
     c.session_created,
     c.switched,
     coalesce(c.caller_key, t.caller_key) AS caller_key,
+    coalesce(c.caller_created, t.caller_created) AS caller_created,
     i.n = 1 AND o.n = 1 AS first_of_session,
     CASE
         WHEN c.switched THEN (CASE i.n WHEN 1 THEN 'a:' ELSE 'sw:' END) || c.caller_arn

@@ -646,6 +646,20 @@ fn chains_through_a_third_account_are_followed_reading_only_the_accounts_they_pa
             ),
             "s-3",
         ),
+        // An API session that bears the same ARN as bob's console session, created at another time:
+        // not bob's.
+        shared(
+            assume(
+                C,
+                session_identity(C, "console", "bob", "ASIANOTBOB"),
+                &t(6),
+                "AssumeRole",
+                &role_arn(B, "target2"),
+                Some("ASIATC"),
+                "c5",
+            ),
+            "s-4",
+        ),
     ];
     let b_records = vec![
         shared(
@@ -688,6 +702,26 @@ fn chains_through_a_third_account_are_followed_reading_only_the_accounts_they_pa
             "DescribeInstances",
             "b4",
         ),
+        shared(
+            assume(
+                B,
+                caller_copy(C, "AROAconsole:bob"),
+                &t(6),
+                "AssumeRole",
+                &role_arn(B, "target2"),
+                Some("ASIATC"),
+                "b5",
+            ),
+            "s-4",
+        ),
+        event(
+            B,
+            session_identity(B, "target2", "x", "ASIATC"),
+            &t(7),
+            "sqs.amazonaws.com",
+            "ListQueues",
+            "b6",
+        ),
     ];
     let d_user = json!({"type": "IAMUser", "principalId": "AIDADAN", "arn": format!("arn:aws:iam::{D}:user/dan"), "accountId": D, "accessKeyId": "AKIADAN", "userName": "dan"});
     let d_records = vec![assume(
@@ -719,7 +753,10 @@ fn chains_through_a_third_account_are_followed_reading_only_the_accounts_they_pa
             A,
             json!({"UserDetailList": [user("alice", "AIDAALICE"), user("bob", "AIDABOB")]}),
         ),
-        (B, json!({"RoleDetailList": [admin_role(B, "target")]})),
+        (
+            B,
+            json!({"RoleDetailList": [admin_role(B, "target"), admin_role(B, "target2")]}),
+        ),
         (
             C,
             json!({"RoleDetailList": [admin_role(C, "hub"), admin_role(C, "console")]}),
@@ -770,12 +807,18 @@ fn chains_through_a_third_account_are_followed_reading_only_the_accounts_they_pa
     assert_eq!(
         text,
         format!(
-            // Climbing a chain stops at a console switch: bob's person is the session he switched
-            // into.
-            "Getting info for role target, by person\narn:aws:iam::{A}:user/alice\n    s3:listallmybuckets\narn:aws:sts::{C}:assumed-role/console/bob\n    ec2:describeinstances\n"
+            // bob's chain starts in the session he switched into in the console.
+            "Getting info for role target, by person\narn:aws:iam::{A}:user/alice\n    s3:listallmybuckets\narn:aws:iam::{A}:user/bob\n    ec2:describeinstances\n"
         )
     );
     assert!(log.contains(&read_from_b), "{log}");
+    let (text, _) = query(&format!("--account {B} --role target2 --by-session"));
+    assert_eq!(
+        text,
+        format!(
+            "Getting info for role target2, by person\narn:aws:sts::{C}:assumed-role/console/bob\n    sqs:listqueues\n"
+        )
+    );
     // Into C's roles, chains pass only through C and A; D's sessions are never read.
     let (_, log) = query(&format!("--account {C} --role hub --by-session"));
     assert!(
