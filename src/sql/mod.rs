@@ -325,7 +325,18 @@ pub async fn materialize_reaching(
             .clone(),
     );
     while !pending.is_empty() {
-        let frame = planned_in_accounts(ctx, sql, params.clone(), &pending).await?;
+        // The rows wanted are few and scattered (the events that open sessions): the filter is
+        // tested before the other columns are decoded.
+        let (mut state, plan) = planned_in_accounts(ctx, sql, params.clone(), &pending)
+            .await?
+            .into_parts();
+        state
+            .config_mut()
+            .options_mut()
+            .execution
+            .parquet
+            .pushdown_filters = true;
+        let frame = DataFrame::new(state, plan);
         let batches = frame.collect().await.map_err(clean)?;
         read.append(&mut pending);
         let mut named = std::collections::BTreeSet::new();
