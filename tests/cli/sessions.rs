@@ -108,7 +108,13 @@ struct Fixture {
 
 impl Fixture {
     fn query(&self, args: &str) -> String {
+        self.query_verbose(args).0
+    }
+
+    /// Runs `ctidx -v query` with `args` over May 2024; gives its stdout and stderr.
+    fn query_verbose(&self, args: &str) -> (String, String) {
         let mut all = vec![
+            "-v",
             "query",
             "--config",
             self.config.to_str().expect("utf-8"),
@@ -122,7 +128,7 @@ impl Fixture {
         all.extend(args.split(' '));
         let output = run(&all);
         assert!(output.status.success(), "{args}: {}", stderr(&output));
-        stdout(&output)
+        (stdout(&output), stderr(&output))
     }
 }
 
@@ -774,24 +780,12 @@ fn chains_through_a_third_account_are_followed_reading_only_the_accounts_they_pa
     }
     let config_path = dir.path().join("config.yaml");
     write(&config_path, config.as_bytes());
-    let query = |args: &str| {
-        let mut all = vec![
-            "-v",
-            "query",
-            "--config",
-            config_path.to_str().expect("utf-8"),
-            "--store",
-            store.to_str().expect("utf-8"),
-            "--start",
-            "2024-05-01",
-            "--end",
-            "2024-05-31",
-        ];
-        all.extend(args.split(' '));
-        let output = run(&all);
-        assert!(output.status.success(), "{args}: {}", stderr(&output));
-        (stdout(&output), stderr(&output))
+    let fixture = Fixture {
+        _dir: dir,
+        config: config_path,
+        store,
     };
+    let query = |args: &str| fixture.query_verbose(args);
     let read_from_b = format!("role sessions followed through the logs of {B}, {C}, {A}\n");
 
     let (text, log) = query(&format!(
