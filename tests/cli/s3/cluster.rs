@@ -397,10 +397,7 @@ fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
         if started.elapsed() > limit {
             let _ = child.kill();
             let output = child.wait_with_output().expect("output");
-            panic!(
-                "the query hung after losing an executor: {}",
-                stderr(&output)
-            );
+            panic!("still running after {limit:?}: {}", stderr(&output));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -585,4 +582,77 @@ fn with_tls_the_cluster_answers_and_refuses_a_client_without_a_certificate() {
         "{}",
         stderr(&plain)
     );
+}
+
+/// Each process of the cluster reads the store with its own AWS credentials, from its own
+/// environment: a scheduler or executor whose secret is wrong refuses to start, naming the bucket,
+/// however right the client's are; with right ones, the cluster answers as the client does alone.
+#[test]
+fn each_cluster_process_reads_the_store_with_its_own_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("s3");
+    let output = ingest(
+        &demo_dir().join("AWSLogs"),
+        &root.join(STORE_BUCKET).join(STORE_PREFIX),
+        &["--quiet"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let server = Server::start(&root);
+    let url = format!("s3://{STORE_BUCKET}/{STORE_PREFIX}");
+    let on_s3 = |secret: &str, args: &[&str]| {
+        let mut command = ctidx_aws(dir.path());
+        command
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .args(["--store", &url, "--endpoint-url", &server.endpoint])
+            .args(args);
+        command
+    };
+    let refused = |mut command: Command| {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ctidx runs");
+        let output = wait_with_limit(child, Duration::from_secs(60));
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains(&format!(
+                "s3://{STORE_BUCKET}: the credentials were rejected"
+            )),
+            "{}",
+            stderr(&output)
+        );
+    };
+    refused(on_s3(
+        "not-the-secret",
+        &["cluster", "scheduler", "--bind", "127.0.0.1:0"],
+    ));
+
+    let right = |args: &[&str]| on_s3(server::SECRET_KEY, args);
+    let cluster = start_cluster_with(&right, dir.path(), 1, &[]);
+    let scheduler = cluster.url.trim_start_matches("df://").to_string();
+    refused(on_s3(
+        "not-the-secret",
+        &[
+            "cluster",
+            "executor",
+            "--scheduler",
+            &scheduler,
+            "--bind",
+            &format!("127.0.0.1:{}", free_port()),
+            "--work-dir",
+            path_text(&dir.path().join("refused-executor")),
+        ],
+    ));
+
+    let query = "SELECT account, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY 1";
+    let local = right(&["sql", "--format", "csv", query])
+        .output()
+        .expect("ctidx runs");
+    assert!(local.status.success(), "{}", stderr(&local));
+    let remote = right(&["sql", "--format", "csv", "--cluster", &cluster.url, query])
+        .output()
+        .expect("ctidx runs");
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    assert_eq!(stdout(&remote), stdout(&local));
 }
