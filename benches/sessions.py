@@ -20,22 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
+
+from query_all import timed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def timed(command):
-    """Wall seconds and peak RSS (MiB) of one process; its stdout is discarded."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    error = process.stderr.read().decode(errors="replace")
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"{' '.join(command)} failed ({code}):\n{error}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def main():
