@@ -181,7 +181,14 @@ pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeErr
         failure: &mut failure,
         index: 0,
     };
-    let mut de = serde_json::Deserializer::from_slice(text);
+    // Checked once for the whole object, so that serde_json need not check every value it borrows.
+    let text = simdutf8::compat::from_utf8(text).map_err(|e| {
+        DecodeError::Json(format!(
+            "not UTF-8: invalid byte at offset {}",
+            e.valid_up_to()
+        ))
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let outcome = match first {
         Some(b'{') => EnvelopeSeed(seed).deserialize(&mut de),
         Some(b'[') => seed.deserialize(&mut de),
@@ -463,33 +470,111 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         f.write_str("an array of records")
     }
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(raw) = seq.next_element::<&RawValue>()? {
-            let index = self.index;
-            self.index += 1;
-            if let Err(message) = decode_record(raw, self.builder, self.limits) {
-                *self.failure = Some(DecodeError::Record { index, message });
-                return Err(de::Error::custom("bad record"));
+        loop {
+            let mut rejected = None;
+            let record = RecordSeed {
+                builder: &mut *self.builder,
+                limits: self.limits,
+                rejected: &mut rejected,
+            };
+            match seq.next_element_seed(record) {
+                Ok(Some(())) => self.index += 1,
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    if let Some(message) = rejected {
+                        *self.failure = Some(DecodeError::Record {
+                            index: self.index,
+                            message,
+                        });
+                    }
+                    return Err(error);
+                }
             }
         }
-        Ok(())
     }
 }
 
-fn decode_record(raw: &RawValue, builder: &mut BatchBuilder, limits: Limits) -> Result<(), String> {
-    let text = raw.get();
-    if text.len() > limits.max_record_bytes {
+/// One record, read in one pass: its members are split off as raw JSON, then each goes to its
+/// column. Why a record is refused goes to `rejected`, so that the caller can number it.
+struct RecordSeed<'a> {
+    builder: &'a mut BatchBuilder,
+    limits: Limits,
+    rejected: &'a mut Option<String>,
+}
+
+impl RecordSeed<'_> {
+    fn reject<E: de::Error>(self, message: String) -> E {
+        *self.rejected = Some(message);
+        E::custom("bad record")
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a record object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut members: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::with_capacity(32);
+        while let Some(JsonStr(key)) = map.next_key()? {
+            let value: &'de RawValue = map.next_value()?;
+            members.push((key, value));
+        }
+        match decode_record(&members, self.builder, self.limits) {
+            Ok(()) => Ok(()),
+            Err(message) => Err(self.reject(message)),
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.reject("expected an object, found an array".into()))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Err(self.reject("expected an object, found a string".into()))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Err(self.reject("expected an object, found a boolean".into()))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Err(self.reject("expected an object, found a number".into()))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Err(self.reject("expected an object, found a number".into()))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Err(self.reject("expected an object, found a number".into()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Err(self.reject("expected an object, found null".into()))
+    }
+}
+
+/// The size a record is held to: its members' text, without the punctuation between them.
+fn record_size(members: &[(Cow<str>, &RawValue)]) -> usize {
+    members
+        .iter()
+        .map(|(key, value)| key.len() + value.get().len())
+        .sum()
+}
+
+fn decode_record(
+    members: &[(Cow<str>, &RawValue)],
+    builder: &mut BatchBuilder,
+    limits: Limits,
+) -> Result<(), String> {
+    let size = record_size(members);
+    if size > limits.max_record_bytes {
         return Err(format!(
-            "{} bytes, larger than the {} byte limit for one record",
-            text.len(),
+            "{size} bytes, larger than the {} byte limit for one record",
             limits.max_record_bytes
         ));
     }
-    if !text.starts_with('{') {
-        return Err(format!("expected an object, found {}", json_kind(text)));
-    }
-    let members: Vec<(Cow<str>, &RawValue)> = serde_json::from_str::<OrderedMembers>(text)
-        .map_err(|e| strip_position(&e))?
-        .0;
 
     // A record that fails leaves its builders half-appended; the caller then drops the whole batch.
     let mut set = [false; RECORD.len()];
@@ -601,7 +686,14 @@ fn decode_top_level<'a>(field: &Field, raw: &'a RawValue) -> Result<(Decoded<'a>
     }
 }
 
+/// The text of a JSON string literal. Without a backslash it is the literal less its quotes, as
+/// serde_json has already checked it; otherwise it is decoded.
 fn parse_str(text: &str) -> Result<Cow<'_, str>, String> {
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+        && !inner.as_bytes().contains(&b'\\')
+    {
+        return Ok(Cow::Borrowed(inner));
+    }
     serde_json::from_str::<JsonStr>(text)
         .map(|s| s.0)
         .map_err(|e| strip_position(&e))
@@ -647,30 +739,6 @@ fn strip_position(error: &serde_json::Error) -> String {
     match message.rsplit_once(" at line ") {
         Some((head, _)) => head.to_string(),
         None => message,
-    }
-}
-
-/// A record's members in order, each kept as raw JSON.
-struct OrderedMembers<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for OrderedMembers<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
-            type Value = OrderedMembers<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a record object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(32));
-                while let Some(JsonStr(key)) = map.next_key()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    members.push((key, value));
-                }
-                Ok(OrderedMembers(members))
-            }
-        }
-        deserializer.deserialize_map(MembersVisitor(std::marker::PhantomData))
     }
 }
 
@@ -984,6 +1052,20 @@ mod tests {
                 "{input:?}: got {err:?}, want {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_with_their_offset() {
+        let mut text = format!("{{\"Records\":[{MINIMAL}]}}").into_bytes();
+        let at = text.len() - 10;
+        text[at] = 0xff;
+        let err = decode_json(&text, Limits::default())
+            .expect_err("not UTF-8")
+            .to_string();
+        assert!(
+            err.contains(&format!("not UTF-8: invalid byte at offset {at}")),
+            "{err}"
+        );
     }
 
     #[test]
