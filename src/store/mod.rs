@@ -20,7 +20,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
@@ -920,7 +920,14 @@ fn writer_properties(layout: FileLayout) -> WriterProperties {
     let builder = UNIQUE_VALUE_COLUMNS
         .iter()
         .fold(builder, |builder, column| {
-            builder.set_column_dictionary_enabled(column_path(column), false)
+            let encoding = if *column == "eventtime" {
+                Encoding::DELTA_BYTE_ARRAY
+            } else {
+                Encoding::DELTA_LENGTH_BYTE_ARRAY
+            };
+            builder
+                .set_column_dictionary_enabled(column_path(column), false)
+                .set_column_encoding(column_path(column), encoding)
         });
     let zstd = Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default());
     let builder = ZSTD_COLUMNS.iter().fold(builder, |builder, column| {
