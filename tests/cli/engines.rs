@@ -120,6 +120,13 @@ fn check_engine(engine: &str, store: &Path, start: &str, end: &str, principals: 
     report
 }
 
+/// Runs every query of `sql/` in `engine` over `store` and checks that each gave ctidx's answer.
+fn assert_engine_agrees(engine: &str, store: &Path, start: &str, end: &str) {
+    let report = check_engine(engine, store, start, end, "3");
+    assert_eq!(compared_files(&report), query_files(), "{report}");
+    assert!(report.contains(", 0 problems"), "{report}");
+}
+
 fn compared_files(report: &str) -> usize {
     report
         .split(" files of sql/")
@@ -144,28 +151,14 @@ fn query_files() -> usize {
 #[test]
 fn spark_runs_the_definition_and_every_query_with_ctidx_answers() {
     ensure_java();
-    let report = check_engine(
-        "spark",
-        &demo_store().join("store"),
-        "2018-01-01",
-        "2018-03-31",
-        "3",
-    );
-    assert_eq!(compared_files(&report), query_files(), "{report}");
-    assert!(report.contains(", 0 problems"), "{report}");
+    let store = demo_store().join("store");
+    assert_engine_agrees("spark", &store, "2018-01-01", "2018-03-31");
 }
 
 #[test]
 fn duckdb_runs_the_definition_and_every_query_with_ctidx_answers() {
-    let report = check_engine(
-        "duckdb",
-        &demo_store().join("store"),
-        "2018-01-01",
-        "2018-03-31",
-        "3",
-    );
-    assert_eq!(compared_files(&report), query_files(), "{report}");
-    assert!(report.contains(", 0 problems"), "{report}");
+    let store = demo_store().join("store");
+    assert_engine_agrees("duckdb", &store, "2018-01-01", "2018-03-31");
 }
 
 /// Partitions of 1,024 rows or more are written with dictionaries, Zstandard, delta-encoded
@@ -208,13 +201,9 @@ fn duckdb_and_spark_give_ctidx_answers_on_a_generated_organization_of_both_file_
         counts.len() == 2 && counts.iter().all(|&n| n > 0),
         "both layouts: {sizes}"
     );
-    let report = check_engine("duckdb", &store, "2024-03-01", "2024-03-07", "3");
-    assert_eq!(compared_files(&report), query_files(), "{report}");
-    assert!(report.contains(", 0 problems"), "{report}");
+    assert_engine_agrees("duckdb", &store, "2024-03-01", "2024-03-07");
     ensure_java();
-    let report = check_engine("spark", &store, "2024-03-01", "2024-03-07", "3");
-    assert_eq!(compared_files(&report), query_files(), "{report}");
-    assert!(report.contains(", 0 problems"), "{report}");
+    assert_engine_agrees("spark", &store, "2024-03-01", "2024-03-07");
 }
 
 #[test]
