@@ -50,6 +50,18 @@ def timed(command):
     return elapsed, usage.ru_maxrss / 1024
 
 
+def generated_tree(data, store=None):
+    """A generator's tree: its absolute path, its store (default DIR.ctidx-store), its metadata, and
+    the first and last day (inclusive) of its window."""
+    import datetime as dt
+    data = os.path.abspath(data)
+    store = store or data.rstrip("/") + ".ctidx-store"
+    meta = json.load(open(os.path.join(data, "bench_meta.json")))
+    first = meta["params"]["start_date"]
+    last = (dt.date.fromisoformat(meta["params"]["end_date_exclusive"]) - dt.timedelta(days=1)).isoformat()
+    return data, store, meta, first, last
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data")
@@ -59,14 +71,8 @@ def main():
     parser.add_argument("--loop-sample", type=int, default=40)
     args = parser.parse_args()
 
-    data = os.path.abspath(args.data)
-    store = args.store or data.rstrip("/") + ".ctidx-store"
+    data, store, meta, first, last = generated_tree(args.data, args.store)
     config = os.path.join(data, "config.yaml")
-    meta = json.load(open(os.path.join(data, "bench_meta.json")))
-    first = meta["params"]["start_date"]
-    end_exclusive = meta["params"]["end_date_exclusive"]
-    import datetime as dt
-    last = (dt.date.fromisoformat(end_exclusive) - dt.timedelta(days=1)).isoformat()
     window = ["--start", first, "--end", last]
 
     if not os.path.isdir(store):

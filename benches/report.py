@@ -15,14 +15,13 @@ each run's wall time and peak RSS (wait4). Prints the medians, the ratios to `qu
 size of the report file.
 """
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from query_all import REPO, timed  # noqa: E402
+from query_all import REPO, generated_tree, timed  # noqa: E402
 
 
 def main():
@@ -33,14 +32,9 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    data = os.path.abspath(args.data)
-    store = args.store or data.rstrip("/") + ".ctidx-store"
+    data, store, meta, first, last = generated_tree(args.data, args.store)
     if not os.path.isdir(store):
         sys.exit(f"no store at {store}: run benches/query_all.py {args.data} first")
-    meta = json.load(open(os.path.join(data, "bench_meta.json")))
-    first = meta["params"]["start_date"]
-    import datetime as dt
-    last = (dt.date.fromisoformat(meta["params"]["end_date_exclusive"]) - dt.timedelta(days=1)).isoformat()
     window = ["--start", first, "--end", last]
     base = [args.ctidx, "--quiet", "--config", os.path.join(data, "config.yaml"), "--store", store]
     out = os.path.join(tempfile.mkdtemp(), "report.html")

@@ -14,16 +14,12 @@ each run's wall time and peak RSS (wait4). Prints the medians and the median of 
 A/B, and which accounts' session events A read (`-v`).
 """
 import argparse
-import datetime as dt
-import json
 import os
 import statistics
 import subprocess
 import sys
 
-from query_all import timed
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from query_all import REPO, generated_tree, timed
 
 
 def main():
@@ -38,13 +34,9 @@ def main():
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
 
-    data = os.path.abspath(args.data)
-    store = args.store or data.rstrip("/") + ".ctidx-store"
+    data, store, _meta, first, last = generated_tree(args.data, args.store)
     if not os.path.isdir(store):
         sys.exit(f"no store at {store}: ingest {data}/AWSLogs first")
-    meta = json.load(open(os.path.join(data, "bench_meta.json")))
-    first = meta["params"]["start_date"]
-    last = (dt.date.fromisoformat(meta["params"]["end_date_exclusive"]) - dt.timedelta(days=1)).isoformat()
 
     base = [args.ctidx, "--config", os.path.join(data, "config.yaml"), "--store", store]
     user = ["query", "--account", args.account, "--user", args.user, "--start", first, "--end", last]
