@@ -822,9 +822,15 @@ fn new_file_name() -> String {
     format!("part-{now}-{}-{sequence}.parquet", std::process::id())
 }
 
-/// Columns whose values are (nearly) unique per event: a dictionary would only be built to be
-/// abandoned, at a cost in time for no gain in size.
-const UNIQUE_VALUE_COLUMNS: [&str; 4] = ["eventid", "requestid", "sharedeventid", "eventtime"];
+/// Columns whose values are (nearly) unique per event, and how they are encoded instead of with a
+/// dictionary, which would only be built to be abandoned. IDs are lengths, then bytes; times, sorted
+/// within each principal, are what each adds to the one before.
+const UNIQUE_VALUE_COLUMNS: [(&str, Encoding); 4] = [
+    ("eventid", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    ("requestid", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    ("sharedeventid", Encoding::DELTA_LENGTH_BYTE_ARRAY),
+    ("eventtime", Encoding::DELTA_BYTE_ARRAY),
+];
 
 /// Columns that carry per-page min/max statistics (the Parquet page index). Rows are sorted by
 /// principal, so the pages of one user or role are few and adjacent: a query on one of these
@@ -919,15 +925,10 @@ fn writer_properties(layout: FileLayout) -> WriterProperties {
     }
     let builder = UNIQUE_VALUE_COLUMNS
         .iter()
-        .fold(builder, |builder, column| {
-            let encoding = if *column == "eventtime" {
-                Encoding::DELTA_BYTE_ARRAY
-            } else {
-                Encoding::DELTA_LENGTH_BYTE_ARRAY
-            };
+        .fold(builder, |builder, (column, encoding)| {
             builder
                 .set_column_dictionary_enabled(column_path(column), false)
-                .set_column_encoding(column_path(column), encoding)
+                .set_column_encoding(column_path(column), *encoding)
         });
     let zstd = Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default());
     let builder = ZSTD_COLUMNS.iter().fold(builder, |builder, column| {
@@ -1213,10 +1214,11 @@ mod tests {
             .iter()
             .map(|column| column.path().string())
             .collect();
+        let unique = UNIQUE_VALUE_COLUMNS.iter().map(|(column, _)| column);
         for column in ZSTD_COLUMNS
             .iter()
             .chain(&PAGE_INDEXED_COLUMNS)
-            .chain(&UNIQUE_VALUE_COLUMNS)
+            .chain(unique)
         {
             assert!(
                 leaves.contains(&column.to_string()),
