@@ -160,10 +160,11 @@ pub struct Granted {
     pub scope: GrantScope,
     pub conditional: bool,
     pub deny_cut: Option<DenyCut>,
-    /// Allowing statements: identity policies first, then the permissions boundary.
-    pub sources: Vec<Arc<StatementRef>>,
+    /// Allowing statements: identity policies first, then the permissions boundary. Shared by the
+    /// actions the same statements name.
+    pub sources: Arc<[Arc<StatementRef>]>,
     /// Denies that mark the action (see [`DenyCut`]).
-    pub deny_sources: Vec<Arc<StatementRef>>,
+    pub deny_sources: Arc<[Arc<StatementRef>]>,
 }
 
 impl Granted {
@@ -518,96 +519,149 @@ impl<'a> Evaluator<'a> {
             }
         }
 
-        let mut granted = BTreeMap::new();
+        // Actions that the same statements name are granted the same way: each distinct set of
+        // statements is worked out once (a principal granted `*` has thousands of actions and a
+        // handful of such sets), and its sources are shared.
+        let mut grants: HashMap<Vec<u32>, Option<GrantTemplate>> = HashMap::new();
+        let mut naming: Vec<u32> = Vec::new();
+        let mut granted: Vec<(ActionId, Granted)> = Vec::new();
         for position in identity_allowed.iter_ones() {
             if !boundary_allowed.contains(position) || removed.contains(position) {
                 continue;
             }
-            let mut identity_best: Option<(GrantScope, bool)> = None;
-            let mut boundary_best: Option<(GrantScope, bool)> = None;
-            let mut sources = Vec::new();
-            let mut deny_sources = Vec::new();
-            let mut deny_cut: Option<DenyCut> = None;
-            for (statement, reference, in_boundary) in &statements {
-                if statement.reach == Reach::Nothing || !statement.actions.contains(position) {
-                    continue;
-                }
-                let scope = statement.scope();
-                match statement.effect {
-                    Effect::Allow => {
-                        let best = if *in_boundary {
-                            &mut boundary_best
-                        } else {
-                            &mut identity_best
-                        };
-                        *best = Some(better_grant(*best, (scope, statement.conditional)));
-                        sources.push(Arc::clone(reference));
-                    }
-                    Effect::Deny => {
-                        let cut = deny_cut.get_or_insert_with(DenyCut::default);
-                        cut.conditional |= statement.conditional;
-                        cut.some_resources |= scope == GrantScope::SomeResources;
-                        deny_sources.push(Arc::clone(reference));
-                    }
-                }
-            }
-            let Some((identity_scope, identity_conditional)) = identity_best else {
-                continue;
-            };
-            let (scope, conditional) = match boundary_best {
-                Some((boundary_scope, boundary_conditional)) => (
-                    identity_scope.max(boundary_scope),
-                    identity_conditional || boundary_conditional,
-                ),
-                None => (identity_scope, identity_conditional),
-            };
-            let action = ActionId(position as u32);
-            granted.insert(
-                action,
-                Granted {
-                    action,
-                    scope,
-                    conditional,
-                    deny_cut,
-                    sources,
-                    deny_sources,
-                },
+            naming.clear();
+            naming.extend(
+                statements
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (statement, _, _))| {
+                        statement.reach != Reach::Nothing && statement.actions.contains(position)
+                    })
+                    .map(|(index, _)| index as u32),
             );
+            let template = match grants.get(&naming) {
+                Some(template) => template,
+                None => grants
+                    .entry(naming.clone())
+                    .or_insert(GrantTemplate::of(&statements, &naming)),
+            };
+            if let Some(template) = template {
+                let action = ActionId(position as u32);
+                granted.push((action, template.granted(action)));
+            }
         }
+        let mut granted: BTreeMap<ActionId, Granted> = granted.into_iter().collect();
+        let implicit = Arc::new(StatementRef {
+            policy: Arc::new(PolicySource {
+                name: "no policy needed: AWS allows this action to every authenticated principal"
+                    .to_string(),
+                arn: None,
+                attachment: Attachment::AlwaysAllowed,
+            }),
+            index: 0,
+            sid: None,
+            effect: Effect::Allow,
+            scope: GrantScope::AllResources,
+            conditional: false,
+        });
         for &action in &self.index.always_allowed {
-            let implicit = Arc::new(StatementRef {
-                policy: Arc::new(PolicySource {
-                    name:
-                        "no policy needed: AWS allows this action to every authenticated principal"
-                            .to_string(),
-                    arn: None,
-                    attachment: Attachment::AlwaysAllowed,
-                }),
-                index: 0,
-                sid: None,
-                effect: Effect::Allow,
-                scope: GrantScope::AllResources,
-                conditional: false,
-            });
             let entry = granted.entry(action).or_insert_with(|| Granted {
                 action,
                 scope: GrantScope::AllResources,
                 conditional: false,
                 deny_cut: None,
-                sources: Vec::new(),
-                deny_sources: Vec::new(),
+                sources: Arc::new([]),
+                deny_sources: Arc::new([]),
             });
             // Denies do not apply to it, so the grant is unrestricted whatever the policies say.
             entry.scope = GrantScope::AllResources;
             entry.conditional = false;
             entry.deny_cut = None;
-            entry.deny_sources.clear();
-            entry.sources.push(implicit);
+            entry.deny_sources = Arc::new([]);
+            entry.sources = entry
+                .sources
+                .iter()
+                .cloned()
+                .chain([Arc::clone(&implicit)])
+                .collect();
         }
         Evaluation {
             principal_arn: principal_arn.to_string(),
             granted,
             warnings: gathered.warnings.clone(),
+        }
+    }
+}
+
+/// How the actions that one set of statements names are granted; `None` in a [`Granted`]'s place
+/// when no identity statement allows them.
+#[derive(Clone)]
+struct GrantTemplate {
+    scope: GrantScope,
+    conditional: bool,
+    deny_cut: Option<DenyCut>,
+    sources: Arc<[Arc<StatementRef>]>,
+    deny_sources: Arc<[Arc<StatementRef>]>,
+}
+
+impl GrantTemplate {
+    /// The grant of the statements at `naming` (indices into `statements`, each naming the
+    /// action), or `None` when none of them is an identity Allow.
+    fn of(
+        statements: &[(&CompiledStatement, Arc<StatementRef>, bool)],
+        naming: &[u32],
+    ) -> Option<GrantTemplate> {
+        let mut identity_best: Option<(GrantScope, bool)> = None;
+        let mut boundary_best: Option<(GrantScope, bool)> = None;
+        let mut sources = Vec::new();
+        let mut deny_sources = Vec::new();
+        let mut deny_cut: Option<DenyCut> = None;
+        for &index in naming {
+            let (statement, reference, in_boundary) = &statements[index as usize];
+            let scope = statement.scope();
+            match statement.effect {
+                Effect::Allow => {
+                    let best = if *in_boundary {
+                        &mut boundary_best
+                    } else {
+                        &mut identity_best
+                    };
+                    *best = Some(better_grant(*best, (scope, statement.conditional)));
+                    sources.push(Arc::clone(reference));
+                }
+                Effect::Deny => {
+                    let cut = deny_cut.get_or_insert_with(DenyCut::default);
+                    cut.conditional |= statement.conditional;
+                    cut.some_resources |= scope == GrantScope::SomeResources;
+                    deny_sources.push(Arc::clone(reference));
+                }
+            }
+        }
+        let (identity_scope, identity_conditional) = identity_best?;
+        let (scope, conditional) = match boundary_best {
+            Some((boundary_scope, boundary_conditional)) => (
+                identity_scope.max(boundary_scope),
+                identity_conditional || boundary_conditional,
+            ),
+            None => (identity_scope, identity_conditional),
+        };
+        Some(GrantTemplate {
+            scope,
+            conditional,
+            deny_cut,
+            sources: sources.into(),
+            deny_sources: deny_sources.into(),
+        })
+    }
+
+    fn granted(&self, action: ActionId) -> Granted {
+        Granted {
+            action,
+            scope: self.scope,
+            conditional: self.conditional,
+            deny_cut: self.deny_cut,
+            sources: Arc::clone(&self.sources),
+            deny_sources: Arc::clone(&self.deny_sources),
         }
     }
 }
