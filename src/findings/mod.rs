@@ -272,8 +272,6 @@ impl GrantingStatement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionFinding {
     pub id: ActionId,
-    /// Lower-case `service:action`, as the diff prints it.
-    pub action: Arc<str>,
     pub status: Status,
     /// `List`, `Read`, `Write`, `Permissions management` or `Tagging`.
     pub access_level: &'static str,
@@ -399,9 +397,8 @@ impl Findings {
                 findings.push_action(catalogue, id, Status::NotGranted, None, Some(tally));
             }
         }
-        findings
-            .actions
-            .sort_unstable_by_key(|a| catalogue.get(a.id).key_rank);
+        // Two runs in id order (granted, then used but not granted): the stable sort merges them.
+        findings.actions.sort_by_key(|a| a.id);
         findings
     }
 
@@ -428,9 +425,7 @@ impl Findings {
             let grant = grant.map(|granted| grants.of(granted));
             findings.push_action(catalogue, id, status, grant, Some(tally));
         }
-        findings
-            .actions
-            .sort_unstable_by_key(|a| catalogue.get(a.id).key_rank);
+        findings.actions.sort_by_key(|a| a.id);
         findings
     }
 
@@ -491,7 +486,6 @@ impl Findings {
         let (resources, other_resources) = tally.map(Tally::resources).unwrap_or_default();
         self.actions.push(ActionFinding {
             id,
-            action: catalogue.get(id).key.clone(),
             status,
             access_level: catalogue.get(id).access_level.as_str(),
             grant,
@@ -517,11 +511,11 @@ impl Findings {
 
     /// The number of actions of each status.
     pub fn counts(&self) -> BTreeMap<Status, usize> {
-        let mut counts: BTreeMap<Status, usize> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut counts = [0; Status::ALL.len()];
         for action in &self.actions {
-            *counts.entry(action.status).or_default() += 1;
+            counts[action.status as usize] += 1;
         }
-        counts
+        Status::ALL.into_iter().zip(counts).collect()
     }
 }
 
@@ -567,11 +561,11 @@ mod tests {
         }
     }
 
-    fn statuses(findings: &Findings) -> Vec<(&str, Status)> {
+    fn statuses<'a>(findings: &Findings, catalogue: &'a Catalogue) -> Vec<(&'a str, Status)> {
         findings
             .actions
             .iter()
-            .map(|a| (&*a.action, a.status))
+            .map(|a| (&*catalogue.get(a.id).key, a.status))
             .collect()
     }
 
@@ -625,7 +619,7 @@ mod tests {
             &Unrecorded::new(&catalogue, &RecordingConfig::default()),
         );
         assert_eq!(
-            statuses(&findings),
+            statuses(&findings, &catalogue),
             [
                 ("cloudwatch:describealarms", Status::Used),
                 ("cloudwatch:getdashboard", Status::Unused),
@@ -705,7 +699,7 @@ mod tests {
             .iter()
             .map(|a| {
                 (
-                    &*a.action,
+                    &*catalogue.get(a.id).key,
                     a.grant.as_ref().map(|g| g.notes()).unwrap_or_default(),
                 )
             })

@@ -78,11 +78,9 @@ pub struct ActionInfo {
     pub access_level: AccessLevel,
     /// `service:Action` as IAM spells it, e.g. `s3:ListBucket`.
     pub full_name: String,
-    /// Lower-case `service:action`, the form CloudTracker prints; shared by every finding of the
-    /// action.
+    /// Lower-case `service:action`, the form CloudTracker prints. Ids follow the order of keys,
+    /// so sorting findings by id sorts them by key.
     pub key: Arc<str>,
-    /// Position of `key` among all keys: sorting by it sorts by `key`, without comparing text.
-    pub key_rank: u32,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -105,7 +103,7 @@ pub enum CatalogueError {
     TooManyActions,
 }
 
-/// The set of known IAM actions, sorted by (service, lower-case name).
+/// The set of known IAM actions, sorted by lower-case `service:action`.
 #[derive(Debug)]
 pub struct Catalogue {
     actions: Vec<ActionInfo>,
@@ -154,7 +152,6 @@ impl Catalogue {
             actions.push(ActionInfo {
                 full_name: format!("{service}:{name}"),
                 key: Arc::from(key),
-                key_rank: 0,
                 service,
                 name: name.to_string(),
                 access_level,
@@ -167,15 +164,9 @@ impl Catalogue {
         if u32::try_from(actions.len()).is_err() {
             return Err(CatalogueError::TooManyActions);
         }
-        actions.sort_by_cached_key(|action| {
-            (action.service.clone(), action.name.to_ascii_lowercase())
-        });
-        let mut by_key: Vec<usize> = (0..actions.len()).collect();
-        by_key.sort_by(|a, b| actions[*a].key.cmp(&actions[*b].key));
-        for (rank, index) in by_key.into_iter().enumerate() {
-            // Fits: the length was checked against u32 above.
-            actions[index].key_rank = rank as u32;
-        }
+        // By key, `service:action`: the actions of one service stay together, since they share
+        // the key's beginning `service:`.
+        actions.sort_by(|a, b| a.key.cmp(&b.key));
         let mut by_full_name = HashMap::with_capacity(actions.len());
         let mut services: HashMap<String, Range<usize>> = HashMap::new();
         for (index, action) in actions.iter().enumerate() {
@@ -194,7 +185,7 @@ impl Catalogue {
         })
     }
 
-    /// All actions, sorted by (service, lower-case name); `ActionId(i)` is `actions()[i]`.
+    /// All actions, sorted by lower-case `service:action`; `ActionId(i)` is `actions()[i]`.
     pub fn actions(&self) -> &[ActionInfo] {
         &self.actions
     }
@@ -306,23 +297,30 @@ mod tests {
         s3\tPutObjectTagging\tTagging\n";
 
     #[test]
-    fn key_rank_orders_as_the_keys_do() {
+    fn ids_follow_the_order_of_keys_and_each_service_is_one_range() {
         // `s3-outposts` sorts after `s3` by service, before it by key (`-` < `:`).
         let catalogue = Catalogue::from_tsv(
             "s3\tGetObject\tRead\ns3-outposts\tGetObject\tRead\ns3\tAbort\tWrite\n",
         )
         .expect("valid");
-        let mut by_rank: Vec<ActionId> = catalogue.ids().collect();
-        by_rank.sort_by_key(|id| catalogue.get(*id).key_rank);
-        let mut by_key: Vec<ActionId> = catalogue.ids().collect();
-        by_key.sort_by(|a, b| catalogue.get(*a).key.cmp(&catalogue.get(*b).key));
-        assert_eq!(by_rank, by_key);
-        let keys: Vec<&str> = by_rank.iter().map(|id| &*catalogue.get(*id).key).collect();
+        let keys: Vec<&str> = catalogue.actions().iter().map(|a| &*a.key).collect();
         assert_eq!(keys, ["s3-outposts:getobject", "s3:abort", "s3:getobject"]);
+        let s3: Vec<&str> = catalogue
+            .service_actions("s3")
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(s3, ["Abort", "GetObject"]);
         let embedded = Catalogue::embedded();
-        let mut ranks: Vec<u32> = embedded.actions().iter().map(|a| a.key_rank).collect();
-        ranks.sort_unstable();
-        assert!(ranks.iter().copied().eq(0..embedded.len() as u32));
+        for service in embedded.services() {
+            assert!(
+                embedded
+                    .service_actions(service)
+                    .iter()
+                    .all(|a| a.service == service),
+                "{service}"
+            );
+        }
     }
 
     #[test]
@@ -490,9 +488,8 @@ mod tests {
             assert_eq!(catalogue.get(id).access_level, level, "{action}");
         }
         for window in catalogue.actions().windows(2) {
-            let earlier = (&window[0].service, window[0].name.to_ascii_lowercase());
-            let later = (&window[1].service, window[1].name.to_ascii_lowercase());
-            assert!(earlier < later, "{earlier:?} !< {later:?}");
+            let (earlier, later) = (&window[0].key, &window[1].key);
+            assert!(earlier < later, "{earlier} !< {later}");
         }
     }
 }

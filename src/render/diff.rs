@@ -75,7 +75,7 @@ pub fn lines(findings: &Findings, filters: Filters, catalogue: &Catalogue) -> Ve
     findings
         .filtered(filters, catalogue)
         .map(|action| DiffLine {
-            action: action.action.clone(),
+            action: catalogue.get(action.id).key.clone(),
             id: action.id,
             marker: Marker::of(action.status),
             notes: action.grant.as_ref().map(|g| g.notes()).unwrap_or_default(),

@@ -511,7 +511,6 @@ mod tests {
         let id = catalogue.lookup_full(action).expect("in the catalogue");
         ActionFinding {
             id,
-            action: catalogue.get(id).key.clone(),
             status,
             access_level: catalogue.get(id).access_level.as_str(),
             grant: None,

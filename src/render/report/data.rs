@@ -226,7 +226,7 @@ pub(super) fn render_principal(
     // The grant of the action before, by address: neighbours mostly share one.
     let mut last: Option<(*const Grant, u32)> = None;
     for action in &findings.actions {
-        let position = catalogue.get(action.id).key_rank;
+        let position = action.id.0;
         let grant = action.grant.as_ref().map(|grant| {
             let address = std::sync::Arc::as_ptr(grant);
             match last {

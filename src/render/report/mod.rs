@@ -7,7 +7,7 @@
 //! principals granted `*`: the catalogue is written once, the actions each principal holds are runs
 //! over it, and principals that hold the same actions the same way share those runs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 
 use rayon::prelude::*;
@@ -121,17 +121,20 @@ impl<'a> ReportRenderer<'a> {
             .enumerate()
             .map(|(i, s)| (*s, i as u32))
             .collect();
-        let mut actions: Vec<(u32, &str, u8)> = vec![(0, "", 0); catalogue.len()];
-        for info in catalogue.actions() {
-            actions[info.key_rank as usize] = (
-                service_index
-                    .get(info.service.as_str())
-                    .copied()
-                    .unwrap_or(0),
-                info.name.as_str(),
-                level_index(info.access_level),
-            );
-        }
+        let actions: Vec<(u32, &str, u8)> = catalogue
+            .actions()
+            .iter()
+            .map(|info| {
+                (
+                    service_index
+                        .get(info.service.as_str())
+                        .copied()
+                        .unwrap_or(0),
+                    info.name.as_str(),
+                    level_index(info.access_level),
+                )
+            })
+            .collect();
         let mut accounts = self.accounts;
         for coverage in &survey.accounts {
             if !accounts.iter().any(|a| a.id == coverage.id) {
@@ -155,9 +158,7 @@ impl<'a> ReportRenderer<'a> {
             unrecorded: catalogue
                 .ids()
                 .filter(|id| self.unrecorded.contains(*id))
-                .map(|id| catalogue.get(id).key_rank)
-                .collect::<BTreeSet<u32>>()
-                .into_iter()
+                .map(|id| id.0)
                 .collect(),
             accounts,
             principals: self.principals,
