@@ -88,7 +88,7 @@ fn ensure_java() {
 }
 
 /// Runs `tests/engines/check_sql.py` for one engine over `store` and returns its summary line.
-fn check_engine(engine: &str, store: &Path, start: &str, end: &str, principals: &str) -> String {
+fn check_engine(engine: &str, store: &Path, start: &str, end: &str) -> String {
     let work = tempfile::tempdir().expect("tempdir");
     let definition = work.path().join(format!("{engine}.sql"));
     let output = ddl(store, &["--engine", engine]);
@@ -103,7 +103,7 @@ fn check_engine(engine: &str, store: &Path, start: &str, end: &str, principals: 
         .arg(store)
         .arg("--ctidx")
         .arg(env!("CARGO_BIN_EXE_ctidx"))
-        .args(["--start", start, "--end", end, "--principals", principals])
+        .args(["--start", start, "--end", end])
         .current_dir(work.path())
         .output()
         .expect("python runs");
@@ -122,7 +122,7 @@ fn check_engine(engine: &str, store: &Path, start: &str, end: &str, principals: 
 
 /// Runs every query of `sql/` in `engine` over `store` and checks that each gave ctidx's answer.
 fn assert_engine_agrees(engine: &str, store: &Path, start: &str, end: &str) {
-    let report = check_engine(engine, store, start, end, "3");
+    let report = check_engine(engine, store, start, end);
     assert_eq!(compared_files(&report), query_files(), "{report}");
     assert!(report.contains(", 0 problems"), "{report}");
 }
