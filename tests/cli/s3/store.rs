@@ -415,11 +415,11 @@ fn a_live_writer_holds_the_lock_and_a_gone_one_does_not() {
 fn a_long_ingest_renews_its_lock_past_the_lease() {
     let served = empty_bucket();
     let logs = served.home.join("logs");
-    let expected = generate(&logs, 1200, 200);
+    let expected = generate(&logs, 2400, 200);
     let lock = served.local.join("_ctidx/lock");
-    // A 0.5 s lease, renewed every 0.125 s: an ingest that runs longer keeps the store.
+    // A 0.3 s lease, renewed every 0.075 s: an ingest that runs longer keeps the store.
     let mut first = ingest_into_s3(&served, &logs.join("AWSLogs"), &["--memory-budget", "1"])
-        .env("CTIDX_S3_LOCK_SECONDS", "0.5")
+        .env("CTIDX_S3_LOCK_SECONDS", "0.3")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -427,10 +427,10 @@ fn a_long_ingest_renews_its_lock_past_the_lease() {
     let started = std::time::Instant::now();
     wait_until_exists(&lock);
     let taken = std::fs::read_to_string(&lock).unwrap_or_default();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    std::thread::sleep(std::time::Duration::from_millis(400));
     let renewed = std::fs::read_to_string(&lock).unwrap_or_default();
     let second = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
-        .env("CTIDX_S3_LOCK_SECONDS", "0.5")
+        .env("CTIDX_S3_LOCK_SECONDS", "0.3")
         .output()
         .expect("ctidx runs");
     let still_running = first.try_wait().expect("status").is_none();
