@@ -95,7 +95,7 @@ pub struct IngestArgs {
     pub jobs: Option<usize>,
 
     /// Decoded rows kept in memory before they are spilled to disk beside the store
-    #[arg(long, value_name = "MiB", default_value_t = 192)]
+    #[arg(long, value_name = "MiB", default_value_t = crate::ingest::DEFAULT_MEMORY_BUDGET_MIB)]
     pub memory_budget: usize,
 
     /// First delivery day to read, UTC (S3: only those days' folders are listed)

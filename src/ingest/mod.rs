@@ -41,6 +41,10 @@ pub struct IngestOptions {
     pub memory_budget: usize,
 }
 
+/// The default of `--memory-budget`. At 5M events (partitions of about 110 MiB of rows), 64 MiB
+/// kept ingest's peak under 512 MiB for about 5% more time than 192 MiB, which peaked near 800 MiB.
+pub const DEFAULT_MEMORY_BUDGET_MIB: usize = 64;
+
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
@@ -50,7 +54,7 @@ impl Default for IngestOptions {
                 .unwrap_or(2),
             concurrency: s3::DEFAULT_CONCURRENCY,
             limits: decode::Limits::default(),
-            memory_budget: 192 << 20,
+            memory_budget: DEFAULT_MEMORY_BUDGET_MIB << 20,
         }
     }
 }
