@@ -335,8 +335,9 @@ fn ingest_and_compact_write_a_store_in_s3_that_reads_as_the_one_on_disk() {
 fn a_large_data_file_is_uploaded_in_parts() {
     let served = empty_bucket();
     let logs = served.home.join("logs");
-    // One partition of 700,000 events, uploaded in parts of 5 MiB (S3's least).
-    generate(&logs, 1, 700_000);
+    // One partition of 800,000 events (about 5.9 MB of Parquet), uploaded in parts of 5 MiB (S3's
+    // least).
+    generate(&logs, 1, 800_000);
     let output = ingest_into_s3(&served, &logs.join("AWSLogs"), &[])
         .env("CTIDX_S3_PART_MIB", "5")
         .output()
@@ -353,7 +354,7 @@ fn a_large_data_file_is_uploaded_in_parts() {
     );
     let uploads = served.server.control.multipart_uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
-    assert_eq!(s3_event_ids(&served).1, 700_000);
+    assert_eq!(s3_event_ids(&served).1, 800_000);
 }
 
 #[test]
