@@ -42,7 +42,8 @@ WHERE useridentity.type IN ('IAMUser', 'AssumedRole')
 GROUP BY 1, 2, 3, 4
 """
 
-ONE_DAY = "SELECT count(*) FROM cloudtrail WHERE account = '{account}' AND day = '{day}'"
+ONE_DAY = ("SELECT count(*) FROM cloudtrail WHERE account = '{account}' AND month = '{month}' "
+           "AND day = '{day}'")
 
 
 def free_port():
@@ -97,7 +98,7 @@ def main():
     _, first = timed([args.ctidx, "--store", store, "sql", "--format", "csv",
                       "SELECT account, min(day) FROM cloudtrail GROUP BY 1 ORDER BY 1 LIMIT 1"])
     account, day = first.decode().splitlines()[1].split(",")
-    queries = {"scan": SCAN, "one-day": ONE_DAY.format(account=account, day=day)}
+    queries = {"scan": SCAN, "one-day": ONE_DAY.format(account=account, month=day[:7], day=day)}
     cores = os.cpu_count()
     print(f"store {store}: {events} events; {cores} cores; {args.runs} runs per figure")
     print(f"{'layout':<34} {'query':<8} {'local s':>8} {'cluster s':>10} {'ratio':>6} "

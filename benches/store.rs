@@ -276,14 +276,18 @@ impl Targets {
 }
 
 /// The queries, as pairs of name and SQL text. `eventtime` is ISO-8601 text, so a range on it is a
-/// range of strings; `day` (a partition column) bounds the files read.
+/// range of strings; `month` (a partition column) bounds the files read, and `day` (the first sort
+/// key, with a page index) the pages read within them.
 fn queries(t: &Targets) -> Vec<(String, String)> {
     let account = literal(&t.account);
     let day_from = literal(t.from.get(..10).unwrap_or(t.from.as_str()));
     let day_to = literal(&last_day(&t.to));
+    let month_from = literal(t.from.get(..7).unwrap_or(t.from.as_str()));
+    let month_to = literal(last_day(&t.to).get(..7).unwrap_or_default());
     let (from, to) = (literal(&t.from), literal(&t.to));
     let range = format!(
-        "account = {account} AND day >= {day_from} AND day <= {day_to} \
+        "account = {account} AND month >= {month_from} AND month <= {month_to} \
+         AND day >= {day_from} AND day <= {day_to} \
          AND eventtime >= {from} AND eventtime < {to} AND errorcode IS NULL"
     );
     vec![
@@ -319,8 +323,9 @@ fn queries(t: &Targets) -> Vec<(String, String)> {
             "top_events_day".to_string(),
             format!(
                 "SELECT eventname, count(*) AS n FROM cloudtrail \
-                 WHERE account = {account} AND day = {} \
+                 WHERE account = {account} AND month = {} AND day = {} \
                  GROUP BY eventname ORDER BY n DESC, eventname LIMIT 10",
+                literal(t.day.get(..7).unwrap_or_default()),
                 literal(&t.day)
             ),
         ),

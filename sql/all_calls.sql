@@ -5,7 +5,7 @@
 -- are the first and last successful ones. The IAM layer maps kinds of call to IAM actions.
 -- principal_arn is the user's ARN (useridentity.arn) or the ARN of the role that issued the session
 -- (useridentity.sessioncontext.sessionissuer.arn).
--- Parameters (bound by name): $first_day, $last_day: the window ('YYYY-MM-DD', UTC).
+-- Parameters (bound by name): $first_day, $last_day (with their months $first_month, $last_month): the window ('YYYY-MM-DD', UTC).
 -- Accounts: ctidx filters the result's `account` column, and the filter reaches the scan, so only the
 -- selected accounts' partitions are read. On another engine, add `AND account IN (...)` below.
 SELECT account,
@@ -22,5 +22,6 @@ SELECT account,
        max(eventtime) FILTER (WHERE errorcode IS NULL) AS last_call
 FROM cloudtrail
 WHERE day BETWEEN $first_day AND $last_day
+  AND month BETWEEN $first_month AND $last_month
   AND useridentity.type IN ('IAMUser', 'AssumedRole')
 GROUP BY 1, 2, 3, 4, 5, 6

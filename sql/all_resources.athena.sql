@@ -9,6 +9,7 @@ WITH seen AS (
     FROM cloudtrail c
     CROSS JOIN UNNEST(c.resources) AS t (r)
     WHERE c.day BETWEEN $first_day AND $last_day
+      AND c.month BETWEEN $first_month AND $last_month
       AND c.errorcode IS NULL
       AND c.useridentity.type IN ('IAMUser', 'AssumedRole')
       AND r.arn IS NOT NULL

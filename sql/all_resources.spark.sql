@@ -8,6 +8,7 @@ WITH seen AS (
     FROM cloudtrail c
     LATERAL VIEW explode(c.resources) t AS r
     WHERE c.day BETWEEN $first_day AND $last_day
+      AND c.month BETWEEN $first_month AND $last_month
       AND c.errorcode IS NULL
       AND c.useridentity.type IN ('IAMUser', 'AssumedRole')
       AND r.arn IS NOT NULL

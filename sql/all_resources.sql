@@ -1,7 +1,7 @@
 -- The resources each IAM user, and each role through its sessions, called successfully in a window of
 -- days, by kind of call (resources[].arn): at most $max_resources of them, the first by ARN, and
 -- resources_seen, how many distinct ARNs there were. Principals as in all_calls.sql.
--- Parameters (bound by name): $first_day, $last_day: the window ('YYYY-MM-DD', UTC); $principal_arn:
+-- Parameters (bound by name): $first_day, $last_day (with their months $first_month, $last_month): the window ('YYYY-MM-DD', UTC); $principal_arn:
 -- one principal's ARN, or '' for all; $max_resources: how many ARNs to keep per principal and kind.
 -- Accounts: as in all_calls.sql, ctidx filters the result's `account` column.
 -- The select-list unnest is DataFusion's; Athena, Trino and Spark take all_resources.athena.sql.
@@ -13,6 +13,7 @@ WITH seen AS (
                     ELSE useridentity.sessioncontext.sessionissuer.arn END AS principal_arn
         FROM cloudtrail
         WHERE day BETWEEN $first_day AND $last_day
+          AND month BETWEEN $first_month AND $last_month
           AND errorcode IS NULL
           AND useridentity.type IN ('IAMUser', 'AssumedRole')
           AND resources IS NOT NULL

@@ -2,7 +2,7 @@
 -- every role at once: one row per account, role (the sessions' issuer), person and kind of call. Each
 -- session is attributed to a person as role_calls_by_person.sql says. Reads `session_links`, the result
 -- of session_links.sql.
--- Parameters (bound by name): $first_day, $last_day: the window ('YYYY-MM-DD', UTC); $max_depth: how
+-- Parameters (bound by name): $first_day, $last_day (with their months $first_month, $last_month): the window ('YYYY-MM-DD', UTC); $max_depth: how
 -- many assumptions a chain is climbed.
 -- Accounts: as in all_calls.sql, ctidx filters the result's `account` column; elsewhere add
 -- `AND e.account IN (...)` below.
@@ -68,6 +68,7 @@ FROM switchers w
 RIGHT JOIN (origins o RIGHT JOIN cloudtrail e ON e.useridentity.accesskeyid = o.session_key)
   ON e.useridentity.arn = w.session_arn
 WHERE e.day BETWEEN $first_day AND $last_day
+  AND e.month BETWEEN $first_month AND $last_month
   AND e.errorcode IS NULL
   AND e.useridentity.type = 'AssumedRole'
 GROUP BY 1, 2, 3, e.eventsource, e.eventname, e.eventtype

@@ -1,7 +1,7 @@
 -- Which API calls were made in sessions of one IAM role in a window of days, and how many were refused
 -- for lack of permission? calls counts the successful ones; denied_calls those refused.
 -- The role is the session's issuer (useridentity.sessioncontext.sessionissuer.arn).
--- Parameters (bound by name): $account: the account id; $first_day, $last_day: the window ('YYYY-MM-DD', UTC);
+-- Parameters (bound by name): $account: the account id; $first_day, $last_day (with their months $first_month, $last_month): the window ('YYYY-MM-DD', UTC);
 -- $principal_arn: the role's ARN.
 SELECT eventsource, eventname, eventtype,
        count(*) FILTER (WHERE errorcode IS NULL) AS calls,
@@ -14,6 +14,7 @@ SELECT eventsource, eventname, eventtype,
 FROM cloudtrail
 WHERE account = $account
   AND day BETWEEN $first_day AND $last_day
+  AND month BETWEEN $first_month AND $last_month
   AND useridentity.type = 'AssumedRole'
   AND useridentity.sessioncontext.sessionissuer.arn = $principal_arn
 GROUP BY eventsource, eventname, eventtype

@@ -6,7 +6,7 @@
 -- in the console under that session ARN (when only one principal did); else the Identity Center user
 -- the session acts for; else the role session name (which console role switches and Identity Center
 -- sessions set to the person's user name). Reads `session_links`, the result of session_links.sql.
--- Parameters (bound by name): $account: the role's account; $first_day, $last_day: the window
+-- Parameters (bound by name): $account: the role's account; $first_day, $last_day (with their months $first_month, $last_month): the window
 -- ('YYYY-MM-DD', UTC); $role_arn: the role's ARN; $max_depth: how many assumptions a chain is climbed.
 WITH RECURSIVE
 -- Starting from the sessions whose keys this role's calls used, climb the chain of role assumptions
@@ -21,6 +21,7 @@ ancestry (session_key, caller_key, caller, caller_created, depth) AS (
           FROM cloudtrail
           WHERE account = $account
             AND day BETWEEN $first_day AND $last_day
+            AND month BETWEEN $first_month AND $last_month
             AND useridentity.sessioncontext.sessionissuer.arn = $role_arn
       )
     UNION ALL
@@ -76,6 +77,7 @@ RIGHT JOIN (origins o RIGHT JOIN cloudtrail e ON e.useridentity.accesskeyid = o.
   ON e.useridentity.arn = w.session_arn
 WHERE e.account = $account
   AND e.day BETWEEN $first_day AND $last_day
+  AND e.month BETWEEN $first_month AND $last_month
   AND e.errorcode IS NULL
   AND e.useridentity.type = 'AssumedRole'
   AND e.useridentity.sessioncontext.sessionissuer.arn = $role_arn

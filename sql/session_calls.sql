@@ -3,12 +3,13 @@
 -- the access key an assumption returned, or under the session ARN and creation time of a role
 -- switch). Reads `person_sessions`, the result of person_sessions.sql.
 -- Parameters (bound by name): $role_arn, $role_account: the destination role's ARN and account;
--- $first_day, $last_day: the window ('YYYY-MM-DD', UTC).
+-- $first_day, $last_day (with their months $first_month, $last_month): the window ('YYYY-MM-DD', UTC).
 SELECT e.eventsource, e.eventname, e.eventtype,
        count(*) AS calls, min(e.eventtime) AS first_call, max(e.eventtime) AS last_call
 FROM cloudtrail e
 WHERE e.account = $role_account
   AND e.day BETWEEN $first_day AND $last_day
+  AND e.month BETWEEN $first_month AND $last_month
   AND e.errorcode IS NULL
   AND e.useridentity.sessioncontext.sessionissuer.arn = $role_arn
   AND (

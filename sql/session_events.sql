@@ -13,7 +13,7 @@
 -- is recorded in the destination account (and, for AssumeRole, in the caller's too), so ctidx can
 -- read only the accounts a chain into a given account can pass through: that account, then the
 -- caller accounts its session events name, and so on (on another engine, read them all).
--- Parameters (bound by name): $first_day, $last_day: the days to look for role assumptions in.
+-- Parameters (bound by name): $first_day, $last_day (with their months $first_month, $last_month): the days to look for role assumptions in.
 SELECT
     account,
     sharedeventid,
@@ -58,6 +58,7 @@ SELECT
     END AS caller_created
 FROM cloudtrail
 WHERE day BETWEEN $first_day AND $last_day
+  AND month BETWEEN $first_month AND $last_month
   AND errorcode IS NULL
   AND (
       (eventsource = 'sts.amazonaws.com'

@@ -2,7 +2,7 @@
 -- sessions (the calls of session_calls.sql), as principal_requests.sql gives them for a principal's
 -- own calls. Reads `person_sessions`, the result of person_sessions.sql.
 -- Parameters (bound by name): $role_arn, $role_account: the destination role's ARN and account;
--- $first_day, $last_day: the window ('YYYY-MM-DD', UTC).
+-- $first_day, $last_day (with their months $first_month, $last_month): the window ('YYYY-MM-DD', UTC).
 SELECT e.eventsource, e.eventname, e.eventtype, e.recipientaccountid, e.awsregion, e.requestparameters,
        count(*) AS calls,
        min(e.eventtime) AS first_call,
@@ -11,6 +11,7 @@ SELECT e.eventsource, e.eventname, e.eventtype, e.recipientaccountid, e.awsregio
 FROM cloudtrail e
 WHERE e.account = $role_account
   AND e.day BETWEEN $first_day AND $last_day
+  AND e.month BETWEEN $first_month AND $last_month
   AND e.errorcode IS NULL
   AND e.useridentity.sessioncontext.sessionissuer.arn = $role_arn
   AND (

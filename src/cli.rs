@@ -53,9 +53,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Read CloudTrail logs into the store (incremental: unchanged objects are skipped)
     Ingest(IngestArgs),
-    /// Run SQL over the store; the table is `cloudtrail`, partitioned by `account` and `day`
+    /// Run SQL over the store; the table is `cloudtrail`, partitioned by `account` and `month`
     Sql(SqlArgs),
-    /// Merge each partition's files into one
+    /// Merge each partition's files into one (and move a store of day folders to month folders)
     Compact(CompactArgs),
     /// CloudTracker's questions: which principals are idle, and which privileges each one never uses
     Query(QueryArgs),
@@ -226,7 +226,7 @@ pub struct ExecutorArgs {
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// Only these accounts
+    /// Only these accounts (a store of day folders is moved whole)
     #[arg(long, value_name = "ID")]
     pub account: Vec<String>,
 }

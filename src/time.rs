@@ -1,5 +1,5 @@
 //! UTC days and windows of days: the one day type and the one window type that every command, the
-//! S3 listing and the store's `day` partitions use.
+//! S3 listing and the store's `day` column and `month` partitions use.
 
 use chrono::{Datelike, Months, NaiveDate};
 
@@ -19,6 +19,12 @@ pub fn day_text(time: &str) -> Option<&str> {
         None | Some(b'T') | Some(b' ') => Some(day),
         _ => None,
     }
+}
+
+/// The `YYYY-MM` month of a `YYYY-MM-DD` day, as the store's `month` partitions name it.
+pub fn month_of_day(day: &str) -> Option<&str> {
+    day_of_text(day)?;
+    day.get(..7)
 }
 
 /// The day `YYYY-MM-DD` names exactly.
@@ -106,16 +112,26 @@ impl Window {
         }
     }
 
-    /// The first day as the `day` partition column writes it; an open start is the earliest day.
+    /// The first day as the `day` column writes it; an open start is the earliest day.
     pub fn start_text(&self) -> String {
         self.start
             .map_or_else(|| FIRST_DAY_TEXT.to_string(), |day| day.to_string())
     }
 
-    /// The last day as the `day` partition column writes it; an open end is the latest day.
+    /// The last day as the `day` column writes it; an open end is the latest day.
     pub fn end_text(&self) -> String {
         self.end
             .map_or_else(|| LAST_DAY_TEXT.to_string(), |day| day.to_string())
+    }
+
+    /// The month of the first day, as the `month` partition column writes it.
+    pub fn start_month_text(&self) -> String {
+        self.start_text()[..7].to_string()
+    }
+
+    /// The month of the last day, as the `month` partition column writes it.
+    pub fn end_month_text(&self) -> String {
+        self.end_text()[..7].to_string()
     }
 
     /// The window grown by `days` before its start.
@@ -157,7 +173,10 @@ mod tests {
         ] {
             assert_eq!(day_text(bad), None, "{bad}");
             assert!(parse_day(bad).is_err(), "{bad}");
+            assert_eq!(month_of_day(bad), None, "{bad}");
         }
+        assert_eq!(month_of_day("2024-02-29"), Some("2024-02"));
+        assert_eq!(month_of_day("2024-02-29T10:00:00Z"), None);
         assert_eq!(day("2018-03-31T00:00:00Z"), day("2018-03-31"));
         assert_eq!(days_in_month(2024, 2), 29);
         assert_eq!(days_in_month(1900, 2), 28);
@@ -177,6 +196,10 @@ mod tests {
         assert_eq!(
             (Window::default().start_text(), Window::default().end_text()),
             ("0000-01-01".to_string(), "9999-12-31".to_string())
+        );
+        assert_eq!(
+            (w.start_month_text(), w.end_month_text()),
+            ("2018-01".to_string(), "2018-03".to_string())
         );
 
         let last_year = Window::new(None, Some(day("2024-03-01")))

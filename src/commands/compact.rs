@@ -10,9 +10,22 @@ pub fn run(
 ) -> anyhow::Result<ExitStatus> {
     let store = settings.open_store()?;
     let lock = store.lock_for_writing()?;
+    let selected =
+        |account: &str| args.account.is_empty() || args.account.iter().any(|a| a == account);
+    let (mut months, mut moved) = (0u64, 0u64);
+    for (key, files) in store.day_layout_files()? {
+        moved += store.move_day_files(&key, &files, &lock)? as u64;
+        months += 1;
+        printer.detail(format!("moved into {}", key.relative_dir().display()));
+    }
+    if months > 0 {
+        printer.status(format!(
+            "moved the store to one folder per month: {moved} files of day folders into {months} month partitions"
+        ));
+    }
     let (mut partitions, mut merged) = (0u64, 0u64);
     for (key, files) in store.partitions()? {
-        if files.len() < 2 || !(args.account.is_empty() || args.account.contains(&key.account)) {
+        if files.len() < 2 || !selected(&key.account) {
             continue;
         }
         merged += store.compact_partition(&key, &lock)? as u64;

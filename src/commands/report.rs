@@ -1,6 +1,5 @@
 //! `ctidx report`: every user and role of the selected accounts, with what it needs, as one HTML file.
 
-use std::collections::HashMap;
 use std::io::BufWriter;
 
 use anyhow::Context;
@@ -28,7 +27,7 @@ pub fn run(
     let accounts = settings.accounts(&args.account)?;
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
-    let partitions = store.partition_keys()?;
+
     let patterns = if args.data_events.is_empty() {
         &settings.config.data_events
     } else {
@@ -36,20 +35,14 @@ pub fn run(
     };
     let recording = RecordingConfig::from_patterns(patterns)?;
     let catalogue = Catalogue::embedded();
-    let days: HashMap<String, Vec<String>> = accounts
-        .iter()
-        .map(|account| {
-            let days = days_with_logs(&account.id, &window, &partitions);
-            (account.id.clone(), days)
-        })
-        .collect();
+    let days = days_with_logs(&ctx, &accounts, &window)?;
     let scope = Scope {
         settings,
         accounts,
         window,
         recording: &recording,
         catalogue,
-        partitions: &partitions,
+        days_with_logs: &days,
         by_session: (!args.no_sessions).then_some(args.max_depth),
         needs_and_days: true,
     };
@@ -82,7 +75,7 @@ pub fn run(
         &unrecorded,
         &window,
         options,
-        days,
+        days.clone(),
         generated,
     );
     let survey = organization::survey(

@@ -142,6 +142,34 @@ pub async fn daily_of_accounts(
     Ok(daily)
 }
 
+/// The days of `window` on which the store holds logs of each of `accounts`
+/// (`sql/days_with_logs.sql`), in order; an account without any is absent.
+pub async fn days_with_logs(
+    ctx: &SessionContext,
+    accounts: &[String],
+    window: &Window,
+) -> Result<BTreeMap<String, Vec<String>>, QueryError> {
+    let query = queries::DAYS_WITH_LOGS;
+    let batches = query
+        .run_in_accounts(ctx, &queries::Days { window }, accounts)
+        .await?;
+    let shape = |error| QueryError::Rows(query.name, error);
+    let mut days: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for batch in &batches {
+        let account = text_column(batch, column::ACCOUNT).map_err(shape)?;
+        let day = text_column(batch, column::DAY).map_err(shape)?;
+        for row in 0..batch.num_rows() {
+            if let (Some(account), Some(day)) = (value(&account, row), value(&day, row)) {
+                days.entry(account).or_default().push(day);
+            }
+        }
+    }
+    for of_account in days.values_mut() {
+        of_account.sort();
+    }
+    Ok(days)
+}
+
 /// Every successful call of the principals of `accounts` in `window` (`sql/all_requests.sql`), as it
 /// streams in: `visit(account, principal ARN, request)` for each, with `calls` 1.
 pub async fn each_request(

@@ -4,7 +4,7 @@
 //! name), so that a renderer can write them as they come. An account that cannot be reported (no
 //! IAM snapshot, a broken one, no logs in the window) becomes a [`Problem`]; the others still are.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use datafusion::prelude::SessionContext;
 use rayon::prelude::*;
@@ -20,7 +20,6 @@ use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
 use crate::iam::resource_types::ResourceTypes;
 use crate::mapping::resources::{IamNames, Rules};
-use crate::store::PartitionKey;
 use crate::time::Window;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -134,8 +133,8 @@ pub struct Scope<'a> {
     pub window: Window,
     pub recording: &'a RecordingConfig,
     pub catalogue: &'a Catalogue,
-    /// The store's partitions, for the days with logs.
-    pub partitions: &'a BTreeSet<PartitionKey>,
+    /// The days of the window with logs, by account ([`days_with_logs`]).
+    pub days_with_logs: &'a LogDays,
     /// Attribute each role's sessions to people, climbing chains of at most this many role
     /// assumptions.
     pub by_session: Option<u32>,
@@ -157,7 +156,7 @@ pub fn survey(
     let mut survey = Survey::default();
     let mut ready: Vec<(AccountCoverage, AuthorizationDetails, Vec<Principal>)> = Vec::new();
     for account in &scope.accounts {
-        let mut coverage = coverage(account, &scope.window, scope.partitions);
+        let mut coverage = coverage(account, scope.days_with_logs);
         let problem = |left_out: bool, message: String| Problem {
             account: account.id.clone(),
             principal: None,
@@ -456,13 +455,27 @@ pub fn principals_of(
     (principals, foreign)
 }
 
-/// The days of `window` for which the store holds logs of `account`.
-pub fn coverage(
-    account: &AccountConfig,
+/// The days of a window on which the store holds logs, by account, each account's in order.
+pub type LogDays = BTreeMap<String, Vec<String>>;
+
+/// The days of `window` on which the store holds logs of each of `accounts`.
+pub fn days_with_logs(
+    ctx: &SessionContext,
+    accounts: &[&AccountConfig],
     window: &Window,
-    partitions: &BTreeSet<PartitionKey>,
-) -> AccountCoverage {
-    let days = days_with_logs(&account.id, window, partitions);
+) -> anyhow::Result<LogDays> {
+    let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
+    Ok(crate::sql::block_on(super::activity::days_with_logs(
+        ctx, &ids, window,
+    ))??)
+}
+
+/// The days with logs of `account`, from those of every account.
+pub fn coverage(account: &AccountConfig, days_with_logs: &LogDays) -> AccountCoverage {
+    let days: &[String] = days_with_logs
+        .get(&account.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     AccountCoverage {
         id: account.id.clone(),
         name: account.name.clone(),
@@ -473,20 +486,6 @@ pub fn coverage(
         last_day_with_logs: days.last().cloned(),
         reported: false,
     }
-}
-
-/// The days of `window` for which the store holds logs of the account `account_id`, in order.
-pub fn days_with_logs(
-    account_id: &str,
-    window: &Window,
-    partitions: &BTreeSet<PartitionKey>,
-) -> Vec<String> {
-    let days: BTreeSet<&str> = partitions
-        .iter()
-        .filter(|key| key.account == account_id && window.contains_text(&key.day))
-        .map(|key| key.day.as_str())
-        .collect();
-    days.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -525,21 +524,16 @@ mod tests {
     }
 
     #[test]
-    fn coverage_counts_the_days_of_the_window_with_logs() {
-        let key = |account: &str, day: &str| PartitionKey {
-            account: account.into(),
-            day: day.into(),
-        };
-        let partitions: BTreeSet<PartitionKey> = [
-            key("111111111111", "2024-02-28"),
-            key("111111111111", "2024-03-01"),
-            key("111111111111", "2024-03-04"),
-            key("222222222222", "2024-03-02"),
+    fn coverage_counts_the_days_with_logs_of_its_account() {
+        let days: LogDays = [
+            (
+                "111111111111".to_string(),
+                vec!["2024-03-01".to_string(), "2024-03-04".to_string()],
+            ),
+            ("222222222222".to_string(), vec!["2024-03-02".to_string()]),
         ]
         .into();
-        let day = |text| crate::time::parse_day(text).expect("day");
-        let window = Window::new(Some(day("2024-03-01")), Some(day("2024-03-31"))).expect("window");
-        let covered = coverage(&account("111111111111"), &window, &partitions);
+        let covered = coverage(&account("111111111111"), &days);
         assert_eq!(
             (
                 covered.days_with_logs,
@@ -548,9 +542,6 @@ mod tests {
             ),
             (2, Some("2024-03-01"), Some("2024-03-04"))
         );
-        assert_eq!(
-            coverage(&account("333333333333"), &window, &partitions).days_with_logs,
-            0
-        );
+        assert_eq!(coverage(&account("333333333333"), &days).days_with_logs, 0);
     }
 }

@@ -10,7 +10,8 @@ use std::io::Read;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, ListArray, MapArray, NullBufferBuilder, RecordBatch, StringBuilder, StructArray,
+    ArrayRef, AsArray, ListArray, MapArray, NullBufferBuilder, RecordBatch, StringBuilder,
+    StructArray,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields};
@@ -382,6 +383,8 @@ impl BatchBuilder {
             .collect();
         let mut extra = self.extra;
         arrays.push(Arc::new(extra.finish()));
+        let days = schema::day_column(arrays[*EVENT_TIME].as_string::<i32>());
+        arrays.push(Arc::new(days));
         RecordBatch::try_new(schema::file_schema(), arrays)
             .map_err(|e| DecodeError::Shape(format!("internal: cannot assemble batch: {e}")))
     }

@@ -126,6 +126,8 @@ pub fn ingest(
     if options.full {
         store.clear(&lock)?;
     }
+    // A store of the earlier day layout is refused before anything is added to it.
+    store.partition_keys()?;
     let mut manifest = store.manifest()?;
     let mut report = IngestReport {
         skipped: listing.skipped,
@@ -429,13 +431,13 @@ fn decode_bytes(
         .map_err(|e| Unread::Failed(e.to_string()))
 }
 
-/// Groups rows by (account, day). The account is the one the object's key names, else the record's
+/// Groups rows by (account, month). The account is the one the object's key names, else the record's
 /// `recipientAccountId`, else its caller's account.
 fn split_by_partition(
     batch: &RecordBatch,
     layout_account: Option<&str>,
 ) -> Result<Vec<(PartitionKey, RecordBatch)>, arrow::error::ArrowError> {
-    let times = schema::text_column(batch, column::EVENT_TIME)?;
+    let days = schema::text_column(batch, column::DAY)?;
     let recipients = schema::text_column(batch, column::RECIPIENT_ACCOUNT_ID)?;
     let identity_accounts = batch
         .column_by_name(column::USER_IDENTITY)
@@ -462,19 +464,19 @@ fn split_by_partition(
                     .then(|| identity_accounts.value(row))
             })
             .unwrap_or("unknown");
-        let day = crate::time::day_text(times.value(row)).unwrap_or("unknown");
+        let month = crate::time::month_of_day(days.value(row)).unwrap_or("unknown");
         let index = match previous {
-            Some((key, index)) if key == (account, day) => index,
-            _ => *index_of.entry((account, day)).or_insert_with(|| {
+            Some((key, index)) if key == (account, month) => index,
+            _ => *index_of.entry((account, month)).or_insert_with(|| {
                 let key = PartitionKey {
                     account: account.to_string(),
-                    day: day.to_string(),
+                    month: month.to_string(),
                 };
                 rows_by_key.push((key, Vec::new()));
                 rows_by_key.len() - 1
             }),
         };
-        previous = Some(((account, day), index));
+        previous = Some(((account, month), index));
         rows_by_key[index].1.push(row as u32);
     }
     rows_by_key.sort_by(|a, b| a.0.cmp(&b.0));
@@ -515,28 +517,28 @@ mod tests {
             .collect()
     }
 
-    fn key(account: &str, day: &str) -> PartitionKey {
+    fn key(account: &str, month: &str) -> PartitionKey {
         PartitionKey {
             account: account.into(),
-            day: day.into(),
+            month: month.into(),
         }
     }
 
     #[test]
-    fn rows_are_grouped_by_account_and_day_in_key_order() {
+    fn rows_are_grouped_by_account_and_month_in_key_order() {
         let records = [
-            record(0, "2024-03-02", "222"),
+            record(0, "2024-04-02", "222"),
             record(1, "2024-03-01", "111"),
-            record(2, "2024-03-02", "222"),
-            record(3, "2024-03-02", "111"),
-            record(4, "2024-03-01", "111"),
+            record(2, "2024-04-30", "222"),
+            record(3, "2024-04-01", "111"),
+            record(4, "2024-03-31", "111"),
         ];
         assert_eq!(
             split(&records, None),
             vec![
-                (key("111", "2024-03-01"), vec!["e1".into(), "e4".into()]),
-                (key("111", "2024-03-02"), vec!["e3".into()]),
-                (key("222", "2024-03-02"), vec!["e0".into(), "e2".into()]),
+                (key("111", "2024-03"), vec!["e1".into(), "e4".into()]),
+                (key("111", "2024-04"), vec!["e3".into()]),
+                (key("222", "2024-04"), vec!["e0".into(), "e2".into()]),
             ]
         );
         // The account in the object's key wins over the record's.
@@ -546,16 +548,16 @@ mod tests {
     }
 
     #[test]
-    fn an_object_spanning_thousands_of_days_is_split_exactly() {
-        let start = chrono::NaiveDate::from_ymd_opt(2010, 1, 1).expect("valid date");
+    fn an_object_spanning_thousands_of_months_is_split_exactly() {
+        let start = chrono::NaiveDate::from_ymd_opt(2010, 1, 31).expect("valid date");
         let days: Vec<String> = (0..4000)
             .map(|i| {
-                (start + chrono::Days::new(i))
+                (start + chrono::Months::new(i))
                     .format("%Y-%m-%d")
                     .to_string()
             })
             .collect();
-        // Each day twice, far apart, so that no two neighbouring rows share a partition.
+        // Each month twice, far apart, so that no two neighbouring rows share a partition.
         let records: Vec<String> = (0..2)
             .flat_map(|_| days.iter())
             .enumerate()
@@ -564,7 +566,7 @@ mod tests {
         let parts = split(&records, None);
         assert_eq!(parts.len(), days.len());
         for (i, (key, ids)) in parts.iter().enumerate() {
-            assert_eq!(key.day, days[i]);
+            assert_eq!(key.month, days[i][..7]);
             assert_eq!(ids, &[format!("e{i}"), format!("e{}", i + days.len())]);
         }
     }

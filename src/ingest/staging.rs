@@ -15,7 +15,7 @@ use arrow::ipc::writer::FileWriter;
 use rayon::prelude::*;
 
 use crate::store::schema;
-use crate::store::{PartitionKey, Run, StoreError, merge_sorted_runs, sort_by_principal_and_time};
+use crate::store::{PartitionKey, Run, StoreError, merge_sorted_runs, sort_rows};
 
 pub struct Staging {
     in_memory: BTreeMap<PartitionKey, Vec<RecordBatch>>,
@@ -64,14 +64,18 @@ impl Staging {
         Ok(())
     }
 
-    /// Sorts and writes partitions' rows as one run each, newest day first, until what stays in
-    /// memory is at most half the budget. The oldest days are the next to close and be written, so
+    /// Sorts and writes partitions' rows as one run each, newest month first, until what stays in
+    /// memory is at most half the budget. The oldest months are the next to close and be written, so
     /// their rows are kept: written from memory, they make no round trip through the disk. The
     /// chosen partitions are written in parallel, so that a spill keeps every core busy rather than
     /// stalling the decoders behind one thread.
     fn spill(&mut self) -> Result<(), StoreError> {
         let mut newest_first: Vec<PartitionKey> = self.in_memory.keys().cloned().collect();
-        newest_first.sort_by(|a, b| b.day.cmp(&a.day).then_with(|| a.account.cmp(&b.account)));
+        newest_first.sort_by(|a, b| {
+            b.month
+                .cmp(&a.month)
+                .then_with(|| a.account.cmp(&b.account))
+        });
         let mut partitions: Vec<(PathBuf, PartitionKey, Vec<RecordBatch>)> = Vec::new();
         for key in newest_first {
             if self.bytes <= self.budget / 2 {
@@ -125,8 +129,9 @@ impl Staging {
         }
     }
 
-    /// Takes out the partitions of `account` before day `open_from` (all of the account's when
-    /// `None`), to be written now; except those in `held`, which stay until the end of the run.
+    /// Takes out the partitions of `account` before the month of day `open_from` (all of the
+    /// account's when `None`), to be written now; except those in `held`, which stay until the end
+    /// of the run.
     pub fn take_closed(
         &mut self,
         account: &str,
@@ -137,7 +142,9 @@ impl Staging {
             .into_iter()
             .filter(|key| {
                 key.account == account
-                    && open_from.is_none_or(|open| key.day.as_str() < open)
+                    && open_from.is_none_or(|open| {
+                        key.month.as_str() < crate::time::month_of_day(open).unwrap_or(open)
+                    })
                     && !held.contains(key)
             })
             .map(|key| self.take(key))
@@ -183,9 +190,9 @@ const SPILL_SLICE_ROWS: usize = 1024;
 const MERGE_FAN_IN: usize = 16;
 static MERGED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
-/// Writes the batches, sorted by principal and time, as one spilled run.
+/// Writes the batches, sorted by day, principal and time, as one spilled run.
 fn write_run(path: &Path, batches: &[RecordBatch]) -> Result<(), arrow::error::ArrowError> {
-    let sorted = sort_by_principal_and_time(batches)?;
+    let sorted = sort_rows(batches)?;
     let mut writer = FileWriter::try_new(File::create(path)?, &schema::file_schema())?;
     // Written in slices so that reading the run back holds one slice at a time.
     let mut offset = 0;
@@ -253,11 +260,10 @@ impl StagedPartition {
         }
         let mut runs: Vec<Run<'static>> = Vec::new();
         if !self.in_memory.is_empty() {
-            let sorted =
-                sort_by_principal_and_time(&self.in_memory).map_err(|e| StoreError::Invalid {
-                    path: self.key.relative_dir().display().to_string(),
-                    message: format!("cannot sort staged rows: {e}"),
-                })?;
+            let sorted = sort_rows(&self.in_memory).map_err(|e| StoreError::Invalid {
+                path: self.key.relative_dir().display().to_string(),
+                message: format!("cannot sort staged rows: {e}"),
+            })?;
             runs.push(Box::new(std::iter::once(Ok(sorted))));
         }
         for path in spilled {
@@ -271,10 +277,10 @@ impl StagedPartition {
 mod tests {
     use super::*;
 
-    fn key(day: &str) -> PartitionKey {
+    fn key(month: &str) -> PartitionKey {
         PartitionKey {
             account: "111111111111".into(),
-            day: day.into(),
+            month: month.into(),
         }
     }
 
@@ -307,24 +313,27 @@ mod tests {
     }
 
     #[test]
-    fn a_spill_writes_the_newest_days_and_a_run_is_removed_once_opened() {
+    fn a_spill_writes_the_newest_months_and_a_run_is_removed_once_opened() {
         let scratch = tempfile::tempdir().expect("tempdir");
         let size = without_spare_capacity(day_batch("2024-03-01", 200))
             .expect("same columns")
             .get_array_memory_size();
-        // Room for two and a half days: the third spills until at most half the budget is held.
+        // Room for two and a half months: the third spills until at most half the budget is held.
         let mut staging = Staging::new(scratch.path(), size * 5 / 2).expect("staging");
-        for day in ["2024-03-01", "2024-03-02", "2024-03-03"] {
-            staging.push(key(day), day_batch(day, 200)).expect("push");
+        for month in ["2024-01", "2024-02", "2024-03"] {
+            let day = format!("{month}-01");
+            staging
+                .push(key(month), day_batch(&day, 200))
+                .expect("push");
         }
-        let in_memory: Vec<&str> = staging.in_memory.keys().map(|k| k.day.as_str()).collect();
-        let spilled: Vec<&str> = staging.spilled.keys().map(|k| k.day.as_str()).collect();
-        assert_eq!(in_memory, ["2024-03-01"]);
-        assert_eq!(spilled, ["2024-03-02", "2024-03-03"]);
+        let in_memory: Vec<&str> = staging.in_memory.keys().map(|k| k.month.as_str()).collect();
+        let spilled: Vec<&str> = staging.spilled.keys().map(|k| k.month.as_str()).collect();
+        assert_eq!(in_memory, ["2024-01"]);
+        assert_eq!(spilled, ["2024-02", "2024-03"]);
         let folder = staging.folder.path().to_path_buf();
         assert_eq!(files_in(&folder), 2);
 
-        let runs = staging.take(key("2024-03-03")).runs().expect("runs");
+        let runs = staging.take(key("2024-03")).runs().expect("runs");
         assert_eq!(files_in(&folder), 1, "an opened run no longer has a name");
         let rows: usize = runs
             .into_iter()

@@ -99,7 +99,7 @@ pub fn session_config() -> SessionConfig {
 
 /// No cache of the store's listing: it lists the whole table on first use so that later queries
 /// can be answered from memory, which a process that asks once pays for in full. Without it, a
-/// query with `account = …` lists only that account's folders (36,500 day folders walked → 365, on
+/// query with `account = …` lists only that account's folders (1,200 month folders walked → 12, on
 /// a 100-account, one-year store).
 pub fn runtime_env() -> anyhow::Result<Arc<RuntimeEnv>> {
     Ok(RuntimeEnvBuilder::new()

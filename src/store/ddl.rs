@@ -57,8 +57,8 @@ pub enum DdlError {
     Account(String),
 }
 
-/// The first day Athena projects: CloudTrail began delivering logs in November 2013.
-const FIRST_PROJECTED_DAY: &str = "2013-11-01";
+/// The first month Athena projects: CloudTrail began delivering logs in November 2013.
+const FIRST_PROJECTED_MONTH: &str = "2013-11";
 
 impl TableDefinition {
     /// The statements that create the table, separated by `;` and newlines, ready for the engine.
@@ -106,18 +106,18 @@ impl TableDefinition {
         };
         Ok(format!(
             "CREATE EXTERNAL TABLE {table} (\n{columns}\n)\n\
-             PARTITIONED BY (account STRING, day STRING)\n\
+             PARTITIONED BY (account STRING, month STRING)\n\
              STORED AS PARQUET\n\
              LOCATION '{location}'\n\
              TBLPROPERTIES (\n\
              \x20 'projection.enabled' = 'true',\n\
              {account}\
-             \x20 'projection.day.type' = 'date',\n\
-             \x20 'projection.day.format' = 'yyyy-MM-dd',\n\
-             \x20 'projection.day.range' = '{FIRST_PROJECTED_DAY},NOW',\n\
-             \x20 'projection.day.interval' = '1',\n\
-             \x20 'projection.day.interval.unit' = 'DAYS',\n\
-             \x20 'storage.location.template' = '{location}account=${{account}}/day=${{day}}/'\n\
+             \x20 'projection.month.type' = 'date',\n\
+             \x20 'projection.month.format' = 'yyyy-MM',\n\
+             \x20 'projection.month.range' = '{FIRST_PROJECTED_MONTH},NOW',\n\
+             \x20 'projection.month.interval' = '1',\n\
+             \x20 'projection.month.interval.unit' = 'MONTHS',\n\
+             \x20 'storage.location.template' = '{location}account=${{account}}/month=${{month}}/'\n\
              );\n",
             table = self.table,
             columns = column_list(&Hive, "`"),
@@ -146,11 +146,11 @@ impl TableDefinition {
         };
         let bare = parts.last().copied().unwrap_or_default();
         format!(
-            "CREATE TABLE {table} (\n{columns},\n  account varchar,\n  day varchar\n)\n\
+            "CREATE TABLE {table} (\n{columns},\n  account varchar,\n  month varchar\n)\n\
              WITH (\n\
              \x20 external_location = '{location}',\n\
              \x20 format = 'PARQUET',\n\
-             \x20 partitioned_by = ARRAY['account', 'day']\n\
+             \x20 partitioned_by = ARRAY['account', 'month']\n\
              );\n\
              CALL {procedure}('{schema_name}', '{bare}', 'FULL');\n",
             columns = column_list(&Trino, "\""),
@@ -164,9 +164,9 @@ impl TableDefinition {
         format!(
             "CREATE OR REPLACE TEMPORARY FUNCTION json_extract_scalar(json STRING, path STRING)\n\
              RETURNS STRING RETURN get_json_object(json, path);\n\
-             CREATE TABLE {table} (\n{columns},\n  account STRING,\n  day STRING\n)\n\
+             CREATE TABLE {table} (\n{columns},\n  account STRING,\n  month STRING\n)\n\
              USING parquet\n\
-             PARTITIONED BY (account, day)\n\
+             PARTITIONED BY (account, month)\n\
              LOCATION '{location}';\n\
              MSCK REPAIR TABLE {table};\n",
             table = self.table,
@@ -183,9 +183,9 @@ impl TableDefinition {
             "CREATE OR REPLACE MACRO json_extract_scalar(json, path) AS json_extract_string(json, path);\n\
              CREATE OR REPLACE VIEW {table} AS\n\
              SELECT * FROM read_parquet(\n\
-             \x20 '{location}account=*/day=*/*.parquet',\n\
+             \x20 '{location}account=*/month=*/*.parquet',\n\
              \x20 hive_partitioning = true,\n\
-             \x20 hive_types = {{'account': VARCHAR, 'day': VARCHAR}}\n\
+             \x20 hive_types = {{'account': VARCHAR, 'month': VARCHAR}}\n\
              );\n",
             table = self.table,
             location = self.directory(),
@@ -353,12 +353,13 @@ mod tests {
     }
 
     #[test]
-    fn athena_projects_accounts_and_days_from_the_store_layout() {
+    fn athena_projects_accounts_and_months_from_the_store_layout() {
         let text = definition(Engine::Athena).statements().unwrap();
         assert!(text.contains("'projection.account.values' = '111111111111,222222222222'"));
         assert!(text.contains(
-            "'storage.location.template' = 's3://bucket/ct/account=${account}/day=${day}/'"
+            "'storage.location.template' = 's3://bucket/ct/account=${account}/month=${month}/'"
         ));
+        assert!(text.contains("'projection.month.interval.unit' = 'MONTHS'"));
         let injected = TableDefinition {
             accounts: AccountProjection::Injected,
             ..definition(Engine::Athena)

@@ -1,4 +1,4 @@
-//! Streaming k-way merge of runs that are each sorted by principal, time and eventID, so that a
+//! Streaming k-way merge of runs that are each sorted by day, principal, time and eventID, so that a
 //! partition of any size is written (or compacted) holding about one batch per run in memory.
 
 use std::cmp::Reverse;
@@ -11,7 +11,7 @@ use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 
-use super::{StoreError, sort_key_columns};
+use super::{SORT_KEYS, StoreError, sort_key_columns};
 
 /// A sorted run: its batches in order.
 pub type Run<'a> = Box<dyn Iterator<Item = Result<RecordBatch, StoreError>> + Send + 'a>;
@@ -79,8 +79,8 @@ pub fn merge_sorted_runs(
         }
         return Ok(());
     }
-    let converter =
-        RowConverter::new(vec![SortField::new(DataType::Utf8); 3]).map_err(merge_error(context))?;
+    let converter = RowConverter::new(vec![SortField::new(DataType::Utf8); SORT_KEYS])
+        .map_err(merge_error(context))?;
     let mut cursors: Vec<Option<Cursor>> = Vec::new();
     let mut slots: Vec<RecordBatch> = Vec::new();
     let mut heap: BinaryHeap<Reverse<(OwnedRow, usize)>> = BinaryHeap::new();
@@ -208,13 +208,18 @@ mod tests {
     }
 
     fn key_strategy() -> impl Strategy<Value = (String, String, String)> {
-        (0u8..4, 0u8..6, 0u32..1_000_000).prop_map(|(p, t, id)| {
+        (0u8..4, 1u8..3, 0u8..6, 0u32..1_000_000).prop_map(|(p, d, t, id)| {
             (
                 format!("arn:aws:iam::1:user/u{p}"),
-                format!("2024-03-01T00:00:0{t}Z"),
+                format!("2024-03-0{d}T00:00:0{t}Z"),
                 format!("{id:08}"),
             )
         })
+    }
+
+    /// The store's order: day, principal, time, event ID.
+    fn sort_keys(rows: &mut [(String, String, String)]) {
+        rows.sort_by(|a, b| (&a.1[..10], a).cmp(&(&b.1[..10], b)));
     }
 
     proptest! {
@@ -225,12 +230,12 @@ mod tests {
             batch_rows in 1usize..15,
         ) {
             let mut expected: Vec<(String, String, String)> = runs.iter().flatten().cloned().collect();
-            expected.sort();
+            sort_keys(&mut expected);
             let sorted_runs: Vec<Vec<RecordBatch>> = runs
                 .iter()
                 .map(|run| {
                     let mut run = run.clone();
-                    run.sort();
+                    sort_keys(&mut run);
                     run.chunks(batch_rows).map(batch).collect()
                 })
                 .collect();
@@ -252,7 +257,7 @@ mod tests {
                     let columns = sort_key_columns(b).expect("sort keys");
                     let strings: Vec<&StringArray> = columns.iter().map(|c| c.as_string::<i32>()).collect();
                     (0..b.num_rows()).map(move |i| {
-                        (strings[0].value(i).to_string(), strings[1].value(i).to_string(), strings[2].value(i).to_string())
+                        (strings[1].value(i).to_string(), strings[2].value(i).to_string(), strings[3].value(i).to_string())
                     }).collect::<Vec<_>>()
                 })
                 .collect();
@@ -266,9 +271,9 @@ mod tests {
             batch_rows in 1usize..15,
         ) {
             let mut expected = rows.clone();
-            expected.sort();
+            sort_keys(&mut expected);
             let batches: Vec<RecordBatch> = rows.chunks(batch_rows).map(batch).collect();
-            let sorted = crate::store::sort_by_principal_and_time(&batches)
+            let sorted = crate::store::sort_rows(&batches)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let expected_ids: Vec<String> = expected.iter().map(|(_, _, id)| id.clone()).collect();
             prop_assert_eq!(ids(&[sorted]), expected_ids);

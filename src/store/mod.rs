@@ -62,6 +62,10 @@ pub enum StoreError {
         "store {0}: the write lock could not be renewed, and another writer may hold it now; nothing more was recorded\n  hint: run again: what was not recorded is read again"
     )]
     LostLock(String),
+    #[error(
+        "store {0} holds one folder per day (day=YYYY-MM-DD), the layout of an earlier ctidx; this one writes and reads one folder per month (month=YYYY-MM)\n  hint: run `ctidx compact` once to move the store to the month layout"
+    )]
+    DayLayout(String),
 }
 
 fn parquet_error(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> StoreError + '_ {
@@ -78,18 +82,22 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// One partition of the store.
+/// One partition of the store: an account's events of one UTC month. One folder per month, not
+/// per day, so that a quiet account's few events a day make a file a month, not a file a day (each
+/// Parquet file carries kilobytes of metadata whatever its size). Within a file rows are sorted by
+/// day first, so a window of days still reads only its own pages.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PartitionKey {
     pub account: String,
-    pub day: String,
+    /// `YYYY-MM`.
+    pub month: String,
 }
 
 impl PartitionKey {
     /// Relative directory, with the account percent-encoded unless it is plainly safe.
     pub fn relative_dir(&self) -> PathBuf {
         PathBuf::from(format!("account={}", encode_value(&self.account)))
-            .join(format!("day={}", self.day))
+            .join(format!("month={}", self.month))
     }
 }
 
@@ -129,7 +137,12 @@ pub struct ManifestEntry {
 struct CompactionJournal {
     partition: PathBuf,
     new_file: String,
+    /// Names of the replaced files in `partition`.
     old_files: Vec<String>,
+    /// Replaced files elsewhere in the store (the day folders of the earlier layout), as paths
+    /// inside the store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    moved_files: Vec<String>,
 }
 
 /// Holds the store's write lock until dropped: a locked file, or a lease on a lock object in S3.
@@ -271,7 +284,17 @@ impl Store {
             return Ok(Vec::new());
         }
         let dir = self.root.join(&journal.partition);
-        Ok(journal.old_files.iter().map(|old| dir.join(old)).collect())
+        Ok(journal
+            .old_files
+            .iter()
+            .map(|old| dir.join(old))
+            .chain(
+                journal
+                    .moved_files
+                    .iter()
+                    .map(|moved| self.root.join(moved)),
+            )
+            .collect())
     }
 
     /// [`Store::superseded_files`] as the object-store locations DataFusion lists them under.
@@ -413,18 +436,23 @@ impl Store {
             }
             return Ok(());
         }
-        for (key, _) in self.partitions()? {
-            let dir = self.root.join(key.relative_dir());
-            fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
-        }
-        for entry in fs::read_dir(&self.root)
-            .map_err(io_error(&self.root))?
-            .flatten()
-        {
-            let path = entry.path();
-            if entry.file_name().to_string_lossy().starts_with("account=") && path.is_dir() {
-                let _ = fs::remove_dir(&path);
+        for (_, folder) in self.account_folders()? {
+            let account_path = self.root.join(folder);
+            if !account_path.is_dir() {
+                continue;
             }
+            // Partitions of either layout; anything else in the folder stays, and so does it.
+            for entry in fs::read_dir(&account_path)
+                .map_err(io_error(&account_path))?
+                .flatten()
+            {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("month=") || name.starts_with("day=") {
+                    let dir = entry.path();
+                    fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+                }
+            }
+            let _ = fs::remove_dir(&account_path);
         }
         let manifest = self.meta(MANIFEST);
         if manifest.exists() {
@@ -439,15 +467,20 @@ impl Store {
         if let Some(remote) = &self.remote {
             for key in remote.keys("")? {
                 let parts: Vec<&str> = key.split('/').collect();
-                if let [account, day, name] = parts.as_slice()
-                    && let (Some(account), Some(day)) =
-                        (account.strip_prefix("account="), day.strip_prefix("day="))
+                if let [account, month, name] = parts.as_slice()
+                    && let Some(account) = account.strip_prefix("account=")
                     && is_data_file(Path::new(name))
                 {
+                    if month.starts_with("day=") {
+                        return Err(StoreError::DayLayout(self.root.display().to_string()));
+                    }
+                    let Some(month) = month.strip_prefix("month=") else {
+                        continue;
+                    };
                     partitions
                         .entry(PartitionKey {
                             account: decode_value(account),
-                            day: day.to_string(),
+                            month: month.to_string(),
                         })
                         .or_default()
                         .push(self.root.join(&key));
@@ -464,17 +497,20 @@ impl Store {
                 continue;
             };
             let account_path = account_dir.path();
-            for day_dir in fs::read_dir(&account_path)
+            for month_dir in fs::read_dir(&account_path)
                 .map_err(io_error(&account_path))?
                 .flatten()
             {
-                let day_name = day_dir.file_name().to_string_lossy().into_owned();
-                let Some(day) = day_name.strip_prefix("day=") else {
+                let month_name = month_dir.file_name().to_string_lossy().into_owned();
+                if month_name.starts_with("day=") {
+                    return Err(StoreError::DayLayout(self.root.display().to_string()));
+                }
+                let Some(month) = month_name.strip_prefix("month=") else {
                     continue;
                 };
-                let day_path = day_dir.path();
-                let mut files: Vec<PathBuf> = fs::read_dir(&day_path)
-                    .map_err(io_error(&day_path))?
+                let month_path = month_dir.path();
+                let mut files: Vec<PathBuf> = fs::read_dir(&month_path)
+                    .map_err(io_error(&month_path))?
                     .flatten()
                     .map(|e| e.path())
                     .filter(|p| is_data_file(p))
@@ -486,7 +522,7 @@ impl Store {
                 partitions.insert(
                     PartitionKey {
                         account: decode_value(account),
-                        day: day.to_string(),
+                        month: month.to_string(),
                     },
                     files,
                 );
@@ -495,16 +531,20 @@ impl Store {
         Ok(partitions)
     }
 
-    /// Every partition, from the folder names alone: two levels of folders are read, not the tens of
-    /// thousands of day folders of a wide store. A day folder counts even if it holds no data file,
-    /// which only a hand-made change to the store leaves.
+    /// Every partition, from the folder names alone: two levels of folders are read, not the
+    /// thousands of month folders of a wide store. A month folder counts even if it holds no data
+    /// file, which only a hand-made change to the store leaves.
     pub fn partition_keys(&self) -> Result<BTreeSet<PartitionKey>, StoreError> {
         let mut keys = BTreeSet::new();
         for (account, folder) in self.account_folders()? {
-            keys.extend(self.days_in(&folder)?.into_iter().map(|day| PartitionKey {
-                account: account.clone(),
-                day,
-            }));
+            keys.extend(
+                self.months_in(&folder)?
+                    .into_iter()
+                    .map(|month| PartitionKey {
+                        account: account.clone(),
+                        month,
+                    }),
+            );
         }
         Ok(keys)
     }
@@ -516,11 +556,11 @@ impl Store {
     ) -> Result<BTreeSet<PartitionKey>, StoreError> {
         let folder = format!("account={}", encode_value(account));
         Ok(self
-            .days_in(&folder)?
+            .months_in(&folder)?
             .into_iter()
-            .map(|day| PartitionKey {
+            .map(|month| PartitionKey {
                 account: account.to_string(),
-                day,
+                month,
             })
             .collect())
     }
@@ -544,9 +584,9 @@ impl Store {
             })?);
         }
         for (_, folder) in self.account_folders()? {
-            for day in self.days_in(&folder)? {
-                let day_path = self.root.join(&folder).join(format!("day={day}"));
-                let Ok(entries) = fs::read_dir(&day_path) else {
+            for month in self.months_in(&folder)? {
+                let month_path = self.root.join(&folder).join(format!("month={month}"));
+                let Ok(entries) = fs::read_dir(&month_path) else {
                     continue;
                 };
                 if entries.flatten().any(|entry| is_data_file(&entry.path())) {
@@ -582,8 +622,9 @@ impl Store {
         Ok(accounts)
     }
 
-    /// The days of the `day=` folders in an account's folder; none when it does not exist.
-    fn days_in(&self, account_folder: &str) -> Result<Vec<String>, StoreError> {
+    /// The months of the `month=` folders in an account's folder; none when it does not exist. A
+    /// `day=` folder is the layout of an earlier ctidx: an error says how to move the store on.
+    fn months_in(&self, account_folder: &str) -> Result<Vec<String>, StoreError> {
         let names = match &self.remote {
             Some(remote) => remote.folders(account_folder)?,
             None => {
@@ -599,12 +640,15 @@ impl Store {
                     .collect()
             }
         };
-        let mut days: Vec<String> = names
+        if names.iter().any(|name| name.starts_with("day=")) {
+            return Err(StoreError::DayLayout(self.root.display().to_string()));
+        }
+        let mut months: Vec<String> = names
             .iter()
-            .filter_map(|name| name.strip_prefix("day=").map(str::to_string))
+            .filter_map(|name| name.strip_prefix("month=").map(str::to_string))
             .collect();
-        days.sort();
-        Ok(days)
+        months.sort();
+        Ok(months)
     }
 
     pub fn data_files(&self, key: &PartitionKey) -> Result<Vec<PathBuf>, StoreError> {
@@ -674,7 +718,7 @@ impl Store {
         Ok(ids)
     }
 
-    /// Merges `runs` (each sorted by principal and time), drops events already in `known_ids` (and
+    /// Merges `runs` (each sorted by day, principal and time), drops events already in `known_ids` (and
     /// repeats among the runs), and writes what remains as one new file of the partition, streaming:
     /// memory holds about one batch per run, whatever the partition's size. Returns the rows written.
     pub fn write_partition(
@@ -750,6 +794,96 @@ impl Store {
         if files.len() < 2 {
             return Ok(files.len());
         }
+        self.merge_files(key, &files, &[], lock)
+    }
+
+    /// The data files of a store in the day layout of an earlier ctidx (`account=…/day=…/`), by
+    /// the month partition each moves to.
+    pub fn day_layout_files(&self) -> Result<BTreeMap<PartitionKey, Vec<PathBuf>>, StoreError> {
+        let mut moving: BTreeMap<PartitionKey, Vec<PathBuf>> = BTreeMap::new();
+        let mut add = |account: &str, day: &str, path: PathBuf| {
+            let month = crate::time::month_of_day(day).unwrap_or("unknown");
+            moving
+                .entry(PartitionKey {
+                    account: decode_value(account),
+                    month: month.to_string(),
+                })
+                .or_default()
+                .push(path);
+        };
+        if let Some(remote) = &self.remote {
+            for key in remote.keys("")? {
+                let parts: Vec<&str> = key.split('/').collect();
+                if let [account, day, name] = parts.as_slice()
+                    && let (Some(account), Some(day)) =
+                        (account.strip_prefix("account="), day.strip_prefix("day="))
+                    && is_data_file(Path::new(name))
+                {
+                    add(account, day, self.root.join(&key));
+                }
+            }
+        } else {
+            for (_, folder) in self.account_folders()? {
+                let account_path = self.root.join(&folder);
+                let Some(account) = folder.strip_prefix("account=") else {
+                    continue;
+                };
+                for entry in fs::read_dir(&account_path)
+                    .map_err(io_error(&account_path))?
+                    .flatten()
+                {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let Some(day) = name.strip_prefix("day=") else {
+                        continue;
+                    };
+                    let day_path = entry.path();
+                    for file in fs::read_dir(&day_path)
+                        .map_err(io_error(&day_path))?
+                        .flatten()
+                    {
+                        if is_data_file(&file.path()) {
+                            add(account, day, file.path());
+                        }
+                    }
+                }
+            }
+        }
+        for files in moving.values_mut() {
+            files.sort();
+        }
+        Ok(moving)
+    }
+
+    /// Moves the files of one month of the day layout ([`Store::day_layout_files`]) into its month
+    /// partition, merged with the files already there into one (crash-safe through the same journal
+    /// as a compaction). Returns the files merged.
+    pub fn move_day_files(
+        &self,
+        key: &PartitionKey,
+        day_files: &[PathBuf],
+        lock: &WriteLock,
+    ) -> Result<usize, StoreError> {
+        let in_partition = self.data_files(key)?;
+        let merged = self.merge_files(key, &in_partition, day_files, lock)?;
+        if self.remote.is_none() {
+            // The day folders are empty now; one holding anything else stays, and says so.
+            for folder in day_files.iter().filter_map(|file| file.parent()) {
+                let _ = fs::remove_dir(folder);
+            }
+        }
+        Ok(merged)
+    }
+
+    /// Merges `in_partition` (files of `key`'s folder) and `elsewhere` (files of other folders) into
+    /// one new file of `key`, through the compaction journal. Returns the files merged.
+    fn merge_files(
+        &self,
+        key: &PartitionKey,
+        in_partition: &[PathBuf],
+        elsewhere: &[PathBuf],
+        lock: &WriteLock,
+    ) -> Result<usize, StoreError> {
+        let files: Vec<&PathBuf> = in_partition.iter().chain(elsewhere).collect();
         let (runs, rows): (Vec<Run<'_>>, Vec<usize>) = files
             .iter()
             .map(|path| parquet_run(self.open_data_file(path)?, path))
@@ -761,10 +895,11 @@ impl Store {
         let journal = CompactionJournal {
             partition: key.relative_dir(),
             new_file: name.clone(),
-            old_files: files
+            old_files: in_partition
                 .iter()
                 .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect(),
+            moved_files: elsewhere.iter().map(|p| self.relative(p)).collect(),
         };
         let journal_bytes = serde_json::to_vec(&journal).map_err(|e| StoreError::Invalid {
             path: dir.display().to_string(),
@@ -832,11 +967,11 @@ const UNIQUE_VALUE_COLUMNS: [(&str, Encoding); 4] = [
     ("eventtime", Encoding::DELTA_BYTE_ARRAY),
 ];
 
-/// Columns that carry per-page min/max statistics (the Parquet page index). Rows are sorted by
-/// principal, so the pages of one user or role are few and adjacent: a query on one of these
-/// columns reads those pages and skips the rest of the file. Other columns keep statistics per
-/// column chunk only, which keeps the page index small.
-pub const PAGE_INDEXED_COLUMNS: [&str; 7] = [
+/// Columns that carry per-page min/max statistics (the Parquet page index). Rows are sorted by day,
+/// then principal, so the pages of one day, and of one user or role within it, are few and
+/// adjacent: a query on one of these columns reads those pages and skips the rest of the file.
+/// Other columns keep statistics per column chunk only, which keeps the page index small.
+pub const PAGE_INDEXED_COLUMNS: [&str; 8] = [
     "useridentity.arn",
     "useridentity.username",
     "useridentity.principalid",
@@ -844,6 +979,7 @@ pub const PAGE_INDEXED_COLUMNS: [&str; 7] = [
     "useridentity.sessioncontext.sessionissuer.arn",
     "useridentity.sessioncontext.sessionissuer.username",
     "eventtime",
+    "day",
 ];
 
 /// Rows per data page: small enough that one principal's pages are a small part of a file, large
@@ -1064,10 +1200,12 @@ fn parquet_run(file: File, path: &Path) -> Result<(Run<'static>, usize), StoreEr
     let reader = builder.build().map_err(parquet_error(path))?;
     let path = path.display().to_string();
     let run: Run<'static> = Box::new(reader.map(move |batch| {
-        batch.map_err(|e| StoreError::Invalid {
-            path: path.clone(),
-            message: e.to_string(),
-        })
+        batch
+            .and_then(schema::in_file_schema)
+            .map_err(|e| StoreError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })
     }));
     Ok((run, rows))
 }
@@ -1133,21 +1271,25 @@ pub fn principal_column(batch: &RecordBatch) -> Result<StringArray, ArrowError> 
         .collect())
 }
 
-/// The columns rows are sorted by, in order: principal, event time, event ID.
+/// How many columns rows are sorted by ([`sort_key_columns`]).
+const SORT_KEYS: usize = 4;
+
+/// The columns rows are sorted by, in order: day, principal, event time, event ID. Day first, so
+/// that a window of days is a run of pages in each file of a month; within a day one principal's
+/// rows are adjacent, so the page index finds them.
 fn sort_key_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>, ArrowError> {
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(principal_column(batch)?)];
+    let day: ArrayRef = Arc::new(schema::text_column(batch, column::DAY)?.clone());
+    let mut columns: Vec<ArrayRef> = vec![day, Arc::new(principal_column(batch)?)];
     for name in [column::EVENT_TIME, column::EVENT_ID] {
         columns.push(Arc::new(schema::text_column(batch, name)?.clone()));
     }
     Ok(columns)
 }
 
-/// The rows of `batches` as one batch sorted by principal, time and event ID: the order of every
-/// data file, and of every run merged into one. Only the sort keys are concatenated; each row is
-/// copied once, from its batch to its place.
-pub fn sort_by_principal_and_time(
-    batches: &[RecordBatch],
-) -> Result<RecordBatch, arrow::error::ArrowError> {
+/// The rows of `batches` as one batch sorted by day, principal, time and event ID: the order of
+/// every data file, and of every run merged into one. Only the sort keys are concatenated; each row
+/// is copied once, from its batch to its place.
+pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let keys: Vec<Vec<ArrayRef>> = batches
         .iter()
         .map(sort_key_columns)
@@ -1287,17 +1429,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::new(dir.path());
         assert!(store.is_empty().expect("reads"), "no folder at all");
-        let day = |account: &str, day: &str| {
+        let month = |account: &str, month: &str| {
             let path = dir
                 .path()
                 .join(format!("account={}", encode_value(account)))
-                .join(format!("day={day}"));
+                .join(format!("month={month}"));
             fs::create_dir_all(&path).expect("folder");
             path
         };
-        day("111111111111", "2024-03-02");
-        day("111111111111", "2024-03-01");
-        let other = day("a b", "2024-03-01");
+        month("111111111111", "2024-04");
+        month("111111111111", "2024-03");
+        let other = month("a b", "2024-03");
         fs::create_dir_all(dir.path().join("not-a-partition")).expect("folder");
         assert!(
             store.is_empty().expect("reads"),
@@ -1305,21 +1447,21 @@ mod tests {
         );
         fs::write(other.join("part.parquet"), b"x").expect("file");
         assert!(!store.is_empty().expect("reads"));
-        let key = |account: &str, day: &str| PartitionKey {
+        let key = |account: &str, month: &str| PartitionKey {
             account: account.into(),
-            day: day.into(),
+            month: month.into(),
         };
         assert_eq!(
             store.partition_keys().expect("reads"),
             BTreeSet::from([
-                key("111111111111", "2024-03-01"),
-                key("111111111111", "2024-03-02"),
-                key("a b", "2024-03-01"),
+                key("111111111111", "2024-03"),
+                key("111111111111", "2024-04"),
+                key("a b", "2024-03"),
             ])
         );
         assert_eq!(
             store.account_partition_keys("a b").expect("reads"),
-            BTreeSet::from([key("a b", "2024-03-01")])
+            BTreeSet::from([key("a b", "2024-03")])
         );
         assert!(
             store
@@ -1327,5 +1469,104 @@ mod tests {
                 .expect("reads")
                 .is_empty()
         );
+    }
+
+    /// A data file as an earlier ctidx wrote it, into `account=…/day=…`: without the `day` column.
+    fn write_day_layout_file(root: &Path, account: &str, day: &str, ids: &[&str]) {
+        let records: Vec<serde_json::Value> = ids
+            .iter()
+            .map(|id| {
+                serde_json::json!({
+                    "eventVersion": "1.08", "eventTime": format!("{day}T10:00:00Z"),
+                    "eventSource": "s3.amazonaws.com", "eventName": "ListBuckets", "eventID": id,
+                    "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{account}:user/{id}")},
+                })
+            })
+            .collect();
+        let text = serde_json::json!({ "Records": records }).to_string();
+        let batch = crate::ingest::decode::decode_json(text.as_bytes(), Default::default())
+            .expect("decodes");
+        let day_column = batch.schema().index_of(column::DAY).expect("day column");
+        let batch = batch
+            .project(&(0..day_column).collect::<Vec<_>>())
+            .expect("projects");
+        let dir = root
+            .join(format!("account={account}"))
+            .join(format!("day={day}"));
+        fs::create_dir_all(&dir).expect("folder");
+        let file = File::create(dir.join(new_file_name())).expect("file");
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+        writer.write(&batch).expect("writes");
+        writer.close().expect("closes");
+    }
+
+    #[test]
+    fn compact_moves_a_store_of_day_folders_into_month_partitions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_day_layout_file(dir.path(), "111111111111", "2024-03-02", &["b", "c"]);
+        write_day_layout_file(dir.path(), "111111111111", "2024-03-01", &["a", "c"]);
+        write_day_layout_file(dir.path(), "111111111111", "2024-04-01", &["d"]);
+        write_day_layout_file(dir.path(), "222222222222", "2024-03-01", &["e"]);
+        let store = Store::new(dir.path());
+        assert!(store.partitions().is_err(), "refused before the move");
+        let lock = store.lock_for_writing().expect("lock");
+        let moving = store.day_layout_files().expect("lists");
+        assert_eq!(moving.len(), 3);
+        for (key, files) in &moving {
+            store.move_day_files(key, files, &lock).expect("moves");
+        }
+        assert!(store.day_layout_files().expect("lists").is_empty());
+        let partitions = store.partitions().expect("month layout");
+        let mut rows = Vec::new();
+        for (key, files) in &partitions {
+            assert_eq!(files.len(), 1, "{key:?}");
+            for batch in read_parquet(&files[0]).expect("reads") {
+                let ids = schema::text_column(&batch, column::EVENT_ID).expect("ids");
+                let days = schema::text_column(&batch, column::DAY).expect("days");
+                for row in 0..batch.num_rows() {
+                    rows.push((
+                        key.account.clone(),
+                        key.month.clone(),
+                        days.value(row).to_string(),
+                        ids.value(row).to_string(),
+                    ));
+                }
+            }
+        }
+        let row = |account: &str, month: &str, day: &str, id: &str| {
+            (account.into(), month.into(), day.into(), id.into())
+        };
+        // Sorted by day first; the repeated event "c" is stored once.
+        assert_eq!(
+            rows,
+            vec![
+                row("111111111111", "2024-03", "2024-03-01", "a"),
+                row("111111111111", "2024-03", "2024-03-01", "c"),
+                row("111111111111", "2024-03", "2024-03-02", "b"),
+                row("111111111111", "2024-04", "2024-04-01", "d"),
+                row("222222222222", "2024-03", "2024-03-01", "e"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_store_with_day_folders_is_refused_with_how_to_move_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let day = dir
+            .path()
+            .join("account=111111111111")
+            .join("day=2024-03-01");
+        fs::create_dir_all(&day).expect("folder");
+        fs::write(day.join("part.parquet"), b"x").expect("file");
+        let store = Store::new(dir.path());
+        for error in [
+            store.is_empty().map(|_| ()),
+            store.partition_keys().map(|_| ()),
+            store.partitions().map(|_| ()),
+        ] {
+            let message = error.expect_err("refused").to_string();
+            assert!(message.contains("day=YYYY-MM-DD"), "{message}");
+            assert!(message.contains("ctidx compact"), "{message}");
+        }
     }
 }

@@ -205,6 +205,9 @@ pub const EXTRA_FIELDS: &str = "extrafields";
 pub mod column {
     /// The partition columns.
     pub const ACCOUNT: &str = "account";
+    pub const MONTH: &str = "month";
+    /// The UTC day of `eventtime` (`YYYY-MM-DD`): a column of every data file, the first key rows
+    /// are sorted by.
     pub const DAY: &str = "day";
     pub const EVENT_TIME: &str = "eventtime";
     pub const EVENT_ID: &str = "eventid";
@@ -234,8 +237,8 @@ pub fn text_column<'a>(
         })
 }
 
-/// Partition columns, in directory order: `account=<id>/day=<YYYY-MM-DD>`.
-pub const PARTITION_COLUMNS: [&str; 2] = ["account", "day"];
+/// Partition columns, in directory order: `account=<id>/month=<YYYY-MM>`.
+pub const PARTITION_COLUMNS: [&str; 2] = [column::ACCOUNT, column::MONTH];
 
 /// Columns a record must have; a record without one is rejected with its file.
 pub const REQUIRED_JSON_KEYS: [&str; 4] = ["eventTime", "eventSource", "eventName", "eventID"];
@@ -271,7 +274,8 @@ pub fn struct_fields(fields: &[Field]) -> Fields {
         .collect()
 }
 
-/// Schema of the Parquet files (without the partition columns, which live in directory names).
+/// Schema of the Parquet files (without the partition columns, which live in directory names):
+/// the record's columns, [`EXTRA_FIELDS`] and [`column::DAY`].
 pub fn file_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         let mut fields: Vec<ArrowField> = struct_fields(RECORD)
@@ -279,9 +283,38 @@ pub fn file_schema() -> SchemaRef {
             .map(|f| f.as_ref().clone())
             .collect();
         fields.push(ArrowField::new(EXTRA_FIELDS, DataType::Utf8, true));
+        fields.push(ArrowField::new(column::DAY, DataType::Utf8, false));
         Arc::new(Schema::new(fields))
     });
     SCHEMA.clone()
+}
+
+/// The UTC day of each event time, for the [`column::DAY`] column. Ingest has checked that every
+/// record's `eventTime` begins with one; a row without one gets an empty day rather than a made-up
+/// one.
+pub fn day_column(times: &arrow::array::StringArray) -> arrow::array::StringArray {
+    let mut days = arrow::array::StringBuilder::with_capacity(times.len(), times.len() * 10);
+    for row in 0..times.len() {
+        let time = if times.is_valid(row) {
+            times.value(row)
+        } else {
+            ""
+        };
+        days.append_value(crate::time::day_text(time).unwrap_or_default());
+    }
+    days.finish()
+}
+
+/// A batch read from a data file, in [`file_schema`]: files of the day layout, written before the
+/// [`column::DAY`] column existed, get it from `eventtime`.
+pub fn in_file_schema(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if batch.column_by_name(column::DAY).is_some() {
+        return Ok(batch);
+    }
+    let days = day_column(text_column(&batch, column::EVENT_TIME)?);
+    let (_, mut columns, _) = batch.into_parts();
+    columns.push(Arc::new(days));
+    RecordBatch::try_new(file_schema(), columns)
 }
 
 /// Rebuilds, from row `row` of a batch with [`file_schema`], the JSON record it was decoded from.

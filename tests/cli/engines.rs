@@ -176,7 +176,9 @@ fn duckdb_and_spark_give_ctidx_answers_on_a_generated_organization_of_both_file_
         .arg(&generator)
         .arg("--out")
         .arg(&logs)
-        .args(["--events", "30000", "--accounts", "3", "--days", "7"])
+        // From 2024-03-01: 31 days of March (about 9,000 events an account) and two of April (about
+        // 600).
+        .args(["--events", "30000", "--accounts", "3", "--days", "33"])
         .args(["--jobs", "2", "--seed", "7"])
         .stdout(std::process::Stdio::null())
         .status()
@@ -188,7 +190,7 @@ fn duckdb_and_spark_give_ctidx_answers_on_a_generated_organization_of_both_file_
     let sizes = stdout(&sql(
         &store,
         "SELECT count(*) FILTER (WHERE n >= 1024) AS large, count(*) FILTER (WHERE n < 1024) AS small \
-         FROM (SELECT account, day, count(*) AS n FROM cloudtrail GROUP BY 1, 2)",
+         FROM (SELECT account, month, count(*) AS n FROM cloudtrail GROUP BY 1, 2)",
     ));
     let counts: Vec<u64> = sizes
         .lines()
@@ -201,9 +203,10 @@ fn duckdb_and_spark_give_ctidx_answers_on_a_generated_organization_of_both_file_
         counts.len() == 2 && counts.iter().all(|&n| n > 0),
         "both layouts: {sizes}"
     );
-    assert_engine_agrees("duckdb", &store, "2024-03-01", "2024-03-07");
+    // A window across both months, so both layouts are read.
+    assert_engine_agrees("duckdb", &store, "2024-03-25", "2024-04-02");
     ensure_java();
-    assert_engine_agrees("spark", &store, "2024-03-01", "2024-03-07");
+    assert_engine_agrees("spark", &store, "2024-03-25", "2024-04-02");
 }
 
 #[test]
@@ -264,7 +267,7 @@ fn athena_and_trino_definitions_are_as_written_and_parse() {
     ));
     let store_columns: Vec<&str> = store_columns.lines().skip(1).collect();
     assert!(
-        store_columns.ends_with(&["extrafields", "account", "day"]),
+        store_columns.ends_with(&["extrafields", "day", "account", "month"]),
         "{store_columns:?}"
     );
     for (dialect, text, partitions_in_columns) in

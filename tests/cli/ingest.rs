@@ -79,7 +79,7 @@ fn one_run_writes_at_most_one_file_per_partition_and_compact_merges() {
         let output = ingest(&source, &store, &[]);
         assert!(output.status.success(), "{}", stderr(&output));
     }
-    let partition = store.join("account=111111111111/day=2024-05-01");
+    let partition = store.join("account=111111111111/month=2024-05");
     let parquet_files = |dir: &std::path::Path| {
         std::fs::read_dir(dir)
             .expect("partition")
@@ -95,7 +95,7 @@ fn one_run_writes_at_most_one_file_per_partition_and_compact_merges() {
 }
 
 #[test]
-fn partitions_are_written_as_days_close_and_late_deliveries_are_merged_in() {
+fn partitions_are_written_as_months_close_and_late_deliveries_are_merged_in() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
     let account = "111111111111";
@@ -109,39 +109,42 @@ fn partitions_are_written_as_days_close_and_late_deliveries_are_merged_in() {
         );
         expected.insert(id);
     };
-    for day in 1..=9 {
+    let days: Vec<String> = (26..=30)
+        .map(|day| format!("2024-04-{day}"))
+        .chain((1..=6).map(|day| format!("2024-05-0{day}")))
+        .collect();
+    for date in &days {
         for region in ["us-east-1", "eu-west-1"] {
-            let date = format!("2024-05-0{day}");
-            add(&date, &date, format!("on-time-{day}-{region}"), region);
+            add(date, date, format!("on-time-{date}-{region}"), region);
         }
     }
-    // Delivered the next day, as CloudTrail does for events just before midnight.
-    add("2024-05-03", "2024-05-02", "next-day".into(), "us-east-1");
-    // Delivered five days late, after its day's partition was written.
+    // Delivered the next day, in the next month, as CloudTrail does for events just before midnight.
+    add("2024-05-01", "2024-04-30", "next-day".into(), "us-east-1");
+    // Delivered days late, after April's partition was written.
     add(
-        "2024-05-07",
-        "2024-05-02",
+        "2024-05-04",
+        "2024-04-29",
         "five-days-late".into(),
         "eu-west-1",
     );
     add(
-        "2024-05-09",
-        "2024-05-01",
-        "eight-days-late".into(),
+        "2024-05-06",
+        "2024-04-27",
+        "nine-days-late".into(),
         "us-east-1",
     );
     // The source is the AWSLogs folder itself.
     let output = ingest(&source.join("AWSLogs"), &store, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
-    for day in 1..=9 {
-        let partition = store.join(format!("account={account}/day=2024-05-0{day}"));
+    for month in ["2024-04", "2024-05"] {
+        let partition = store.join(format!("account={account}/month={month}"));
         let files = std::fs::read_dir(&partition)
             .expect("partition")
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
             .count();
-        assert_eq!(files, 1, "day {day}: one file for one run");
+        assert_eq!(files, 1, "month {month}: one file for one run");
     }
     let rerun = ingest(&source.join("AWSLogs"), &store, &[]);
     assert!(rerun.status.success(), "{}", stderr(&rerun));

@@ -62,7 +62,7 @@ fn count(store: &Path) -> String {
 }
 
 fn partition_dir(store: &Path) -> PathBuf {
-    store.join(format!("account={ACCOUNT}/day=2024-05-01"))
+    store.join(format!("account={ACCOUNT}/month=2024-05"))
 }
 
 fn data_files(dir: &Path) -> Vec<PathBuf> {
@@ -168,7 +168,7 @@ fn readers_leave_out_what_an_interrupted_compaction_replaced_and_writers_finish_
     write(
         &store.join("_ctidx/compaction.json"),
         json!({
-            "partition": format!("account={ACCOUNT}/day=2024-05-01"),
+            "partition": format!("account={ACCOUNT}/month=2024-05"),
             "new_file": "part-99999999T999999.999999Z-1-0.parquet",
             "old_files": [old_name],
         })

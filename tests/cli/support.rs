@@ -204,11 +204,11 @@ pub fn store_leftovers(store: &Path) -> Vec<String> {
             let name = entry.file_name().to_string_lossy().into_owned();
             let parent = dir.file_name().map(|n| n.to_string_lossy().into_owned());
             let expected = if path.is_dir() {
-                name.starts_with("account=") || name.starts_with("day=") || relative == "_ctidx"
+                name.starts_with("account=") || name.starts_with("month=") || relative == "_ctidx"
             } else if relative.starts_with("_ctidx") {
                 relative == "_ctidx/manifest.json" || relative == "_ctidx/lock"
             } else {
-                parent.is_some_and(|p| p.starts_with("day="))
+                parent.is_some_and(|p| p.starts_with("month="))
                     && name.starts_with("part-")
                     && name.ends_with(".parquet")
             };

@@ -185,10 +185,11 @@ def main():
         engine.keep(name, query_text(name, engine.name), params)
         return f"CREATE TABLE {name} AS " + pasted(query_text(name, "datafusion"), params) + ";\n"
 
-    window = {"first_day": args.start, "last_day": args.end}
+    window = {"first_day": args.start, "last_day": args.end,
+              "first_month": args.start[:7], "last_month": args.end[:7]}
     accounts = [r for r in ctidx.rows("SELECT DISTINCT account FROM cloudtrail")]
     compare("event_names", {})
-    for name in ("all_calls", "all_requests", "daily_calls"):
+    for name in ("all_calls", "all_requests", "daily_calls", "days_with_logs"):
         compare(name, window)
     compare("all_resources", {**window, "principal_arn": "", "max_resources": 2}, "every principal")
 

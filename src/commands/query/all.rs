@@ -16,7 +16,7 @@ pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Re
     let accounts = settings.accounts(&question.args.account)?;
     let store = settings.open_store()?;
     let session = crate::commands::Session::open(&store, &question.args.cluster)?;
-    let partitions = store.partition_keys()?;
+    let days_with_logs = organization::days_with_logs(&session.ctx, &accounts, &question.window)?;
     let catalogue = Catalogue::embedded();
     let scope = Scope {
         settings,
@@ -24,7 +24,7 @@ pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Re
         window: question.window,
         recording: &question.recording,
         catalogue,
-        partitions: &partitions,
+        days_with_logs: &days_with_logs,
         by_session: question.args.by_session.then_some(question.args.max_depth),
         needs_and_days: false,
     };

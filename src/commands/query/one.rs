@@ -43,8 +43,8 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
     }
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
-    let partitions = store.account_partition_keys(&account.id)?;
-    let coverage = organization::coverage(account, &window, &partitions);
+    let days_with_logs = organization::days_with_logs(&ctx, &[account], &window)?;
+    let coverage = organization::coverage(account, &days_with_logs);
     if coverage.days_with_logs == 0 {
         printer.warn(format!(
             "the store holds no logs of account {} ({}) from {} to {}: every grant looks unused",

@@ -161,7 +161,7 @@ pub(super) fn status_index(status: Status) -> u8 {
 
 pub(super) fn account_data(
     coverage: &AccountCoverage,
-    days_with_logs: &HashMap<String, Vec<String>>,
+    days_with_logs: &crate::findings::organization::LogDays,
 ) -> AccountData {
     AccountData {
         id: coverage.id.clone(),

@@ -47,7 +47,7 @@ pub struct ReportRenderer<'a> {
     window: &'a Window,
     options: ReportOptions,
     /// Each account's days with logs, by ID.
-    days_with_logs: HashMap<String, Vec<String>>,
+    days_with_logs: crate::findings::organization::LogDays,
     accounts: Vec<AccountData>,
     principals: Vec<PrincipalData>,
     grants: Vec<GrantData>,
@@ -63,7 +63,7 @@ impl<'a> ReportRenderer<'a> {
         unrecorded: &'a Unrecorded,
         window: &'a Window,
         options: ReportOptions,
-        days_with_logs: HashMap<String, Vec<String>>,
+        days_with_logs: crate::findings::organization::LogDays,
         generated: String,
     ) -> ReportRenderer<'a> {
         ReportRenderer {
