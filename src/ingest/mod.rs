@@ -15,6 +15,7 @@ pub mod source;
 mod staging;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use crate::store::schema::{self, column};
 use crate::store::{ManifestEntry, PartitionKey, Store, StoreError};
 use keys::SkipReason;
 use source::{Listing, SourceObject};
+use staging::DayKey;
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -105,7 +107,7 @@ impl IngestReport {
 struct Decoded {
     object: usize,
     bytes: u64,
-    result: Result<Vec<(PartitionKey, RecordBatch)>, Unread>,
+    result: Result<Vec<(DayKey, RecordBatch)>, Unread>,
 }
 
 /// Why an object gave no rows.
@@ -210,7 +212,8 @@ pub fn ingest(
     let (write_sender, write_receiver) =
         mpsc::sync_channel::<(staging::StagedPartition, Reservation)>(0);
     let lock_ref = &lock;
-    let mut sent: BTreeSet<PartitionKey> = BTreeSet::new();
+    let mut sent: BTreeSet<DayKey> = BTreeSet::new();
+    let written_in_run = &WrittenInRun::default();
     let write_receiver = Arc::new(Mutex::new(write_receiver));
     let in_flight = &InFlight::default();
     let early_writes = std::thread::scope(|scope| {
@@ -233,7 +236,8 @@ pub fn ingest(
                             break;
                         };
                         let key = partition.key.clone();
-                        written.push((key, write_staged(store, partition, lock_ref)));
+                        let rows = write_staged(store, partition, lock_ref, written_in_run);
+                        written.push((key, rows));
                     }
                     written
                 })
@@ -295,11 +299,11 @@ pub fn ingest(
                 ),
             );
             if let Some((account, open_from)) = frontier.as_mut().and_then(|f| f.done(object)) {
-                // A partition is written at most once while decoding goes on: rows delivered after
-                // it was written wait for the end of the run, when that write has finished, so the
-                // second write knows every event of the first.
+                // A day is written at most once while decoding goes on: rows delivered after it was
+                // written wait for the end of the run, when that write has finished, so the second
+                // write knows every event of the first.
                 for partition in staging.take_closed(&account, open_from.as_deref(), &sent) {
-                    sent.insert(partition.key.clone());
+                    sent.extend(partition.days.iter().cloned());
                     let reservation =
                         in_flight.reserve(partition.memory_bytes(), options.memory_budget);
                     // The writer only stops early by panicking, which the join below re-raises.
@@ -327,16 +331,25 @@ pub fn ingest(
         .into_par_iter()
         .map(|partition| {
             let key = partition.key.clone();
-            (key, write_staged(store, partition, &lock))
+            (key, write_staged(store, partition, &lock, written_in_run))
         })
         .collect();
-    let mut partitions_written = BTreeSet::new();
+    // Per partition written: the files written, and whether each was of small days only.
+    let mut partitions_written: BTreeMap<PartitionKey, (usize, bool)> = BTreeMap::new();
     for (key, rows) in early_writes.into_iter().chain(late_writes) {
         let rows = rows?;
         report.events_stored += rows as u64;
-        if rows > 0 && !partitions_written.insert(key.clone()) {
-            // Rows delivered late reached a partition already written in this run: one file again.
-            store.compact_partition(&key, &lock)?;
+        if rows > 0 {
+            let (files, small) = partitions_written.entry(key).or_insert((0, true));
+            *files += 1;
+            *small &= rows < staging::DAY_FILE_ROWS;
+        }
+    }
+    for (key, (files, small)) in &partitions_written {
+        // Rows delivered late reached a quiet month already written in this run: one file again.
+        // A busy month keeps a file per day, and its late rows their own file, until `compact`.
+        if *files > 1 && *small {
+            store.compact_partition(key, &lock)?;
         }
     }
     report.partitions_written = partitions_written.len() as u64;
@@ -403,24 +416,57 @@ impl Drop for Reservation<'_> {
     }
 }
 
-/// Writes a staged partition as one new file, without the events the partition already holds.
+/// The files this run has written, with the first and last day each holds: a later write of the
+/// same partition needs the event IDs of those that hold its days only. (A repeated event has the
+/// same time, so the same day, as its first copy.)
+#[derive(Default)]
+struct WrittenInRun(Mutex<HashMap<PathBuf, (String, String)>>);
+
+/// Writes staged days as one new file of their partition, without the events it already holds.
 fn write_staged(
     store: &Store,
     partition: staging::StagedPartition,
     lock: &crate::store::WriteLock,
+    written_in_run: &WrittenInRun,
 ) -> Result<usize, StoreError> {
     let key = partition.key.clone();
+    let (Some(first), Some(last)) = (partition.days.first(), partition.days.last()) else {
+        return Ok(0);
+    };
+    let (first, last) = (first.day.clone(), last.day.clone());
     let runs = partition.runs()?;
-    let existing = store.data_files(&key)?;
+    let existing: Vec<PathBuf> = {
+        let written = written_in_run
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        store
+            .data_files(&key)?
+            .into_iter()
+            .filter(|file| {
+                written
+                    .get(file)
+                    .is_none_or(|(from, to)| from <= &last && &first <= to)
+            })
+            .collect()
+    };
     let mut known = store.event_ids(&existing)?;
-    store.write_partition(&key, runs, &mut known, lock)
+    let (rows, file) = store.write_partition(&key, runs, &mut known, lock)?;
+    if let Some(file) = file {
+        written_in_run
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(file, (first, last));
+    }
+    Ok(rows)
 }
 
 fn decode_bytes(
     object: &SourceObject,
     bytes: &[u8],
     limits: decode::Limits,
-) -> Result<Vec<(PartitionKey, RecordBatch)>, Unread> {
+) -> Result<Vec<(DayKey, RecordBatch)>, Unread> {
     let batch = decode::decode_object(bytes, limits).map_err(|error| match error {
         decode::DecodeError::NotCloudTrail(document) => {
             Unread::Skipped(SkipReason::Document(document))
@@ -431,12 +477,12 @@ fn decode_bytes(
         .map_err(|e| Unread::Failed(e.to_string()))
 }
 
-/// Groups rows by (account, month). The account is the one the object's key names, else the record's
+/// Groups rows by (account, day). The account is the one the object's key names, else the record's
 /// `recipientAccountId`, else its caller's account.
 fn split_by_partition(
     batch: &RecordBatch,
     layout_account: Option<&str>,
-) -> Result<Vec<(PartitionKey, RecordBatch)>, arrow::error::ArrowError> {
+) -> Result<Vec<(DayKey, RecordBatch)>, arrow::error::ArrowError> {
     let days = schema::text_column(batch, column::DAY)?;
     let recipients = schema::text_column(batch, column::RECIPIENT_ACCOUNT_ID)?;
     let identity_accounts = batch
@@ -452,7 +498,7 @@ fn split_by_partition(
 
     // An object nearly always holds one partition's rows: the previous row's key is tried first,
     // and keys are only allocated when a new one appears.
-    let mut rows_by_key: Vec<(PartitionKey, Vec<u32>)> = Vec::new();
+    let mut rows_by_key: Vec<(DayKey, Vec<u32>)> = Vec::new();
     let mut index_of: HashMap<(&str, &str), usize> = HashMap::new();
     let mut previous: Option<((&str, &str), usize)> = None;
     for row in 0..batch.num_rows() {
@@ -464,19 +510,21 @@ fn split_by_partition(
                     .then(|| identity_accounts.value(row))
             })
             .unwrap_or("unknown");
-        let month = crate::time::month_of_day(days.value(row)).unwrap_or("unknown");
+        let day = Some(days.value(row))
+            .filter(|day| !day.is_empty())
+            .unwrap_or("unknown");
         let index = match previous {
-            Some((key, index)) if key == (account, month) => index,
-            _ => *index_of.entry((account, month)).or_insert_with(|| {
-                let key = PartitionKey {
+            Some((key, index)) if key == (account, day) => index,
+            _ => *index_of.entry((account, day)).or_insert_with(|| {
+                let key = DayKey {
                     account: account.to_string(),
-                    month: month.to_string(),
+                    day: day.to_string(),
                 };
                 rows_by_key.push((key, Vec::new()));
                 rows_by_key.len() - 1
             }),
         };
-        previous = Some(((account, month), index));
+        previous = Some(((account, day), index));
         rows_by_key[index].1.push(row as u32);
     }
     rows_by_key.sort_by(|a, b| a.0.cmp(&b.0));
@@ -500,7 +548,7 @@ mod tests {
         )
     }
 
-    fn split(records: &[String], layout_account: Option<&str>) -> Vec<(PartitionKey, Vec<String>)> {
+    fn split(records: &[String], layout_account: Option<&str>) -> Vec<(DayKey, Vec<String>)> {
         let text = format!("{{\"Records\":[{}]}}", records.join(","));
         let batch =
             decode::decode_json(text.as_bytes(), decode::Limits::default()).expect("decodes");
@@ -517,28 +565,28 @@ mod tests {
             .collect()
     }
 
-    fn key(account: &str, month: &str) -> PartitionKey {
-        PartitionKey {
+    fn key(account: &str, day: &str) -> DayKey {
+        DayKey {
             account: account.into(),
-            month: month.into(),
+            day: day.into(),
         }
     }
 
     #[test]
-    fn rows_are_grouped_by_account_and_month_in_key_order() {
+    fn rows_are_grouped_by_account_and_day_in_key_order() {
         let records = [
-            record(0, "2024-04-02", "222"),
+            record(0, "2024-03-02", "222"),
             record(1, "2024-03-01", "111"),
-            record(2, "2024-04-30", "222"),
-            record(3, "2024-04-01", "111"),
-            record(4, "2024-03-31", "111"),
+            record(2, "2024-03-02", "222"),
+            record(3, "2024-03-02", "111"),
+            record(4, "2024-03-01", "111"),
         ];
         assert_eq!(
             split(&records, None),
             vec![
-                (key("111", "2024-03"), vec!["e1".into(), "e4".into()]),
-                (key("111", "2024-04"), vec!["e3".into()]),
-                (key("222", "2024-04"), vec!["e0".into(), "e2".into()]),
+                (key("111", "2024-03-01"), vec!["e1".into(), "e4".into()]),
+                (key("111", "2024-03-02"), vec!["e3".into()]),
+                (key("222", "2024-03-02"), vec!["e0".into(), "e2".into()]),
             ]
         );
         // The account in the object's key wins over the record's.
@@ -548,16 +596,16 @@ mod tests {
     }
 
     #[test]
-    fn an_object_spanning_thousands_of_months_is_split_exactly() {
-        let start = chrono::NaiveDate::from_ymd_opt(2010, 1, 31).expect("valid date");
+    fn an_object_spanning_thousands_of_days_is_split_exactly() {
+        let start = chrono::NaiveDate::from_ymd_opt(2010, 1, 1).expect("valid date");
         let days: Vec<String> = (0..4000)
             .map(|i| {
-                (start + chrono::Months::new(i))
+                (start + chrono::Days::new(i))
                     .format("%Y-%m-%d")
                     .to_string()
             })
             .collect();
-        // Each month twice, far apart, so that no two neighbouring rows share a partition.
+        // Each day twice, far apart, so that no two neighbouring rows share a partition.
         let records: Vec<String> = (0..2)
             .flat_map(|_| days.iter())
             .enumerate()
@@ -566,7 +614,7 @@ mod tests {
         let parts = split(&records, None);
         assert_eq!(parts.len(), days.len());
         for (i, (key, ids)) in parts.iter().enumerate() {
-            assert_eq!(key.month, days[i][..7]);
+            assert_eq!(key.day, days[i]);
             assert_eq!(ids, &[format!("e{i}"), format!("e{}", i + days.len())]);
         }
     }

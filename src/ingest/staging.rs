@@ -1,7 +1,11 @@
-//! Rows waiting to be written, grouped by partition. When they outgrow the memory budget they are
-//! sorted and spilled to Arrow IPC files beside the store (on the same disk, not in a RAM-backed temp
-//! folder): each spill is a sorted run, and a partition is written by merging its runs, so memory
+//! Rows waiting to be written, grouped by account and day. When they outgrow the memory budget they
+//! are sorted and spilled to Arrow IPC files beside the store (on the same disk, not in a RAM-backed
+//! temp folder): each spill is a sorted run, and a file is written by merging its runs, so memory
 //! stays bounded by the budget whatever the input size, however large one partition is.
+//!
+//! A closed day of at least [`DAY_FILE_ROWS`] rows is written as a file of its own in its month's
+//! partition, as soon as it closes; smaller days wait for their month to close and are written
+//! together, so that a quiet account's month is one file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -17,9 +21,33 @@ use rayon::prelude::*;
 use crate::store::schema;
 use crate::store::{PartitionKey, Run, StoreError, merge_sorted_runs, sort_rows};
 
+/// Days of at least this many rows are written as files of their own.
+pub const DAY_FILE_ROWS: usize = 1024;
+
+/// An account's rows of one UTC day: what is staged together.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DayKey {
+    pub account: String,
+    /// `YYYY-MM-DD`, or `unknown`.
+    pub day: String,
+}
+
+impl DayKey {
+    /// The partition the day belongs to.
+    pub fn partition(&self) -> PartitionKey {
+        PartitionKey {
+            account: self.account.clone(),
+            month: crate::time::month_of_day(&self.day)
+                .unwrap_or("unknown")
+                .to_string(),
+        }
+    }
+}
+
 pub struct Staging {
-    in_memory: BTreeMap<PartitionKey, Vec<RecordBatch>>,
-    spilled: BTreeMap<PartitionKey, Vec<PathBuf>>,
+    in_memory: BTreeMap<DayKey, Vec<RecordBatch>>,
+    spilled: BTreeMap<DayKey, Vec<PathBuf>>,
+    rows: BTreeMap<DayKey, usize>,
     bytes: usize,
     budget: usize,
     folder: tempfile::TempDir,
@@ -44,6 +72,7 @@ impl Staging {
         Ok(Staging {
             in_memory: BTreeMap::new(),
             spilled: BTreeMap::new(),
+            rows: BTreeMap::new(),
             bytes: 0,
             budget,
             folder,
@@ -51,12 +80,13 @@ impl Staging {
         })
     }
 
-    pub fn push(&mut self, key: PartitionKey, batch: RecordBatch) -> Result<(), StoreError> {
+    pub fn push(&mut self, key: DayKey, batch: RecordBatch) -> Result<(), StoreError> {
         let batch = without_spare_capacity(batch).map_err(|e| StoreError::Invalid {
-            path: key.relative_dir().display().to_string(),
+            path: key.partition().relative_dir().display().to_string(),
             message: format!("cannot stage decoded rows: {e}"),
         })?;
         self.bytes += batch.get_array_memory_size();
+        *self.rows.entry(key.clone()).or_default() += batch.num_rows();
         self.in_memory.entry(key).or_default().push(batch);
         if self.bytes > self.budget {
             self.spill()?;
@@ -64,19 +94,15 @@ impl Staging {
         Ok(())
     }
 
-    /// Sorts and writes partitions' rows as one run each, newest month first, until what stays in
-    /// memory is at most half the budget. The oldest months are the next to close and be written, so
+    /// Sorts and writes days' rows as one run each, newest day first, until what stays in memory is
+    /// at most half the budget. The oldest days are the next to close and be written, so
     /// their rows are kept: written from memory, they make no round trip through the disk. The
     /// chosen partitions are written in parallel, so that a spill keeps every core busy rather than
     /// stalling the decoders behind one thread.
     fn spill(&mut self) -> Result<(), StoreError> {
-        let mut newest_first: Vec<PartitionKey> = self.in_memory.keys().cloned().collect();
-        newest_first.sort_by(|a, b| {
-            b.month
-                .cmp(&a.month)
-                .then_with(|| a.account.cmp(&b.account))
-        });
-        let mut partitions: Vec<(PathBuf, PartitionKey, Vec<RecordBatch>)> = Vec::new();
+        let mut newest_first: Vec<DayKey> = self.in_memory.keys().cloned().collect();
+        newest_first.sort_by(|a, b| b.day.cmp(&a.day).then_with(|| a.account.cmp(&b.account)));
+        let mut partitions: Vec<(PathBuf, DayKey, Vec<RecordBatch>)> = Vec::new();
         for key in newest_first {
             if self.bytes <= self.budget / 2 {
                 break;
@@ -90,7 +116,7 @@ impl Staging {
             self.spill_files += 1;
             partitions.push((path, key, batches));
         }
-        let written: Vec<Result<(PartitionKey, PathBuf), StoreError>> = partitions
+        let written: Vec<Result<(DayKey, PathBuf), StoreError>> = partitions
             .into_par_iter()
             .map(|(path, key, batches)| {
                 write_run(&path, &batches).map_err(|e| spill_error(&path, e))?;
@@ -104,9 +130,9 @@ impl Staging {
         Ok(())
     }
 
-    /// The keys of every staged partition, in memory or spilled, in order.
-    fn keys(&self) -> Vec<PartitionKey> {
-        let mut keys: Vec<PartitionKey> = self
+    /// The keys of every staged day, in memory or spilled, in order.
+    fn keys(&self) -> Vec<DayKey> {
+        let mut keys: Vec<DayKey> = self
             .in_memory
             .keys()
             .chain(self.spilled.keys())
@@ -117,48 +143,82 @@ impl Staging {
         keys
     }
 
-    /// Takes one partition's rows out of staging.
-    fn take(&mut self, key: PartitionKey) -> StagedPartition {
-        let in_memory = self.in_memory.remove(&key).unwrap_or_default();
-        self.bytes = self.bytes.saturating_sub(memory_bytes(&in_memory));
+    /// Takes days' rows out of staging, as one file of their partition (the days are of one month).
+    fn take(&mut self, days: Vec<DayKey>) -> StagedPartition {
+        let mut in_memory = Vec::new();
+        let mut spilled = Vec::new();
+        for day in &days {
+            let batches = self.in_memory.remove(day).unwrap_or_default();
+            self.bytes = self.bytes.saturating_sub(memory_bytes(&batches));
+            in_memory.extend(batches);
+            spilled.extend(self.spilled.remove(day).unwrap_or_default());
+            self.rows.remove(day);
+        }
+        let key = days.first().map(DayKey::partition).unwrap_or(PartitionKey {
+            account: String::new(),
+            month: String::new(),
+        });
         StagedPartition {
-            in_memory,
-            spilled: self.spilled.remove(&key).unwrap_or_default(),
-            folder: self.folder.path().to_path_buf(),
             key,
+            days,
+            in_memory,
+            spilled,
+            folder: self.folder.path().to_path_buf(),
         }
     }
 
-    /// Takes out the partitions of `account` before the month of day `open_from` (all of the
-    /// account's when `None`), to be written now; except those in `held`, which stay until the end
-    /// of the run.
+    /// Takes out, to be written now, the days of `account` before day `open_from` (all of the
+    /// account's when `None`) that are ready: each day of at least [`DAY_FILE_ROWS`] rows as a file
+    /// of its own, and the other days of each month before `open_from`'s as one file. Days in
+    /// `held` stay until the end of the run, and so do small days of `open_from`'s month.
     pub fn take_closed(
         &mut self,
         account: &str,
         open_from: Option<&str>,
-        held: &BTreeSet<PartitionKey>,
+        held: &BTreeSet<DayKey>,
     ) -> Vec<StagedPartition> {
-        self.keys()
-            .into_iter()
-            .filter(|key| {
-                key.account == account
-                    && open_from.is_none_or(|open| {
-                        key.month.as_str() < crate::time::month_of_day(open).unwrap_or(open)
-                    })
-                    && !held.contains(key)
-            })
-            .map(|key| self.take(key))
-            .collect()
+        let open_month = open_from.map(|open| crate::time::month_of_day(open).unwrap_or(open));
+        let mut files = Vec::new();
+        let mut small_days: BTreeMap<PartitionKey, Vec<DayKey>> = BTreeMap::new();
+        for key in self.keys() {
+            if key.account != account
+                || open_from.is_some_and(|open| key.day.as_str() >= open)
+                || held.contains(&key)
+            {
+                continue;
+            }
+            if self.rows.get(&key).copied().unwrap_or_default() >= DAY_FILE_ROWS {
+                files.push(vec![key]);
+                continue;
+            }
+            let partition = key.partition();
+            if open_month.is_none_or(|open| partition.month.as_str() < open) {
+                small_days.entry(partition).or_default().push(key);
+            }
+        }
+        files.extend(small_days.into_values());
+        files.into_iter().map(|days| self.take(days)).collect()
     }
 
     pub fn partition_count(&self) -> usize {
-        self.keys().len()
+        self.keys()
+            .iter()
+            .map(DayKey::partition)
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
-    /// Every partition with its rows: spilled ones are read back when the partition is taken, so only
-    /// the partitions being written are in memory at once.
+    /// Every staged day, as one file per partition: spilled rows are read back when the file is
+    /// written, so only the files being written are in memory at once.
     pub fn into_partitions(mut self) -> (Vec<StagedPartition>, tempfile::TempDir) {
-        let partitions = self.keys().into_iter().map(|key| self.take(key)).collect();
+        let mut by_partition: BTreeMap<PartitionKey, Vec<DayKey>> = BTreeMap::new();
+        for key in self.keys() {
+            by_partition.entry(key.partition()).or_default().push(key);
+        }
+        let partitions = by_partition
+            .into_values()
+            .map(|days| self.take(days))
+            .collect();
         (partitions, self.folder)
     }
 }
@@ -204,8 +264,11 @@ fn write_run(path: &Path, batches: &[RecordBatch]) -> Result<(), arrow::error::A
     writer.finish()
 }
 
+/// Staged rows to be written as one file of the partition `key`.
 pub struct StagedPartition {
     pub key: PartitionKey,
+    /// The days whose rows these are, in order.
+    pub days: Vec<DayKey>,
     in_memory: Vec<RecordBatch>,
     spilled: Vec<PathBuf>,
     folder: PathBuf,
@@ -277,10 +340,10 @@ impl StagedPartition {
 mod tests {
     use super::*;
 
-    fn key(month: &str) -> PartitionKey {
-        PartitionKey {
+    fn key(day: &str) -> DayKey {
+        DayKey {
             account: "111111111111".into(),
-            month: month.into(),
+            day: day.into(),
         }
     }
 
@@ -313,27 +376,24 @@ mod tests {
     }
 
     #[test]
-    fn a_spill_writes_the_newest_months_and_a_run_is_removed_once_opened() {
+    fn a_spill_writes_the_newest_days_and_a_run_is_removed_once_opened() {
         let scratch = tempfile::tempdir().expect("tempdir");
         let size = without_spare_capacity(day_batch("2024-03-01", 200))
             .expect("same columns")
             .get_array_memory_size();
-        // Room for two and a half months: the third spills until at most half the budget is held.
+        // Room for two and a half days: the third spills until at most half the budget is held.
         let mut staging = Staging::new(scratch.path(), size * 5 / 2).expect("staging");
-        for month in ["2024-01", "2024-02", "2024-03"] {
-            let day = format!("{month}-01");
-            staging
-                .push(key(month), day_batch(&day, 200))
-                .expect("push");
+        for day in ["2024-03-01", "2024-03-02", "2024-03-03"] {
+            staging.push(key(day), day_batch(day, 200)).expect("push");
         }
-        let in_memory: Vec<&str> = staging.in_memory.keys().map(|k| k.month.as_str()).collect();
-        let spilled: Vec<&str> = staging.spilled.keys().map(|k| k.month.as_str()).collect();
-        assert_eq!(in_memory, ["2024-01"]);
-        assert_eq!(spilled, ["2024-02", "2024-03"]);
+        let in_memory: Vec<&str> = staging.in_memory.keys().map(|k| k.day.as_str()).collect();
+        let spilled: Vec<&str> = staging.spilled.keys().map(|k| k.day.as_str()).collect();
+        assert_eq!(in_memory, ["2024-03-01"]);
+        assert_eq!(spilled, ["2024-03-02", "2024-03-03"]);
         let folder = staging.folder.path().to_path_buf();
         assert_eq!(files_in(&folder), 2);
 
-        let runs = staging.take(key("2024-03")).runs().expect("runs");
+        let runs = staging.take(vec![key("2024-03-03")]).runs().expect("runs");
         assert_eq!(files_in(&folder), 1, "an opened run no longer has a name");
         let rows: usize = runs
             .into_iter()
@@ -341,6 +401,40 @@ mod tests {
             .map(|batch| batch.expect("reads back").num_rows())
             .sum();
         assert_eq!(rows, 200);
-        assert_eq!(staging.partition_count(), 2);
+        assert_eq!(staging.partition_count(), 1);
+    }
+
+    #[test]
+    fn large_days_close_alone_and_small_days_wait_for_their_month() {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let mut staging = Staging::new(scratch.path(), usize::MAX).expect("staging");
+        for (day, rows) in [
+            ("2024-03-30", 10),
+            ("2024-03-31", DAY_FILE_ROWS),
+            ("2024-04-01", 10),
+            ("2024-04-02", DAY_FILE_ROWS),
+            ("2024-04-03", 10),
+        ] {
+            staging.push(key(day), day_batch(day, rows)).expect("push");
+        }
+        let days = |files: &[StagedPartition]| -> Vec<Vec<String>> {
+            files
+                .iter()
+                .map(|f| f.days.iter().map(|d| d.day.clone()).collect())
+                .collect()
+        };
+        let none = BTreeSet::new();
+        // April 1 still open: March's large day alone, then March's small day.
+        let closed = staging.take_closed("111111111111", Some("2024-04-01"), &none);
+        assert_eq!(days(&closed), [vec!["2024-03-31"], vec!["2024-03-30"]]);
+        assert_eq!(closed[0].key.month, "2024-03");
+        // April 3 open: April 2 is large and closed; April 1 is small, in an open month.
+        let closed = staging.take_closed("111111111111", Some("2024-04-03"), &none);
+        assert_eq!(days(&closed), [vec!["2024-04-02"]]);
+        let held = BTreeSet::from([key("2024-04-03")]);
+        let closed = staging.take_closed("111111111111", None, &held);
+        assert_eq!(days(&closed), [vec!["2024-04-01"]]);
+        let (rest, _folder) = staging.into_partitions();
+        assert_eq!(days(&rest), [vec!["2024-04-03"]]);
     }
 }

@@ -720,14 +720,15 @@ impl Store {
 
     /// Merges `runs` (each sorted by day, principal and time), drops events already in `known_ids` (and
     /// repeats among the runs), and writes what remains as one new file of the partition, streaming:
-    /// memory holds about one batch per run, whatever the partition's size. Returns the rows written.
+    /// memory holds about one batch per run, whatever the partition's size. Returns the rows written
+    /// and the new file, if any row was left to write.
     pub fn write_partition(
         &self,
         key: &PartitionKey,
         runs: Vec<Run<'_>>,
         known_ids: &mut EventIds,
         _lock: &WriteLock,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(usize, Option<PathBuf>), StoreError> {
         let dir = self.root.join(key.relative_dir());
         let mut file: Option<ParquetFile> = None;
         let mut rows = 0;
@@ -749,10 +750,12 @@ impl Store {
             rows += batch.num_rows();
             file.write(&batch)
         })?;
-        if let Some(file) = file {
-            file.commit()?;
-        }
-        Ok(rows)
+        let Some(file) = file else {
+            return Ok((rows, None));
+        };
+        let path = file.path.clone();
+        file.commit()?;
+        Ok((rows, Some(path)))
     }
 
     /// A data file of the store, opened for reading (for a store in S3, a local copy that is gone

@@ -743,3 +743,49 @@ fn one_partition_larger_than_the_memory_budget_is_written_in_bounded_memory() {
         "peak memory grew with the partition: {small_rss} KiB for {small_events} events, {large_rss} KiB for {large_events}"
     );
 }
+
+/// A busy day is a file of its own as soon as it closes; quiet days wait for their month and share
+/// one file; a query sees every event either way.
+#[test]
+fn a_busy_day_is_a_file_of_its_own_and_quiet_days_share_their_month() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
+    let account = "111111111111";
+    let mut expected = BTreeSet::new();
+    for (day, events) in [("2024-05-01", 1100), ("2024-05-02", 5), ("2024-05-03", 5)] {
+        let records: Vec<serde_json::Value> = (0..events)
+            .map(|n| {
+                let id = format!("{day}-{n}");
+                expected.insert(id.clone());
+                record(
+                    account,
+                    &format!("{day}T10:00:00Z"),
+                    "s3.amazonaws.com",
+                    "ListBuckets",
+                    &id,
+                    &format!("user{}", n % 7),
+                )
+            })
+            .collect();
+        write(
+            &aws_key(&source, account, "us-east-1", day, "0"),
+            &gzip(json!({ "Records": records }).to_string().as_bytes()),
+        );
+    }
+    let output = ingest(&source, &store, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let partition = store.join(format!("account={account}/month=2024-05"));
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&partition)
+        .expect("partition")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
+    let days = stdout(&sql(
+        &store,
+        "SELECT day, count(*) AS n FROM cloudtrail WHERE month = '2024-05' GROUP BY day ORDER BY day",
+    ));
+    assert_eq!(days, "day,n\n2024-05-01,1100\n2024-05-02,5\n2024-05-03,5\n");
+}
