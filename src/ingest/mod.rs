@@ -451,13 +451,14 @@ fn write_staged(
             .collect()
     };
     let mut known = store.event_ids(&existing)?;
-    let (rows, file) = store.write_partition(&key, runs, &mut known, lock)?;
+    let days = (first, last);
+    let (rows, file) = store.write_partition(&key, Some(&days), runs, &mut known, lock)?;
     if let Some(file) = file {
         written_in_run
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(file, (first, last));
+            .insert(file, days);
     }
     Ok(rows)
 }

@@ -69,6 +69,14 @@ impl ColumnRange {
         }
     }
 
+    /// The range's bounds, each taken as inclusive (which admits more, never less).
+    pub fn loose_bounds(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.lower.as_ref().map(|b| b.value.as_str()),
+            self.upper.as_ref().map(|b| b.value.as_str()),
+        )
+    }
+
     /// Whether the file's statistics show that every row of it is in the range. `false` whenever
     /// they cannot tell: no statistics, a null, a legacy (signed) byte order, no such column.
     pub fn holds_for_every_row(&self, metadata: &ParquetMetaData) -> bool {

@@ -21,7 +21,7 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExec;
@@ -29,8 +29,10 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use parquet::file::metadata::PageIndexPolicy;
 
-use super::page_selection::{RowTest, access_plan};
+use super::page_selection::{RowTest, access_plan, string_literal};
 use super::settled_ranges::ColumnRange;
+use crate::store::day_range_of_name;
+use crate::store::schema::column;
 
 /// The store's listing table, with page selection and settled ranges added to its scans.
 #[derive(Debug)]
@@ -202,7 +204,10 @@ impl TableProvider for StoreTable {
             .collect();
         // The reader must not stop at `limit` rows before the ranges have been applied.
         let limit = if ranges.is_empty() { limit } else { None };
-        let plan = self.listed_scan(state, projection, filters, limit).await?;
+        let plan = without_files_of_other_days(
+            self.listed_scan(state, projection, filters, limit).await?,
+            filters,
+        );
         if page_test.is_none() && ranges.is_empty() {
             return Ok(plan);
         }
@@ -310,6 +315,78 @@ impl TableProvider for StoreTable {
     }
 }
 
+/// The days the conditions on `day` among `filters` admit, as inclusive bounds (`None`: open).
+fn day_window(filters: &[Expr]) -> (Option<String>, Option<String>) {
+    let (mut first, mut last): (Option<String>, Option<String>) = (None, None);
+    let mut narrow = |lower: Option<&str>, upper: Option<&str>| {
+        if let Some(lower) = lower
+            && first.as_deref().is_none_or(|f| lower > f)
+        {
+            first = Some(lower.to_string());
+        }
+        if let Some(upper) = upper
+            && last.as_deref().is_none_or(|l| upper < l)
+        {
+            last = Some(upper.to_string());
+        }
+    };
+    for filter in filters {
+        if let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = filter
+        {
+            let day = match (left.as_ref(), right.as_ref()) {
+                (Expr::Column(c), value) | (value, Expr::Column(c)) if c.name == column::DAY => {
+                    string_literal(value)
+                }
+                _ => None,
+            };
+            if let Some(day) = day {
+                narrow(Some(&day), Some(&day));
+            }
+        } else if let Some(range) = ColumnRange::from_expr(filter)
+            && range.column == column::DAY
+        {
+            let (lower, upper) = range.loose_bounds();
+            narrow(lower, upper);
+        }
+    }
+    (first, last)
+}
+
+/// `plan` without the files whose names say they hold no day the filters admit
+/// (`store::day_range_of_name`): they are not even opened. Files whose names say nothing stay.
+fn without_files_of_other_days(
+    plan: Arc<dyn ExecutionPlan>,
+    filters: &[Expr],
+) -> Arc<dyn ExecutionPlan> {
+    let (first, last) = day_window(filters);
+    if first.is_none() && last.is_none() {
+        return plan;
+    }
+    let Some(config) = file_scan_config(&plan) else {
+        return plan;
+    };
+    let mut config = config.clone();
+    for group in &mut config.file_groups {
+        let kept = group
+            .iter()
+            .filter(|file| {
+                let name = file.object_meta.location.filename().unwrap_or_default();
+                day_range_of_name(name).is_none_or(|(from, to)| {
+                    first.as_deref().is_none_or(|first| to >= first)
+                        && last.as_deref().is_none_or(|last| from <= last)
+                })
+            })
+            .cloned()
+            .collect();
+        *group = FileGroup::new(kept);
+    }
+    DataSourceExec::from_data_source(config)
+}
+
 fn file_scan_config(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
     plan.downcast_ref::<DataSourceExec>()
         .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
@@ -326,4 +403,40 @@ fn unqualified(expr: Expr) -> Result<Expr> {
         })
     })
     .map(|transformed| transformed.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::{col, lit};
+
+    use super::*;
+
+    #[test]
+    fn the_day_window_is_the_narrowest_the_day_conditions_allow() {
+        let window = |filters: Vec<Expr>| day_window(&filters);
+        let some = |text: &str| Some(text.to_string());
+        assert_eq!(window(vec![]), (None, None));
+        assert_eq!(
+            window(vec![col("day").eq(lit("2024-03-03"))]),
+            (some("2024-03-03"), some("2024-03-03"))
+        );
+        assert_eq!(
+            window(vec![
+                col("day").between(lit("2024-03-01"), lit("2024-03-31")),
+                col("day").gt(lit("2024-03-10")),
+                lit("2024-03-20").gt_eq(col("day")),
+                col("eventtime").lt(lit("2024-03-05")),
+            ]),
+            (some("2024-03-10"), some("2024-03-20"))
+        );
+        assert_eq!(
+            window(vec![
+                col("day")
+                    .eq(lit("2024-03-03"))
+                    .or(col("day").eq(lit("2024-03-09")))
+            ]),
+            (None, None),
+            "a disjunction is not narrowed"
+        );
+    }
 }

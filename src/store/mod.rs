@@ -725,6 +725,7 @@ impl Store {
     pub fn write_partition(
         &self,
         key: &PartitionKey,
+        days: Option<&DayRange>,
         runs: Vec<Run<'_>>,
         known_ids: &mut EventIds,
         _lock: &WriteLock,
@@ -743,7 +744,7 @@ impl Store {
             let file = match &mut file {
                 Some(file) => file,
                 None => file.insert(self.create_data_file(
-                    &dir.join(new_file_name()),
+                    &dir.join(new_data_file_name(days)),
                     FileLayout::for_rows(batch.num_rows()),
                 )?),
             };
@@ -894,7 +895,13 @@ impl Store {
             .into_iter()
             .unzip();
         let dir = self.root.join(key.relative_dir());
-        let name = new_file_name();
+        let ranges: Option<Vec<DayRange>> = files.iter().map(|f| day_range_of_file(f)).collect();
+        let days = ranges.and_then(|ranges| {
+            let first = ranges.iter().map(|(first, _)| first).min()?.clone();
+            let last = ranges.iter().map(|(_, last)| last).max()?.clone();
+            Some((first, last))
+        });
+        let name = new_data_file_name(days.as_ref());
         let journal = CompactionJournal {
             partition: key.relative_dir(),
             new_file: name.clone(),
@@ -958,6 +965,48 @@ fn new_file_name() -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
     let sequence = FILE_SEQUENCE.fetch_add(1, Ordering::Relaxed);
     format!("part-{now}-{}-{sequence}.parquet", std::process::id())
+}
+
+/// The first and last day of a file's rows, inclusive.
+pub type DayRange = (String, String);
+
+/// A new data file's name, naming the days its rows hold when they are known
+/// (`part-…_2024-03-01_2024-03-31.parquet`): a query for a window of days leaves out the files of
+/// its month that hold none of them without opening them ([`day_range_of_name`]).
+fn new_data_file_name(days: Option<&DayRange>) -> String {
+    let name = new_file_name();
+    match days {
+        Some((first, last)) if is_day_text(first) && is_day_text(last) => {
+            format!(
+                "{}_{first}_{last}.parquet",
+                name.trim_end_matches(".parquet")
+            )
+        }
+        _ => name,
+    }
+}
+
+fn is_day_text(text: &str) -> bool {
+    crate::time::day_text(text) == Some(text)
+}
+
+/// The days a data file's name says its rows hold, if it says.
+pub fn day_range_of_name(name: &str) -> Option<(&str, &str)> {
+    let stem = name.strip_suffix(".parquet")?;
+    let (rest, last) = stem.rsplit_once('_')?;
+    let (_, first) = rest.rsplit_once('_')?;
+    (is_day_text(first) && is_day_text(last)).then_some((first, last))
+}
+
+/// The days a data file holds: from its name, or from the `day=` folder of the earlier layout.
+fn day_range_of_file(path: &Path) -> Option<DayRange> {
+    let name = path.file_name()?.to_str()?;
+    if let Some((first, last)) = day_range_of_name(name) {
+        return Some((first.to_string(), last.to_string()));
+    }
+    let folder = path.parent()?.file_name()?.to_str()?;
+    let day = folder.strip_prefix("day=")?;
+    is_day_text(day).then(|| (day.to_string(), day.to_string()))
 }
 
 /// Columns whose values are (nearly) unique per event, and how they are encoded instead of with a
@@ -1504,6 +1553,27 @@ mod tests {
     }
 
     #[test]
+    fn a_data_file_name_says_which_days_it_holds() {
+        let days = ("2024-03-01".to_string(), "2024-03-31".to_string());
+        let name = new_data_file_name(Some(&days));
+        assert!(name.starts_with("part-") && name.ends_with("_2024-03-01_2024-03-31.parquet"));
+        assert!(is_data_file(Path::new(&name)));
+        assert_eq!(day_range_of_name(&name), Some(("2024-03-01", "2024-03-31")));
+        let unknown = ("unknown".to_string(), "unknown".to_string());
+        assert_eq!(day_range_of_name(&new_data_file_name(Some(&unknown))), None);
+        assert_eq!(day_range_of_name(&new_data_file_name(None)), None);
+        assert_eq!(
+            day_range_of_name("part-x_2024-02-30_2024-03-01.parquet"),
+            None
+        );
+        let old = Path::new("account=1/day=2024-03-02/part-x.parquet");
+        assert_eq!(
+            day_range_of_file(old),
+            Some(("2024-03-02".to_string(), "2024-03-02".to_string()))
+        );
+    }
+
+    #[test]
     fn compact_moves_a_store_of_day_folders_into_month_partitions() {
         let dir = tempfile::tempdir().expect("tempdir");
         write_day_layout_file(dir.path(), "111111111111", "2024-03-02", &["b", "c"]);
@@ -1520,6 +1590,12 @@ mod tests {
         }
         assert!(store.day_layout_files().expect("lists").is_empty());
         let partitions = store.partitions().expect("month layout");
+        let march = &partitions[&PartitionKey {
+            account: "111111111111".into(),
+            month: "2024-03".into(),
+        }];
+        let name = march[0].file_name().expect("name").to_string_lossy();
+        assert_eq!(day_range_of_name(&name), Some(("2024-03-01", "2024-03-02")));
         let mut rows = Vec::new();
         for (key, files) in &partitions {
             assert_eq!(files.len(), 1, "{key:?}");
