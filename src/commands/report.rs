@@ -35,7 +35,7 @@ pub fn run(
     };
     let recording = RecordingConfig::from_patterns(patterns)?;
     let catalogue = Catalogue::embedded();
-    let days = days_with_logs(&ctx, &accounts, &window)?;
+    let days = days_with_logs(&ctx, &store, &accounts, &window)?;
     let scope = Scope {
         settings,
         accounts,

@@ -20,6 +20,7 @@ use crate::iam::eval::{Evaluator, PrincipalRef};
 use crate::iam::recorded::RecordingConfig;
 use crate::iam::resource_types::ResourceTypes;
 use crate::mapping::resources::{IamNames, Rules};
+use crate::store::Store;
 use crate::time::Window;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -458,16 +459,31 @@ pub fn principals_of(
 /// The days of a window on which the store holds logs, by account, each account's in order.
 pub type LogDays = BTreeMap<String, Vec<String>>;
 
-/// The days of `window` on which the store holds logs of each of `accounts`.
+/// The days of `window` on which the store holds logs of each of `accounts`: from the names of
+/// files that hold one day each, else by reading the `day` column (`sql/days_with_logs.sql`).
 pub fn days_with_logs(
     ctx: &SessionContext,
+    store: &Store,
     accounts: &[&AccountConfig],
     window: &Window,
 ) -> anyhow::Result<LogDays> {
-    let ids: Vec<String> = accounts.iter().map(|a| a.id.clone()).collect();
-    Ok(crate::sql::block_on(super::activity::days_with_logs(
-        ctx, &ids, window,
-    ))??)
+    let mut days = LogDays::new();
+    let mut to_read = Vec::new();
+    for account in accounts {
+        match store.days_from_file_names(&account.id, window)? {
+            Some(named) if named.is_empty() => {}
+            Some(named) => {
+                days.insert(account.id.clone(), named);
+            }
+            None => to_read.push(account.id.clone()),
+        }
+    }
+    if !to_read.is_empty() {
+        days.extend(crate::sql::block_on(super::activity::days_with_logs(
+            ctx, &to_read, window,
+        ))??);
+    }
+    Ok(days)
 }
 
 /// The days with logs of `account`, from those of every account.

@@ -565,6 +565,35 @@ impl Store {
             .collect())
     }
 
+    /// The days of `window` on which the store holds logs of `account`, from file names alone, when
+    /// every file of the window's months names a single day (as a busy account's files do); `None`
+    /// when some file holds several days, and only reading it can tell which.
+    pub fn days_from_file_names(
+        &self,
+        account: &str,
+        window: &crate::time::Window,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let (first_month, last_month) = (window.start_month_text(), window.end_month_text());
+        let mut days = BTreeSet::new();
+        for key in self.account_partition_keys(account)? {
+            if key.month < first_month || key.month > last_month {
+                continue;
+            }
+            for file in self.data_files(&key)? {
+                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+                match name.as_deref().and_then(day_range_of_name) {
+                    Some((first, last)) if first == last => {
+                        if window.contains_text(first) {
+                            days.insert(first.to_string());
+                        }
+                    }
+                    _ => return Ok(None),
+                }
+            }
+        }
+        Ok(Some(days.into_iter().collect()))
+    }
+
     /// The accounts that have a folder in the store, in order.
     pub fn accounts(&self) -> Result<Vec<String>, StoreError> {
         Ok(self
@@ -1570,6 +1599,41 @@ mod tests {
         assert_eq!(
             day_range_of_file(old),
             Some(("2024-03-02".to_string(), "2024-03-02".to_string()))
+        );
+    }
+
+    #[test]
+    fn days_with_logs_come_from_names_only_while_every_file_names_one_day() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(dir.path());
+        let month = dir.path().join("account=111111111111/month=2024-03");
+        fs::create_dir_all(&month).expect("folder");
+        for day in ["2024-03-02", "2024-03-05", "2024-03-09"] {
+            let days = (day.to_string(), day.to_string());
+            fs::write(month.join(new_data_file_name(Some(&days))), b"x").expect("file");
+        }
+        let day = |text| crate::time::parse_day(text).expect("day");
+        let window = crate::time::Window::new(Some(day("2024-03-03")), Some(day("2024-03-31")))
+            .expect("window");
+        assert_eq!(
+            store
+                .days_from_file_names("111111111111", &window)
+                .expect("lists"),
+            Some(vec!["2024-03-05".to_string(), "2024-03-09".to_string()])
+        );
+        assert_eq!(
+            store
+                .days_from_file_names("222222222222", &window)
+                .expect("lists"),
+            Some(vec![])
+        );
+        let several = ("2024-03-10".to_string(), "2024-03-12".to_string());
+        fs::write(month.join(new_data_file_name(Some(&several))), b"x").expect("file");
+        assert_eq!(
+            store
+                .days_from_file_names("111111111111", &window)
+                .expect("lists"),
+            None
         );
     }
 

@@ -43,7 +43,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
     }
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
-    let days_with_logs = organization::days_with_logs(&ctx, &[account], &window)?;
+    let days_with_logs = organization::days_with_logs(&ctx, &store, &[account], &window)?;
     let coverage = organization::coverage(account, &days_with_logs);
     if coverage.days_with_logs == 0 {
         printer.warn(format!(
