@@ -574,21 +574,47 @@ impl Store {
         window: &crate::time::Window,
     ) -> Result<Option<Vec<String>>, StoreError> {
         let (first_month, last_month) = (window.start_month_text(), window.end_month_text());
-        let mut days = BTreeSet::new();
-        for key in self.account_partition_keys(account)? {
-            if key.month < first_month || key.month > last_month {
-                continue;
+        let in_window = |key: &PartitionKey| key.month >= first_month && key.month <= last_month;
+        // In S3, one listing of the account's objects rather than one per month.
+        let files: Vec<PathBuf> = match &self.remote {
+            Some(remote) => {
+                let folder = format!("account={}", encode_value(account));
+                remote
+                    .keys(&format!("{folder}/"))?
+                    .into_iter()
+                    .filter(|key| {
+                        let parts: Vec<&str> = key.split('/').collect();
+                        matches!(parts.as_slice(), [_, month, name]
+                            if month.strip_prefix("month=").is_some_and(|month| {
+                                in_window(&PartitionKey {
+                                    account: account.to_string(),
+                                    month: month.to_string(),
+                                })
+                            }) && is_data_file(Path::new(name)))
+                    })
+                    .map(|key| self.root.join(key))
+                    .collect()
             }
-            for file in self.data_files(&key)? {
-                let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
-                match name.as_deref().and_then(day_range_of_name) {
-                    Some((first, last)) if first == last => {
-                        if window.contains_text(first) {
-                            days.insert(first.to_string());
-                        }
+            None => {
+                let mut files = Vec::new();
+                for key in self.account_partition_keys(account)? {
+                    if in_window(&key) {
+                        files.extend(self.data_files(&key)?);
                     }
-                    _ => return Ok(None),
                 }
+                files
+            }
+        };
+        let mut days = BTreeSet::new();
+        for file in files {
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            match name.as_deref().and_then(day_range_of_name) {
+                Some((first, last)) if first == last => {
+                    if window.contains_text(first) {
+                        days.insert(first.to_string());
+                    }
+                }
+                _ => return Ok(None),
             }
         }
         Ok(Some(days.into_iter().collect()))
