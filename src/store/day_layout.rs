@@ -3,20 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{PartitionKey, Store, StoreError, WriteLock, decode_value, io_error, is_data_file};
+use super::{PartitionKey, Store, StoreError, WriteLock, data_file_key, local_data_files_in};
 
 impl Store {
     /// The data files of a store in the day layout of an earlier ctidx (`account=…/day=…/`), by
     /// the month partition each moves to.
     pub fn day_layout_files(&self) -> Result<BTreeMap<PartitionKey, Vec<PathBuf>>, StoreError> {
         let mut moving: BTreeMap<PartitionKey, Vec<PathBuf>> = BTreeMap::new();
-        let mut add = |account: &str, day: &str, path: PathBuf| {
+        let mut add = |account: String, day: &str, path: PathBuf| {
             let month = crate::time::month_of_day(day).unwrap_or("unknown");
             moving
                 .entry(PartitionKey {
-                    account: decode_value(account),
+                    account,
                     month: month.to_string(),
                 })
                 .or_default()
@@ -24,37 +24,17 @@ impl Store {
         };
         if let Some(remote) = &self.remote {
             for key in remote.keys("")? {
-                let parts: Vec<&str> = key.split('/').collect();
-                if let [account, day, name] = parts.as_slice()
-                    && let (Some(account), Some(day)) =
-                        (account.strip_prefix("account="), day.strip_prefix("day="))
-                    && is_data_file(Path::new(name))
+                if let Some((account, folder)) = data_file_key(&key)
+                    && let Some(day) = folder.strip_prefix("day=")
                 {
                     add(account, day, self.root.join(&key));
                 }
             }
         } else {
-            for (_, folder) in self.account_folders()? {
-                let account_path = self.root.join(&folder);
-                let Some(account) = folder.strip_prefix("account=") else {
-                    continue;
-                };
-                for entry in fs::read_dir(&account_path)
-                    .map_err(io_error(&account_path))?
-                    .flatten()
-                {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    let Some(day) = name.strip_prefix("day=") else {
-                        continue;
-                    };
-                    let day_path = entry.path();
-                    for file in fs::read_dir(&day_path)
-                        .map_err(io_error(&day_path))?
-                        .flatten()
-                    {
-                        if is_data_file(&file.path()) {
-                            add(account, day, file.path());
-                        }
+            for (account, folder, path) in self.local_account_subfolders()? {
+                if let Some(day) = folder.strip_prefix("day=") {
+                    for file in local_data_files_in(&path)? {
+                        add(account.clone(), day, file);
                     }
                 }
             }
@@ -89,6 +69,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use std::fs::File;
+    use std::path::Path;
 
     use parquet::arrow::ArrowWriter;
 

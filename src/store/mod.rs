@@ -467,62 +467,37 @@ impl Store {
         let mut partitions: BTreeMap<PartitionKey, Vec<PathBuf>> = BTreeMap::new();
         if let Some(remote) = &self.remote {
             for key in remote.keys("")? {
-                let parts: Vec<&str> = key.split('/').collect();
-                if let [account, month, name] = parts.as_slice()
-                    && let Some(account) = account.strip_prefix("account=")
-                    && is_data_file(Path::new(name))
-                {
-                    if month.starts_with("day=") {
-                        return Err(StoreError::DayLayout(self.root.display().to_string()));
-                    }
-                    let Some(month) = month.strip_prefix("month=") else {
-                        continue;
-                    };
-                    partitions
-                        .entry(PartitionKey {
-                            account: decode_value(account),
-                            month: month.to_string(),
-                        })
-                        .or_default()
-                        .push(self.root.join(&key));
+                let Some((account, folder)) = data_file_key(&key) else {
+                    continue;
+                };
+                if folder.starts_with("day=") {
+                    return Err(StoreError::DayLayout(self.root.display().to_string()));
                 }
+                let Some(month) = folder.strip_prefix("month=") else {
+                    continue;
+                };
+                partitions
+                    .entry(PartitionKey {
+                        account,
+                        month: month.to_string(),
+                    })
+                    .or_default()
+                    .push(self.root.join(&key));
             }
             return Ok(partitions);
         }
-        let Ok(accounts) = fs::read_dir(&self.root) else {
-            return Ok(partitions);
-        };
-        for account_dir in accounts.flatten() {
-            let name = account_dir.file_name().to_string_lossy().into_owned();
-            let Some(account) = name.strip_prefix("account=") else {
+        for (account, folder, path) in self.local_account_subfolders()? {
+            if folder.starts_with("day=") {
+                return Err(StoreError::DayLayout(self.root.display().to_string()));
+            }
+            let Some(month) = folder.strip_prefix("month=") else {
                 continue;
             };
-            let account_path = account_dir.path();
-            for month_dir in fs::read_dir(&account_path)
-                .map_err(io_error(&account_path))?
-                .flatten()
-            {
-                let month_name = month_dir.file_name().to_string_lossy().into_owned();
-                if month_name.starts_with("day=") {
-                    return Err(StoreError::DayLayout(self.root.display().to_string()));
-                }
-                let Some(month) = month_name.strip_prefix("month=") else {
-                    continue;
-                };
-                let month_path = month_dir.path();
-                let mut files: Vec<PathBuf> = fs::read_dir(&month_path)
-                    .map_err(io_error(&month_path))?
-                    .flatten()
-                    .map(|e| e.path())
-                    .filter(|p| is_data_file(p))
-                    .collect();
-                if files.is_empty() {
-                    continue;
-                }
-                files.sort();
+            let files = local_data_files_in(&path)?;
+            if !files.is_empty() {
                 partitions.insert(
                     PartitionKey {
-                        account: decode_value(account),
+                        account,
                         month: month.to_string(),
                     },
                     files,
@@ -530,6 +505,23 @@ impl Store {
             }
         }
         Ok(partitions)
+    }
+
+    /// Each folder inside an `account=` folder of a local store: the account (decoded), the
+    /// folder's name and its path.
+    fn local_account_subfolders(&self) -> Result<Vec<(String, String, PathBuf)>, StoreError> {
+        let mut folders = Vec::new();
+        for (account, folder) in self.account_folders()? {
+            let account_path = self.root.join(&folder);
+            for entry in fs::read_dir(&account_path)
+                .map_err(io_error(&account_path))?
+                .flatten()
+            {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                folders.push((account.clone(), name, entry.path()));
+            }
+        }
+        Ok(folders)
     }
 
     /// Every partition, from the folder names alone: two levels of folders are read, not the
@@ -575,7 +567,7 @@ impl Store {
         window: &crate::time::Window,
     ) -> Result<Option<Vec<String>>, StoreError> {
         let (first_month, last_month) = (window.start_month_text(), window.end_month_text());
-        let in_window = |key: &PartitionKey| key.month >= first_month && key.month <= last_month;
+        let in_window = |month: &str| month >= first_month.as_str() && month <= last_month.as_str();
         // In S3, one listing of the account's objects rather than one per month.
         let files: Vec<PathBuf> = match &self.remote {
             Some(remote) => {
@@ -584,14 +576,9 @@ impl Store {
                     .keys(&format!("{folder}/"))?
                     .into_iter()
                     .filter(|key| {
-                        let parts: Vec<&str> = key.split('/').collect();
-                        matches!(parts.as_slice(), [_, month, name]
-                            if month.strip_prefix("month=").is_some_and(|month| {
-                                in_window(&PartitionKey {
-                                    account: account.to_string(),
-                                    month: month.to_string(),
-                                })
-                            }) && is_data_file(Path::new(name)))
+                        data_file_key(key).is_some_and(|(_, folder)| {
+                            folder.strip_prefix("month=").is_some_and(in_window)
+                        })
                     })
                     .map(|key| self.root.join(key))
                     .collect()
@@ -599,7 +586,7 @@ impl Store {
             None => {
                 let mut files = Vec::new();
                 for key in self.account_partition_keys(account)? {
-                    if in_window(&key) {
+                    if in_window(&key.month) {
                         files.extend(self.data_files(&key)?);
                     }
                 }
@@ -932,6 +919,31 @@ impl EventIds {
     pub fn insert(&mut self, id: &str) -> bool {
         self.0.insert(xxhash_rust::xxh3::xxh3_128(id.as_bytes()))
     }
+}
+
+/// A data file's key in a remote store, `account=…/FOLDER/NAME`: the account (decoded) and the
+/// folder; `None` for any other key.
+fn data_file_key(key: &str) -> Option<(String, &str)> {
+    let mut parts = key.split('/');
+    let (Some(account), Some(folder), Some(name), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let account = account.strip_prefix("account=")?;
+    is_data_file(Path::new(name)).then(|| (decode_value(account), folder))
+}
+
+/// The data files of a local folder, sorted.
+fn local_data_files_in(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| is_data_file(p))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 fn is_data_file(path: &Path) -> bool {
