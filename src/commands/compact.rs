@@ -35,5 +35,11 @@ pub fn run(
     printer.status(format!(
         "compacted {partitions} partitions ({merged} files merged)"
     ));
+    let summarized = store.summarize_missing(&lock)?;
+    if summarized > 0 {
+        printer.status(format!(
+            "summarized the activity of {summarized} data files written before summaries existed"
+        ));
+    }
     Ok(ExitStatus::Success)
 }

@@ -42,6 +42,23 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::O
     Ok(crate::sql::block_on(future)?)
 }
 
+/// Registers the store's activity summaries in `ctx` when they are complete, and says with
+/// `--verbose` which the questions about every principal read.
+pub(crate) fn read_activity_summaries(
+    ctx: &datafusion::prelude::SessionContext,
+    store: &crate::store::Store,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    if crate::sql::register_activity(ctx, store)? {
+        printer.detail("reading the store's activity summaries");
+    } else {
+        printer.detail(
+            "reading the events: some data files have no activity summary (`ctidx compact` writes them)",
+        );
+    }
+    Ok(())
+}
+
 /// Where a command's queries run: on the cluster of `--cluster`, else in this process.
 pub(crate) struct Session {
     pub ctx: datafusion::prelude::SessionContext,
@@ -70,6 +87,20 @@ impl Session {
             #[cfg(feature = "cluster")]
             cluster: None,
         })
+    }
+
+    /// Lets the questions about every principal read the store's activity summaries, when they
+    /// are complete, instead of the events. In this process only: a cluster reads the events.
+    pub fn read_activity_summaries(
+        &self,
+        store: &crate::store::Store,
+        printer: &Printer,
+    ) -> anyhow::Result<()> {
+        #[cfg(feature = "cluster")]
+        if self.cluster.is_some() {
+            return Ok(());
+        }
+        read_activity_summaries(&self.ctx, store, printer)
     }
 
     /// Says what ran here instead of on the cluster, and names the cluster in an error.

@@ -27,12 +27,13 @@ pub async fn of_accounts(
     window: &Window,
     max_resources: usize,
 ) -> Result<HashMap<PrincipalKey, Vec<CallActivity>>, QueryError> {
-    let calls = queries::ALL_CALLS
+    let query = summarized(ctx, queries::ALL_CALLS, queries::ALL_CALLS_SUMMARIZED);
+    let calls = query
         .run_in_accounts(ctx, &queries::Days { window }, accounts)
         .await?;
     let mut activity: HashMap<PrincipalKey, Vec<CallActivity>> = HashMap::new();
     let rows = activity_rows(&calls, &[column::ACCOUNT, "principal_arn"])
-        .map_err(|error| QueryError::Rows(queries::ALL_CALLS.name, error))?;
+        .map_err(|error| QueryError::Rows(query.name, error))?;
     for (mut key, call) in rows {
         let (Some(arn), Some(account)) = (key.pop().flatten(), key.pop().flatten()) else {
             continue;
@@ -46,6 +47,15 @@ pub async fn of_accounts(
         });
     }
     Ok(activity)
+}
+
+/// `summarized` when the session has the activity summaries (`crate::sql::register_activity`), else
+/// `over_events`: two queries with the same answer.
+fn summarized(ctx: &SessionContext, over_events: NamedQuery, summarized: NamedQuery) -> NamedQuery {
+    match ctx.table_exist(crate::sql::ACTIVITY_TABLE) {
+        Ok(true) => summarized,
+        _ => over_events,
+    }
 }
 
 /// The calls of one principal, as `query` (a query taking [`queries::PrincipalCalls`]) gives
@@ -107,7 +117,7 @@ pub async fn daily_of_accounts(
     accounts: &[String],
     window: &Window,
 ) -> Result<HashMap<PrincipalKey, Vec<DailyCalls>>, QueryError> {
-    let query = queries::DAILY_CALLS;
+    let query = summarized(ctx, queries::DAILY_CALLS, queries::DAILY_CALLS_SUMMARIZED);
     let batches = query
         .run_in_accounts(ctx, &queries::Days { window }, accounts)
         .await?;
@@ -440,7 +450,14 @@ async fn resources(
     principal_arn: Option<&str>,
     max_resources: usize,
 ) -> Result<HashMap<ResourceKey, (Vec<String>, u64)>, QueryError> {
-    let query = queries::ALL_RESOURCES;
+    let query = match principal_arn {
+        None => summarized(
+            ctx,
+            queries::ALL_RESOURCES,
+            queries::ALL_RESOURCES_SUMMARIZED,
+        ),
+        Some(_) => queries::ALL_RESOURCES,
+    };
     let batches = query
         .run_in_accounts(
             ctx,

@@ -1,6 +1,7 @@
 //! DataFusion over the store: the `cloudtrail` table, named queries from `sql/`, and output formats.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -114,6 +115,48 @@ pub fn bucket_url(remote: &crate::store::s3::S3Store) -> anyhow::Result<ObjectSt
         ObjectStoreUrl::parse(format!("s3://{}", remote.url().bucket))
             .map_err(|e| SqlError::Query(e.to_string()))?,
     )
+}
+
+/// The name under which [`register_activity`] registers the activity summaries.
+pub const ACTIVITY_TABLE: &str = "activity";
+
+/// Registers the store's activity summaries as the table `activity` when they are complete (see
+/// [`Store::activity_summaries_complete`]), so that the questions about every principal read them
+/// instead of the events. Says whether it did.
+pub fn register_activity(ctx: &SessionContext, store: &Store) -> anyhow::Result<bool> {
+    if !store.activity_summaries_complete()? {
+        return Ok(false);
+    }
+    let location = store.activity_location();
+    let table_url = match store.remote() {
+        Some(remote) => format!(
+            "s3://{}/{}/",
+            remote.url().bucket,
+            remote.path(location.trim_end_matches('/'))
+        ),
+        None => {
+            let root = Path::new(&location)
+                .canonicalize()
+                .with_context(|| format!("activity summaries {location}"))?;
+            format!("{}/", root.display())
+        }
+    };
+    let url = ListingTableUrl::parse(table_url).map_err(|e| SqlError::Query(e.to_string()))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(
+            schema::PARTITION_COLUMNS
+                .iter()
+                .map(|c| (c.to_string(), DataType::Utf8))
+                .collect(),
+        );
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(crate::store::activity::summary_schema());
+    let table = ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?;
+    ctx.register_table(ACTIVITY_TABLE, Arc::new(table))
+        .map_err(|e| SqlError::Query(e.to_string()))?;
+    Ok(true)
 }
 
 /// The store's Hive-partitioned Parquet files as DataFusion's listing table.

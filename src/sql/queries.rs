@@ -234,6 +234,15 @@ pub const DAILY_CALLS: NamedQuery = named!("daily_calls");
 pub const DAYS_WITH_LOGS: NamedQuery = named!("days_with_logs");
 /// Takes [`Resources`]; run with [`NamedQuery::run_in_accounts`].
 pub const ALL_RESOURCES: NamedQuery = named!("all_resources");
+/// [`ALL_CALLS`] from the activity summaries (the table `activity`, see
+/// [`crate::sql::register_activity`]).
+pub const ALL_CALLS_SUMMARIZED: NamedQuery = named!("summaries/all_calls");
+/// [`DAILY_CALLS`] from the activity summaries.
+pub const DAILY_CALLS_SUMMARIZED: NamedQuery = named!("summaries/daily_calls");
+/// [`ALL_RESOURCES`] from the activity summaries.
+pub const ALL_RESOURCES_SUMMARIZED: NamedQuery = named!("summaries/all_resources");
+/// What an activity summary holds, over the `cloudtrail` table. Takes [`NoParams`].
+pub const ACTIVITY_SUMMARY: NamedQuery = named!("summaries/activity");
 /// Takes [`ActivePrincipals`].
 pub const ACTIVE_USERS: NamedQuery = named!("active_users");
 /// Takes [`ActivePrincipals`].
@@ -455,6 +464,17 @@ mod tests {
         check(ALL_REQUESTS, Days { window: &window });
         check(DAILY_CALLS, Days { window: &window });
         check(DAYS_WITH_LOGS, Days { window: &window });
+        check(ALL_CALLS_SUMMARIZED, Days { window: &window });
+        check(DAILY_CALLS_SUMMARIZED, Days { window: &window });
+        check(ACTIVITY_SUMMARY, NoParams);
+        check(
+            ALL_RESOURCES_SUMMARIZED,
+            Resources {
+                window: &window,
+                principal_arn: None,
+                max_resources: 20,
+            },
+        );
         check(
             ALL_ROLE_CALLS_BY_PERSON,
             RolesByPerson {

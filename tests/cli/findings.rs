@@ -890,6 +890,65 @@ fn generated_organization_matches_its_records_read_without_ctidx() {
             "{arn}: last activity"
         );
     }
+
+    summaries_change_no_answer(&org.join("config.yaml"), &store);
+}
+
+/// `query --all` gives the same bytes whether they read the activity summaries written
+/// with the data, or the events (summaries removed, as in a store written before they existed), and
+/// again once `ctidx compact` has written the summaries back (of the files it merges, and of any
+/// other). Windows of whole and partial months.
+fn summaries_change_no_answer(config: &Path, store: &Path) {
+    let answers = |store: &Path, read: &str| -> Vec<Vec<u8>> {
+        let mut answers = Vec::new();
+        for (format, window) in [
+            ("ndjson", ["2024-03-01", "2024-03-31"]),
+            ("csv", ["2024-03-02", "2024-03-03"]),
+            ("json", ["2024-02-01", "2024-04-30"]),
+        ] {
+            // Only the used actions: the rows the activity decides, without the millions of
+            // rows of unused ones.
+            let output = query(
+                config,
+                store,
+                &[
+                    "-v",
+                    "--all",
+                    "--show-used",
+                    "--format",
+                    format,
+                    "--start",
+                    window[0],
+                    "--end",
+                    window[1],
+                ],
+            );
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert!(stderr(&output).contains(read), "{}", stderr(&output));
+            assert!(output.stdout.len() > 1000, "{format} {window:?}");
+            answers.push(output.stdout);
+        }
+        answers
+    };
+    let summaries = store.join("_ctidx").join("activity");
+    assert!(summaries.is_dir(), "ingest writes the activity summaries");
+    let (summaries_read, events_read) = (
+        "reading the store's activity summaries",
+        "reading the events",
+    );
+    let summarized = answers(store, summaries_read);
+    std::fs::remove_dir_all(&summaries).expect("removes the summaries");
+    assert!(
+        summarized == answers(store, events_read),
+        "the events give another answer than the summaries"
+    );
+    let output = run(&["compact", "--store", path_text(store)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(summaries.is_dir(), "compact writes the summaries back");
+    assert!(
+        summarized == answers(store, summaries_read),
+        "the rewritten summaries give another answer"
+    );
 }
 
 #[test]

@@ -290,6 +290,21 @@ fn cluster_answers_equal_local_answers_and_a_lost_executor_never_gives_a_wrong_o
         args.extend_from_slice(extra);
         let local = org.local(&args);
         assert!(local.status.success(), "{}", stderr(&local));
+        // In this process on the store in S3: its activity summaries, read through the server.
+        let in_s3 = org
+            .ctidx(&[&args[..], &["-v"]].concat())
+            .output()
+            .expect("ctidx runs");
+        assert!(in_s3.status.success(), "{}", stderr(&in_s3));
+        assert!(
+            stderr(&in_s3).contains("reading the store's activity summaries"),
+            "{}",
+            stderr(&in_s3)
+        );
+        assert!(
+            in_s3.stdout == local.stdout,
+            "S3 and disk give other answers"
+        );
         args.extend_from_slice(&["--cluster", &cluster.url]);
         let remote = org.ctidx(&args).output().expect("ctidx runs");
         assert!(remote.status.success(), "{}", stderr(&remote));
