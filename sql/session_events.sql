@@ -13,6 +13,8 @@
 -- is recorded in the destination account (and, for AssumeRole, in the caller's too), so ctidx can
 -- read only the accounts a chain into a given account can pass through: that account, then the
 -- caller accounts its session events name, and so on (on another engine, read them all).
+-- ctidx runs this query over the store's session openings (the rows of each data file this filter
+-- can keep, see README) when they are complete: any filter change must stay within them.
 -- Parameters (bound by name): $first_day, $last_day (with their months $first_month, $last_month): the days to look for role assumptions in.
 SELECT
     account,

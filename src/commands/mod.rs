@@ -42,8 +42,22 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::O
     Ok(crate::sql::block_on(future)?)
 }
 
-/// Registers the store's activity summaries in `ctx` when they are complete, and says with
-/// `--verbose` which the questions about every principal read.
+/// Registers the store's summaries in `ctx` when they are complete: the activity summaries, and
+/// with `sessions` the session openings. Says with `--verbose` what the questions will read.
+pub(crate) fn read_summaries(
+    ctx: &datafusion::prelude::SessionContext,
+    store: &crate::store::Store,
+    printer: &Printer,
+    sessions: bool,
+) -> anyhow::Result<()> {
+    read_activity_summaries(ctx, store, printer)?;
+    if sessions {
+        read_session_openings(ctx, store, printer)?;
+    }
+    Ok(())
+}
+
+/// Registers the activity summaries in `ctx` when they are complete ([`read_summaries`]).
 pub(crate) fn read_activity_summaries(
     ctx: &datafusion::prelude::SessionContext,
     store: &crate::store::Store,
@@ -54,6 +68,22 @@ pub(crate) fn read_activity_summaries(
     } else {
         printer.detail(
             "reading the events: some data files have no activity summary (`ctidx compact` writes them)",
+        );
+    }
+    Ok(())
+}
+
+/// Registers the session openings in `ctx` when they are complete ([`read_summaries`]).
+pub(crate) fn read_session_openings(
+    ctx: &datafusion::prelude::SessionContext,
+    store: &crate::store::Store,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    if crate::sql::register_session_openings(ctx, store)? {
+        printer.detail("reading the store's session openings");
+    } else {
+        printer.detail(
+            "reading the events for sessions: some data files have no session openings (`ctidx compact` writes them)",
         );
     }
     Ok(())
@@ -89,18 +119,19 @@ impl Session {
         })
     }
 
-    /// Lets the questions about every principal read the store's activity summaries, when they
-    /// are complete, instead of the events. In this process only: a cluster reads the events.
-    pub fn read_activity_summaries(
+    /// Lets the questions read the store's summaries, when they are complete, instead of the
+    /// events ([`read_summaries`]). In this process only: a cluster reads the events.
+    pub fn read_summaries(
         &self,
         store: &crate::store::Store,
         printer: &Printer,
+        sessions: bool,
     ) -> anyhow::Result<()> {
         #[cfg(feature = "cluster")]
         if self.cluster.is_some() {
             return Ok(());
         }
-        read_activity_summaries(&self.ctx, store, printer)
+        read_summaries(&self.ctx, store, printer, sessions)
     }
 
     /// Says what ran here instead of on the cluster, and names the cluster in an error.

@@ -57,6 +57,9 @@ pub fn run(
     let catalogue = Catalogue::embedded();
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
+    if args.destrole.is_some() {
+        super::read_session_openings(&ctx, &store, printer)?;
+    }
     // With --destrole, the policy is the destination role's part that this principal needs.
     let destination_details;
     let (details, arn, grantee, requests, named_by_kind) = match &args.destrole {

@@ -27,7 +27,7 @@ pub fn run(
     let accounts = settings.accounts(&args.account)?;
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
-    super::read_activity_summaries(&ctx, &store, printer)?;
+    super::read_summaries(&ctx, &store, printer, true)?;
 
     let patterns = if args.data_events.is_empty() {
         &settings.config.data_events

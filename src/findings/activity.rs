@@ -265,6 +265,7 @@ pub async fn follow_sessions(
     let read = queries::SESSION_EVENTS
         .materialize_reaching(
             ctx,
+            &crate::sql::reading_session_openings(ctx),
             &queries::SessionEvents {
                 window: &sessions_window,
             },

@@ -18,8 +18,8 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
-use crate::store::Store;
 use crate::store::schema;
+use crate::store::{Store, SummaryKind};
 
 mod page_selection;
 pub mod queries;
@@ -120,14 +120,22 @@ pub fn bucket_url(remote: &crate::store::s3::S3Store) -> anyhow::Result<ObjectSt
 /// The name under which [`register_activity`] registers the activity summaries.
 pub const ACTIVITY_TABLE: &str = "activity";
 
-/// Registers the store's activity summaries as the table `activity` when they are complete (see
-/// [`Store::activity_summaries_complete`]), so that the questions about every principal read them
-/// instead of the events. Says whether it did.
-pub fn register_activity(ctx: &SessionContext, store: &Store) -> anyhow::Result<bool> {
-    if !store.activity_summaries_complete()? {
-        return Ok(false);
+/// The schema in which [`register_session_openings`] registers the session openings, as the table
+/// `cloudtrail`: a query planned with it as the default schema ([`reading_session_openings`]) reads
+/// them instead of the events.
+pub const SESSION_OPENINGS_SCHEMA: &str = "session_openings";
+
+/// The store's summaries of `kind` as a listing table of `schema`, when they are complete (see
+/// [`Store::summaries_complete`]).
+fn summaries_table(
+    store: &Store,
+    kind: SummaryKind,
+    schema: arrow::datatypes::SchemaRef,
+) -> anyhow::Result<Option<ListingTable>> {
+    if !store.summaries_complete(kind)? {
+        return Ok(None);
     }
-    let location = store.activity_location();
+    let location = store.summaries_location(kind);
     let table_url = match store.remote() {
         Some(remote) => format!(
             "s3://{}/{}/",
@@ -137,7 +145,7 @@ pub fn register_activity(ctx: &SessionContext, store: &Store) -> anyhow::Result<
         None => {
             let root = Path::new(&location)
                 .canonicalize()
-                .with_context(|| format!("activity summaries {location}"))?;
+                .with_context(|| format!("summaries {location}"))?;
             format!("{}/", root.display())
         }
     };
@@ -152,11 +160,70 @@ pub fn register_activity(ctx: &SessionContext, store: &Store) -> anyhow::Result<
         );
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(crate::store::activity::summary_schema());
-    let table = ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?;
+        .with_schema(schema);
+    Ok(Some(
+        ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?,
+    ))
+}
+
+/// Registers the store's activity summaries as the table `activity` when they are complete, so
+/// that the questions about every principal read them instead of the events. Says whether it did.
+pub fn register_activity(ctx: &SessionContext, store: &Store) -> anyhow::Result<bool> {
+    let Some(table) = summaries_table(
+        store,
+        SummaryKind::Activity,
+        crate::store::activity::summary_schema(),
+    )?
+    else {
+        return Ok(false);
+    };
     ctx.register_table(ACTIVITY_TABLE, Arc::new(table))
         .map_err(|e| SqlError::Query(e.to_string()))?;
     Ok(true)
+}
+
+/// Registers the store's session openings (every row that can have opened a role session) as the
+/// table `cloudtrail` of the schema [`SESSION_OPENINGS_SCHEMA`] when they are complete. Says
+/// whether it did.
+pub fn register_session_openings(ctx: &SessionContext, store: &Store) -> anyhow::Result<bool> {
+    let Some(table) = summaries_table(
+        store,
+        SummaryKind::SessionOpenings,
+        crate::store::summaries::openings_schema(),
+    )?
+    else {
+        return Ok(false);
+    };
+    use datafusion::catalog::SchemaProvider;
+    let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+    schema
+        .register_table(TABLE.to_string(), Arc::new(table))
+        .map_err(|e| SqlError::Query(e.to_string()))?;
+    let catalog_name = ctx.state().config_options().catalog.default_catalog.clone();
+    let catalog = ctx
+        .catalog(&catalog_name)
+        .ok_or_else(|| SqlError::Query(format!("no catalog {catalog_name}")))?;
+    catalog
+        .register_schema(SESSION_OPENINGS_SCHEMA, schema)
+        .map_err(|e| SqlError::Query(e.to_string()))?;
+    Ok(true)
+}
+
+/// `ctx`, reading the session openings as `cloudtrail` when they are registered: for
+/// `sql/session_events.sql`, whose filter keeps only such rows.
+pub fn reading_session_openings(ctx: &SessionContext) -> SessionContext {
+    let state = ctx.state();
+    let catalog_name = state.config_options().catalog.default_catalog.clone();
+    let registered = ctx
+        .catalog(&catalog_name)
+        .and_then(|catalog| catalog.schema(SESSION_OPENINGS_SCHEMA))
+        .is_some();
+    if !registered {
+        return ctx.clone();
+    }
+    let mut state = state;
+    state.config_mut().options_mut().catalog.default_schema = SESSION_OPENINGS_SCHEMA.to_string();
+    SessionContext::new_with_state(state)
 }
 
 /// The store's Hive-partitioned Parquet files as DataFusion's listing table.
@@ -349,6 +416,7 @@ pub fn split_statements(text: &str) -> Result<Vec<String>, SqlError> {
 /// every row read, held in memory, as the table `name`. Gives the accounts read, in order.
 pub async fn materialize_reaching(
     ctx: &SessionContext,
+    source: &SessionContext,
     sql: &str,
     params: Option<ParamValues>,
     start: &[String],
@@ -361,7 +429,7 @@ pub async fn materialize_reaching(
     pending.dedup();
     let mut held: Vec<RecordBatch> = Vec::new();
     let table_schema = Arc::new(
-        planned(ctx, sql, params.clone())
+        planned(source, sql, params.clone())
             .await?
             .schema()
             .as_arrow()
@@ -370,7 +438,7 @@ pub async fn materialize_reaching(
     while !pending.is_empty() {
         // The rows wanted are few and scattered (the events that open sessions): the filter is
         // tested before the other columns are decoded.
-        let (mut state, plan) = planned_in_accounts(ctx, sql, params.clone(), &pending)
+        let (mut state, plan) = planned_in_accounts(source, sql, params.clone(), &pending)
             .await?
             .into_parts();
         state

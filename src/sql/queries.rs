@@ -322,17 +322,19 @@ impl NamedQuery {
     }
 
     /// As [`NamedQuery::materialize`], over the accounts reachable from `start` through the
-    /// accounts the result names in its column `next` (see [`crate::sql::materialize_reaching`]).
+    /// accounts the result names in its column `next` (see [`crate::sql::materialize_reaching`]),
+    /// planned in `source` and kept in `ctx`.
     /// Gives the accounts read.
     pub async fn materialize_reaching(
         &self,
         ctx: &datafusion::prelude::SessionContext,
+        source: &datafusion::prelude::SessionContext,
         params: &dyn Params,
         start: &[String],
         next: &str,
     ) -> Result<Vec<String>, SqlError> {
         let values = self.bind(params)?;
-        crate::sql::materialize_reaching(ctx, self.text, values, start, next, self.name)
+        crate::sql::materialize_reaching(ctx, source, self.text, values, start, next, self.name)
             .await
             .map_err(|e| self.error(e))
     }

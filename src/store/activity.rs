@@ -288,7 +288,7 @@ impl SummaryBuilder {
     pub fn into_parquet(self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
         let batch = self.finish()?;
         let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
+            .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::try_new(3)?))
             .build();
         let mut writer = ArrowWriter::try_new(Vec::new(), summary_schema(), Some(properties))?;
         writer.write(&batch)?;
@@ -416,7 +416,11 @@ mod tests {
         let listing = source::list_local(&logs).expect("lists");
         ingest::ingest(&store, listing, &IngestOptions::default(), &ingest::Silent)
             .expect("ingests");
-        assert!(store.activity_summaries_complete().expect("lists"));
+        assert!(
+            store
+                .summaries_complete(crate::store::SummaryKind::Activity)
+                .expect("lists")
+        );
 
         let ctx = crate::sql::session(&store).expect("session");
         assert!(crate::sql::register_activity(&ctx, &store).expect("registers"));
@@ -461,37 +465,68 @@ mod tests {
             ingest::ingest(&store, listing, &IngestOptions::default(), &ingest::Silent)
                 .expect("ingests");
         }
-        let summaries = |store: &Store| store.summary_files().expect("lists").len();
+        let summaries = |store: &Store| {
+            store
+                .summary_files(crate::store::SummaryKind::Activity)
+                .expect("lists")
+                .len()
+        };
         assert_eq!(summaries(&store), 3);
         let lock = store.lock_for_writing().expect("locks");
         for key in store.partition_keys().expect("partitions") {
             store.compact_partition(&key, &lock).expect("compacts");
         }
         assert_eq!(summaries(&store), 2, "the merged files' summaries are gone");
-        assert!(store.activity_summaries_complete().expect("lists"));
+        assert!(
+            store
+                .summaries_complete(crate::store::SummaryKind::Activity)
+                .expect("lists")
+        );
 
         // A summary removed (as in a store written before summaries) makes them incomplete until
         // compact writes it again; one without its data file is removed by the next writer.
         let (kept, removed) = {
-            let files: Vec<String> = store.summary_files().expect("lists").into_iter().collect();
+            let files: Vec<String> = store
+                .summary_files(crate::store::SummaryKind::Activity)
+                .expect("lists")
+                .into_iter()
+                .collect();
             (files[0].clone(), files[1].clone())
         };
-        let removed_path = store.activity_root().join(&removed);
+        let removed_path = store
+            .summaries_root(crate::store::SummaryKind::Activity)
+            .join(&removed);
         let bytes = std::fs::read(&removed_path).expect("reads");
         std::fs::remove_file(&removed_path).expect("removes");
-        assert!(!store.activity_summaries_complete().expect("lists"));
+        assert!(
+            !store
+                .summaries_complete(crate::store::SummaryKind::Activity)
+                .expect("lists")
+        );
         assert_eq!(store.summarize_missing(&lock).expect("summarizes"), 1);
         assert_eq!(std::fs::read(&removed_path).expect("written again"), bytes);
-        assert!(store.activity_summaries_complete().expect("lists"));
+        assert!(
+            store
+                .summaries_complete(crate::store::SummaryKind::Activity)
+                .expect("lists")
+        );
         drop(lock);
 
         let orphan = store
-            .activity_root()
+            .summaries_root(crate::store::SummaryKind::Activity)
             .join(kept.replace(".parquet", "-orphan.parquet"));
         std::fs::write(&orphan, b"left by a writer that stopped").expect("writes");
-        assert!(!store.activity_summaries_complete().expect("lists"));
+        assert!(
+            !store
+                .summaries_complete(crate::store::SummaryKind::Activity)
+                .expect("lists")
+        );
         drop(store.lock_for_writing().expect("locks"));
         assert!(!orphan.exists());
-        assert!(store.activity_summaries_complete().expect("lists"));
+        assert!(
+            store
+                .summaries_complete(crate::store::SummaryKind::Activity)
+                .expect("lists")
+        );
     }
 }

@@ -35,7 +35,10 @@ pub mod ddl;
 mod merge;
 pub mod s3;
 pub mod schema;
+pub mod summaries;
 pub use merge::{Run, merge_sorted_runs};
+use summaries::SummaryBuilder;
+pub use summaries::SummaryKind;
 
 const META_DIR: &str = "_ctidx";
 const MANIFEST: &str = "manifest.json";
@@ -321,12 +324,15 @@ impl Store {
         if let Some(remote) = &self.remote {
             for path in self.superseded_files()? {
                 remote.delete(&self.relative(&path))?;
-                remote.delete(&self.relative(&self.summary_path(&path)))?;
+                for kind in SummaryKind::ALL {
+                    remote.delete(&self.relative(&self.summary_path(kind, &path)))?;
+                }
             }
             return remote.delete(&format!("{META_DIR}/{COMPACTION_JOURNAL}"));
         }
         for path in self.superseded_files()? {
-            for path in [self.summary_path(&path), path] {
+            let summaries = SummaryKind::ALL.map(|kind| self.summary_path(kind, &path));
+            for path in summaries.into_iter().chain([path]) {
                 if path.exists() {
                     fs::remove_file(&path).map_err(io_error(&path))?;
                 }
@@ -348,7 +354,10 @@ impl Store {
         let meta = self.root.join(META_DIR);
         for entry in fs::read_dir(&meta).map_err(io_error(&meta))?.flatten() {
             let name = entry.file_name();
-            if name == MANIFEST || name == LOCK || name == activity::ACTIVITY_DIR {
+            if name == MANIFEST
+                || name == LOCK
+                || SummaryKind::ALL.iter().any(|kind| name == kind.folder())
+            {
                 continue;
             }
             let path = entry.path();
@@ -370,122 +379,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Where the activity summary of the data file at `path` goes: the same partition folders and
-    /// name, under `_ctidx/activity/`.
-    fn summary_path(&self, path: &Path) -> PathBuf {
-        self.activity_root().join(self.relative(path))
-    }
-
-    fn activity_root(&self) -> PathBuf {
-        self.root.join(META_DIR).join(activity::ACTIVITY_DIR)
-    }
-
-    /// The activity summaries' files, as paths inside `_ctidx/activity/`
-    /// (`account=…/month=…/NAME`), with the names of files written aside (`.*.tmp`) on disk.
-    fn summary_files(&self) -> Result<BTreeSet<String>, StoreError> {
-        let prefix = format!("{META_DIR}/{}/", activity::ACTIVITY_DIR);
-        if let Some(remote) = &self.remote {
-            return Ok(remote
-                .keys(&prefix)?
-                .into_iter()
-                .filter_map(|key| key.strip_prefix(&prefix).map(str::to_string))
-                .collect());
-        }
-        let root = self.activity_root();
-        Ok(walkdir::WalkDir::new(&root)
-            .min_depth(3)
-            .max_depth(3)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|entry| entry.file_type().is_file())
-            .filter_map(|entry| {
-                let relative = entry.path().strip_prefix(&root).ok()?;
-                Some(
-                    relative
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                )
-            })
-            .collect())
-    }
-
-    /// Removes the summaries (and summaries written aside) whose data file is not in the store.
-    fn remove_orphan_summaries(&self) -> Result<(), StoreError> {
-        if self.remote.is_some() {
-            return Ok(());
-        }
-        let root = self.activity_root();
-        for relative in self.summary_files()? {
-            if !is_data_file(Path::new(&relative)) || !self.root.join(&relative).exists() {
-                let path = root.join(&relative);
-                fs::remove_file(&path).map_err(io_error(&path))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether every data file of the store has its activity summary, and every summary its data
-    /// file: only then do the summaries answer for the store. A store written before summaries
-    /// existed, or a writer interrupted, leaves them incomplete until `ctidx compact`; queries then
-    /// read the events.
-    pub fn activity_summaries_complete(&self) -> Result<bool, StoreError> {
-        let superseded: BTreeSet<String> = self
-            .superseded_files()?
-            .iter()
-            .map(|path| self.relative(path))
-            .collect();
-        let data: BTreeSet<String> = self
-            .partitions()?
-            .values()
-            .flatten()
-            .map(|path| self.relative(path))
-            .filter(|relative| !superseded.contains(relative))
-            .collect();
-        Ok(!data.is_empty() && data == self.summary_files()?)
-    }
-
-    /// Writes the activity summary of each data file that has none (a store written before
-    /// summaries existed). Returns how many it wrote.
-    pub fn summarize_missing(&self, _lock: &WriteLock) -> Result<usize, StoreError> {
-        let summaries = self.summary_files()?;
-        let superseded = self.superseded_files()?;
-        let mut written = 0;
-        for path in self.partitions()?.into_values().flatten() {
-            if superseded.contains(&path) || summaries.contains(&self.relative(&path)) {
-                continue;
-            }
-            let (run, _) = parquet_run(self.open_data_file(&path)?, &path)?;
-            let mut summary = activity::SummaryBuilder::default();
-            for batch in run {
-                summary.add(&batch?).map_err(|e| StoreError::Invalid {
-                    path: path.display().to_string(),
-                    message: format!("cannot summarize rows: {e}"),
-                })?;
-            }
-            let summary_path = self.summary_path(&path);
-            let bytes = summary
-                .into_parquet()
-                .map_err(parquet_error(&summary_path))?;
-            let summary_at = match &self.remote {
-                Some(_) => self.relative(&summary_path),
-                None => summary_path.display().to_string(),
-            };
-            put_summary(self.remote.as_deref(), &summary_at, bytes)?;
-            written += 1;
-        }
-        Ok(written)
-    }
-
-    /// The folder of the activity summaries: a local path, or for a store in S3 its key prefix.
-    pub fn activity_location(&self) -> String {
-        match &self.remote {
-            Some(_) => format!("{META_DIR}/{}/", activity::ACTIVITY_DIR),
-            None => self.activity_root().display().to_string(),
-        }
     }
 
     /// `path` (under the store's root) as a `/`-separated path inside the store.
@@ -577,9 +470,11 @@ impl Store {
             }
             let _ = fs::remove_dir(&account_path);
         }
-        let summaries = self.activity_root();
-        if summaries.exists() {
-            fs::remove_dir_all(&summaries).map_err(io_error(&summaries))?;
+        for kind in SummaryKind::ALL {
+            let summaries = self.summaries_root(kind);
+            if summaries.exists() {
+                fs::remove_dir_all(&summaries).map_err(io_error(&summaries))?;
+            }
         }
         let manifest = self.meta(MANIFEST);
         if manifest.exists() {
@@ -947,16 +842,14 @@ impl Store {
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir).map_err(io_error(dir))?;
             }
-            let summary_at = self.summary_path(path).display().to_string();
-            return ParquetFile::create(path, None, layout, summary_at);
+            return ParquetFile::create(path, None, layout, self.summary_builders(path));
         };
         let local = remote.scratch_dir()?.join(new_file_name());
-        let summary_at = self.relative(&self.summary_path(path));
         ParquetFile::create(
             &local,
             Some((Arc::clone(remote), self.relative(path))),
             layout,
-            summary_at,
+            self.summary_builders(path),
         )
     }
 
@@ -1302,10 +1195,9 @@ struct ParquetFile {
     writer: ArrowWriter<File>,
     /// For a store in S3: where the file goes once written.
     upload: Option<(Arc<s3::S3Store>, String)>,
-    /// The file's activity summary, built as its rows are written, and where it goes: a path on
+    /// The file's summaries, built as its rows are written, each with where it goes: a path on
     /// disk, or for a store in S3 a key.
-    summary: activity::SummaryBuilder,
-    summary_at: String,
+    summaries: Vec<(SummaryBuilder, String)>,
 }
 
 impl ParquetFile {
@@ -1313,7 +1205,7 @@ impl ParquetFile {
         path: &Path,
         upload: Option<(Arc<s3::S3Store>, String)>,
         layout: FileLayout,
-        summary_at: String,
+        summaries: Vec<(SummaryBuilder, String)>,
     ) -> Result<ParquetFile, StoreError> {
         let temp = temp_path(path);
         let file = File::create(&temp).map_err(io_error(&temp))?;
@@ -1330,16 +1222,17 @@ impl ParquetFile {
             temp,
             writer,
             upload,
-            summary: activity::SummaryBuilder::default(),
-            summary_at,
+            summaries,
         })
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        self.summary.add(batch).map_err(|e| StoreError::Invalid {
-            path: self.temp.display().to_string(),
-            message: format!("cannot summarize rows: {e}"),
-        })?;
+        for (summary, _) in &mut self.summaries {
+            summary.add(batch).map_err(|e| StoreError::Invalid {
+                path: self.temp.display().to_string(),
+                message: format!("cannot summarize rows: {e}"),
+            })?;
+        }
         self.writer
             .write(batch)
             .map_err(parquet_error(&self.temp))?;
@@ -1351,17 +1244,18 @@ impl ParquetFile {
         Ok(())
     }
 
-    /// Puts the summary in place, then the data file: a data file never stands without its summary.
-    /// A summary left without its data file by a failure in between is removed by the next writer.
+    /// Puts the summaries in place, then the data file: a data file never stands without its
+    /// summaries. One left without its data file by a failure in between is removed by the next
+    /// writer.
     fn commit(self) -> Result<(), StoreError> {
         let temp = self.temp;
-        let summary_at = Path::new(&self.summary_at);
-        let summary = self
-            .summary
-            .into_parquet()
-            .map_err(parquet_error(summary_at))?;
         let remote = self.upload.as_ref().map(|(remote, _)| remote.as_ref());
-        put_summary(remote, &self.summary_at, summary)?;
+        for (summary, at) in self.summaries {
+            let bytes = summary
+                .into_parquet()
+                .map_err(parquet_error(Path::new(&at)))?;
+            summaries::put_summary(remote, &at, bytes)?;
+        }
         let file = self.writer.into_inner().map_err(parquet_error(&temp))?;
         if let Some((remote, key)) = &self.upload {
             drop(file);
@@ -1374,19 +1268,6 @@ impl ParquetFile {
         sync_dir(&self.path);
         Ok(())
     }
-}
-
-/// Puts a summary's bytes at `at`: a key of `remote`, or without one a path on disk.
-fn put_summary(remote: Option<&s3::S3Store>, at: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-    if let Some(remote) = remote {
-        remote.put(at, bytes, object_store::PutMode::Overwrite)?;
-        return Ok(());
-    }
-    let path = Path::new(at);
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
-    }
-    write_atomically(path, &bytes)
 }
 
 fn sync_dir(path: &Path) {

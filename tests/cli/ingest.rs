@@ -925,12 +925,14 @@ fn compact_moves_a_day_layout_store_and_every_answer_stays_the_same() {
         .filter(|p| p.to_string_lossy().contains("/day="))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    // One file per month partition: 2 accounts in March, one in April.
+    // One file per month partition: 2 accounts in March, one in April; each with its summaries.
     let month_files = files_under(&store)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .filter(|p| !p.starts_with(store.join("_ctidx")))
         .count();
     assert_eq!(month_files, 3);
+    assert_eq!(store_leftovers(&store), Vec::<String>::new());
     assert_eq!(answers(&store), before);
     assert_eq!(stored_event_ids(&store), (expected.clone(), expected.len()));
 }

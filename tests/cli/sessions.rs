@@ -539,6 +539,41 @@ fn cross_account_copies_are_linked_by_shared_event_id() {
     );
 }
 
+/// The session openings written with the data hold every row `sql/session_events.sql` keeps: each
+/// session question gives the same answer from them as from the events (openings removed, as in a
+/// store written before they existed).
+#[test]
+fn session_answers_are_the_same_from_the_session_openings_and_from_the_events() {
+    let f = fixture();
+    let questions = [
+        "--account a --user alice --destrole hop2 --show-used",
+        "--account a --user alice --destrole shared --show-used",
+        "--account a --user bob --destrole console --show-used",
+        "--account a --user alice --destaccount b --destrole remote --show-used",
+        "--account a --role shared --by-session",
+        "--account b --role remote --by-session",
+        "--account a --role console --by-session",
+    ];
+    let answers = |read: &str| -> Vec<String> {
+        questions
+            .iter()
+            .map(|question| {
+                let (out, err) = f.query_verbose(question);
+                assert!(err.contains(read), "{question}: {err}");
+                out
+            })
+            .collect()
+    };
+    let from_openings = answers("reading the store's session openings");
+    assert!(
+        from_openings
+            .iter()
+            .all(|answer| !body(answer).is_empty() || answer.contains("by person"))
+    );
+    std::fs::remove_dir_all(f.store.join("_ctidx").join("sessions")).expect("removes openings");
+    assert_eq!(answers("reading the events for sessions"), from_openings);
+}
+
 #[test]
 fn the_demo_reproduces_the_documented_session_examples() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -188,8 +188,12 @@ pub fn realdata_dir() -> PathBuf {
         .expect("CTIDX_REALDATA_DIR must name the folder of real public logs (cloudtrail/, iam/)")
 }
 
-/// Every file and folder under the store, relative, that is not a data file, a partition folder,
-/// `_ctidx` itself, the manifest or the lock: what a crash left and recovery must remove.
+/// The folders of `_ctidx` that hold a summary of each data file.
+pub const SUMMARY_FOLDERS: [&str; 2] = ["activity", "sessions"];
+
+/// Every file and folder under the store, relative, that is not a data file with its summaries, a
+/// partition folder, a summary of a data file that is there, `_ctidx` itself, the manifest or the
+/// lock: what a crash left and recovery must remove.
 pub fn store_leftovers(store: &Path) -> Vec<String> {
     let mut leftovers = Vec::new();
     let mut stack = vec![store.to_path_buf()];
@@ -203,12 +207,26 @@ pub fn store_leftovers(store: &Path) -> Vec<String> {
                 .into_owned();
             let name = entry.file_name().to_string_lossy().into_owned();
             let parent = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+            let summary_of = SUMMARY_FOLDERS
+                .iter()
+                .find_map(|folder| relative.strip_prefix(&format!("_ctidx/{folder}/")));
             let expected = if path.is_dir() {
-                name.starts_with("account=") || name.starts_with("month=") || relative == "_ctidx"
+                name.starts_with("account=")
+                    || name.starts_with("month=")
+                    || relative == "_ctidx"
+                    || SUMMARY_FOLDERS
+                        .iter()
+                        .any(|f| relative == format!("_ctidx/{f}"))
+            } else if let Some(data_file) = summary_of {
+                // A summary stands only beside its data file.
+                store.join(data_file).is_file()
             } else if relative.starts_with("_ctidx") {
                 relative == "_ctidx/manifest.json" || relative == "_ctidx/lock"
             } else {
-                parent.is_some_and(|p| p.starts_with("month="))
+                SUMMARY_FOLDERS
+                    .iter()
+                    .all(|folder| store.join("_ctidx").join(folder).join(&relative).is_file())
+                    && parent.is_some_and(|p| p.starts_with("month="))
                     && name.starts_with("part-")
                     && name.ends_with(".parquet")
             };

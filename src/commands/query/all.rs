@@ -16,7 +16,7 @@ pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Re
     let accounts = settings.accounts(&question.args.account)?;
     let store = settings.open_store()?;
     let session = crate::commands::Session::open(&store, &question.args.cluster)?;
-    session.read_activity_summaries(&store, question.printer)?;
+    session.read_summaries(&store, question.printer, question.args.by_session)?;
     let days_with_logs =
         organization::days_with_logs(&session.ctx, &store, &accounts, &question.window)?;
     let catalogue = Catalogue::embedded();

@@ -43,6 +43,9 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
     }
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
+    if args.destrole.is_some() || args.by_session {
+        crate::commands::read_session_openings(&ctx, &store, printer)?;
+    }
     let days_with_logs = organization::days_with_logs(&ctx, &store, &[account], &window)?;
     let coverage = organization::coverage(account, &days_with_logs);
     if coverage.days_with_logs == 0 {
