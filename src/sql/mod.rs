@@ -149,21 +149,7 @@ fn summaries_table(
             format!("{}/", root.display())
         }
     };
-    let url = ListingTableUrl::parse(table_url).map_err(|e| SqlError::Query(e.to_string()))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(
-            schema::PARTITION_COLUMNS
-                .iter()
-                .map(|c| (c.to_string(), DataType::Utf8))
-                .collect(),
-        );
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    Ok(Some(
-        ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?,
-    ))
+    Ok(Some(partitioned_table(table_url, schema)?))
 }
 
 /// Registers the store's activity summaries as the table `activity` when they are complete, so
@@ -238,6 +224,15 @@ pub fn listing_table(store: &Store) -> anyhow::Result<ListingTable> {
             format!("{}/", root.display())
         }
     };
+    partitioned_table(table_url, schema::file_schema())
+}
+
+/// The Parquet files under `table_url`, in the store's partition folders, as a listing table of
+/// `schema`.
+fn partitioned_table(
+    table_url: String,
+    schema: arrow::datatypes::SchemaRef,
+) -> anyhow::Result<ListingTable> {
     let url = ListingTableUrl::parse(table_url).map_err(|e| SqlError::Query(e.to_string()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
@@ -249,7 +244,7 @@ pub fn listing_table(store: &Store) -> anyhow::Result<ListingTable> {
         );
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(schema::file_schema());
+        .with_schema(schema);
     Ok(ListingTable::try_new(config).map_err(|e| SqlError::Query(e.to_string()))?)
 }
 
