@@ -35,6 +35,7 @@ pub fn run(
     printer.status(format!(
         "compacted {partitions} partitions ({merged} files merged)"
     ));
+    store.remove_orphan_summaries(&lock)?;
     let summarized = store.summarize_missing(&lock)?;
     if summarized > 0 {
         printer.status(format!(

@@ -17,6 +17,7 @@ use crate::ExitStatus;
 use crate::cli::Command;
 use crate::config::Settings;
 use crate::printer::Printer;
+use crate::store::SummaryKind;
 
 pub fn run(settings: &Settings, command: Command, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match command {
@@ -42,49 +43,28 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::O
     Ok(crate::sql::block_on(future)?)
 }
 
-/// Registers the store's summaries in `ctx` when they are complete: the activity summaries, and
-/// with `sessions` the session openings. Says with `--verbose` what the questions will read.
+/// Registers the store's summaries of `kinds` in `ctx`, those that are complete, and says with
+/// `--verbose` what the questions will read.
 pub(crate) fn read_summaries(
     ctx: &datafusion::prelude::SessionContext,
     store: &crate::store::Store,
     printer: &Printer,
-    sessions: bool,
+    kinds: &[SummaryKind],
 ) -> anyhow::Result<()> {
-    read_activity_summaries(ctx, store, printer)?;
-    if sessions {
-        read_session_openings(ctx, store, printer)?;
-    }
-    Ok(())
-}
-
-/// Registers the activity summaries in `ctx` when they are complete ([`read_summaries`]).
-pub(crate) fn read_activity_summaries(
-    ctx: &datafusion::prelude::SessionContext,
-    store: &crate::store::Store,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    if crate::sql::register_activity(ctx, store)? {
-        printer.detail("reading the store's activity summaries");
-    } else {
-        printer.detail(
-            "reading the events: some data files have no activity summary (`ctidx compact` writes them)",
-        );
-    }
-    Ok(())
-}
-
-/// Registers the session openings in `ctx` when they are complete ([`read_summaries`]).
-pub(crate) fn read_session_openings(
-    ctx: &datafusion::prelude::SessionContext,
-    store: &crate::store::Store,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    if crate::sql::register_session_openings(ctx, store)? {
-        printer.detail("reading the store's session openings");
-    } else {
-        printer.detail(
-            "reading the events for sessions: some data files have no session openings (`ctidx compact` writes them)",
-        );
+    let complete = store.complete_summaries(kinds)?;
+    for &kind in kinds {
+        let (summaries, missing) = match kind {
+            SummaryKind::Activity => ("activity summaries", "reading the events"),
+            SummaryKind::SessionOpenings => ("session openings", "reading the events for sessions"),
+        };
+        if complete.contains(&kind) {
+            crate::sql::register_summaries(ctx, store, kind)?;
+            printer.detail(format!("reading the store's {summaries}"));
+        } else {
+            printer.detail(format!(
+                "{missing}: some data files have no {summaries} (`ctidx compact` writes them)"
+            ));
+        }
     }
     Ok(())
 }
@@ -125,13 +105,13 @@ impl Session {
         &self,
         store: &crate::store::Store,
         printer: &Printer,
-        sessions: bool,
+        kinds: &[SummaryKind],
     ) -> anyhow::Result<()> {
         #[cfg(feature = "cluster")]
         if self.cluster.is_some() {
             return Ok(());
         }
-        read_summaries(&self.ctx, store, printer, sessions)
+        read_summaries(&self.ctx, store, printer, kinds)
     }
 
     /// Says what ran here instead of on the cluster, and names the cluster in an error.

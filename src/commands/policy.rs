@@ -1,5 +1,6 @@
 //! `ctidx policy`: the least-privilege policy of one user or role, from what it did in the window.
 
+use crate::store::SummaryKind;
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -58,7 +59,7 @@ pub fn run(
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     if args.destrole.is_some() {
-        super::read_session_openings(&ctx, &store, printer)?;
+        super::read_summaries(&ctx, &store, printer, &[SummaryKind::SessionOpenings])?;
     }
     // With --destrole, the policy is the destination role's part that this principal needs.
     let destination_details;

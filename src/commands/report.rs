@@ -1,5 +1,6 @@
 //! `ctidx report`: every user and role of the selected accounts, with what it needs, as one HTML file.
 
+use crate::store::SummaryKind;
 use std::io::BufWriter;
 
 use anyhow::Context;
@@ -27,7 +28,7 @@ pub fn run(
     let accounts = settings.accounts(&args.account)?;
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
-    super::read_summaries(&ctx, &store, printer, true)?;
+    super::read_summaries(&ctx, &store, printer, &SummaryKind::ALL)?;
 
     let patterns = if args.data_events.is_empty() {
         &settings.config.data_events

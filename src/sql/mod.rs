@@ -117,24 +117,21 @@ pub fn bucket_url(remote: &crate::store::s3::S3Store) -> anyhow::Result<ObjectSt
     )
 }
 
-/// The name under which [`register_activity`] registers the activity summaries.
+/// The name under which [`register_summaries`] registers the activity summaries.
 pub const ACTIVITY_TABLE: &str = "activity";
 
-/// The schema in which [`register_session_openings`] registers the session openings, as the table
+/// The schema in which [`register_summaries`] registers the session openings, as the table
 /// `cloudtrail`: a query planned with it as the default schema ([`reading_session_openings`]) reads
 /// them instead of the events.
 pub const SESSION_OPENINGS_SCHEMA: &str = "session_openings";
 
-/// The store's summaries of `kind` as a listing table of `schema`, when they are complete (see
-/// [`Store::summaries_complete`]).
+/// The store's summaries of `kind` as a listing table of `schema`. Only for summaries found
+/// complete ([`Store::complete_summaries`]).
 fn summaries_table(
     store: &Store,
     kind: SummaryKind,
     schema: arrow::datatypes::SchemaRef,
-) -> anyhow::Result<Option<ListingTable>> {
-    if !store.summaries_complete(kind)? {
-        return Ok(None);
-    }
+) -> anyhow::Result<ListingTable> {
     let location = store.summaries_location(kind);
     let table_url = match store.remote() {
         Some(remote) => format!(
@@ -149,50 +146,44 @@ fn summaries_table(
             format!("{}/", root.display())
         }
     };
-    Ok(Some(partitioned_table(table_url, schema)?))
+    partitioned_table(table_url, schema)
 }
 
-/// Registers the store's activity summaries as the table `activity` when they are complete, so
-/// that the questions about every principal read them instead of the events. Says whether it did.
-pub fn register_activity(ctx: &SessionContext, store: &Store) -> anyhow::Result<bool> {
-    let Some(table) = summaries_table(
-        store,
-        SummaryKind::Activity,
-        crate::store::activity::summary_schema(),
-    )?
-    else {
-        return Ok(false);
-    };
-    ctx.register_table(ACTIVITY_TABLE, Arc::new(table))
-        .map_err(|e| SqlError::Query(e.to_string()))?;
-    Ok(true)
-}
-
-/// Registers the store's session openings (every row that can have opened a role session) as the
-/// table `cloudtrail` of the schema [`SESSION_OPENINGS_SCHEMA`] when they are complete. Says
-/// whether it did.
-pub fn register_session_openings(ctx: &SessionContext, store: &Store) -> anyhow::Result<bool> {
-    let Some(table) = summaries_table(
-        store,
-        SummaryKind::SessionOpenings,
-        crate::store::summaries::openings_schema(),
-    )?
-    else {
-        return Ok(false);
-    };
-    use datafusion::catalog::SchemaProvider;
-    let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
-    schema
-        .register_table(TABLE.to_string(), Arc::new(table))
-        .map_err(|e| SqlError::Query(e.to_string()))?;
-    let catalog_name = ctx.state().config_options().catalog.default_catalog.clone();
-    let catalog = ctx
-        .catalog(&catalog_name)
-        .ok_or_else(|| SqlError::Query(format!("no catalog {catalog_name}")))?;
-    catalog
-        .register_schema(SESSION_OPENINGS_SCHEMA, schema)
-        .map_err(|e| SqlError::Query(e.to_string()))?;
-    Ok(true)
+/// Registers the store's complete summaries of `kind` in `ctx`: the activity summaries as the table
+/// `activity`, so that the questions about every principal read them instead of the events; the
+/// session openings (every row that can have opened a role session) as the table `cloudtrail` of
+/// the schema [`SESSION_OPENINGS_SCHEMA`].
+pub fn register_summaries(
+    ctx: &SessionContext,
+    store: &Store,
+    kind: SummaryKind,
+) -> anyhow::Result<()> {
+    let clean = |e: datafusion::error::DataFusionError| SqlError::Query(e.to_string());
+    match kind {
+        SummaryKind::Activity => {
+            let schema = crate::store::activity::summary_schema();
+            let table = summaries_table(store, kind, schema)?;
+            ctx.register_table(ACTIVITY_TABLE, Arc::new(table))
+                .map_err(clean)?;
+        }
+        SummaryKind::SessionOpenings => {
+            use datafusion::catalog::SchemaProvider;
+            let schema = crate::store::summaries::openings_schema();
+            let table = summaries_table(store, kind, schema)?;
+            let openings = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+            openings
+                .register_table(TABLE.to_string(), Arc::new(table))
+                .map_err(clean)?;
+            let catalog_name = ctx.state().config_options().catalog.default_catalog.clone();
+            let catalog = ctx
+                .catalog(&catalog_name)
+                .ok_or_else(|| SqlError::Query(format!("no catalog {catalog_name}")))?;
+            catalog
+                .register_schema(SESSION_OPENINGS_SCHEMA, openings)
+                .map_err(clean)?;
+        }
+    }
+    Ok(())
 }
 
 /// `ctx`, reading the session openings as `cloudtrail` when they are registered: for

@@ -423,7 +423,8 @@ mod tests {
         );
 
         let ctx = crate::sql::session(&store).expect("session");
-        assert!(crate::sql::register_activity(&ctx, &store).expect("registers"));
+        crate::sql::register_summaries(&ctx, &store, crate::store::SummaryKind::Activity)
+            .expect("registers");
         let defined = text_of(
             &ctx,
             &format!(

@@ -250,6 +250,7 @@ impl Store {
             lease: None,
         };
         self.recover()?;
+        self.remove_orphan_summaries(&lock)?;
         Ok(lock)
     }
 
@@ -346,11 +347,10 @@ impl Store {
     }
 
     /// Repairs what an interrupted writer left: finishes a compaction, removes files written
-    /// aside (`.*.tmp`), summaries without their data file, and everything else in `_ctidx` but the
-    /// manifest and the lock (spilled rows).
+    /// aside (`.*.tmp`) and everything in `_ctidx` but the manifest, the lock and the summaries
+    /// (spilled rows). Summaries without their data file are removed after it.
     fn recover(&self) -> Result<(), StoreError> {
         self.finish_compaction()?;
-        self.remove_orphan_summaries()?;
         let meta = self.root.join(META_DIR);
         for entry in fs::read_dir(&meta).map_err(io_error(&meta))?.flatten() {
             let name = entry.file_name();
@@ -726,16 +726,10 @@ impl Store {
                 .collect());
         }
         let dir = self.root.join(key.relative_dir());
-        let Ok(entries) = fs::read_dir(&dir) else {
+        if !dir.is_dir() {
             return Ok(Vec::new());
-        };
-        let mut files: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| is_data_file(p))
-            .collect();
-        files.sort();
-        Ok(files)
+        }
+        local_data_files_in(&dir)
     }
 
     /// Event IDs stored in `files` (one column read per file).

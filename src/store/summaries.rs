@@ -248,9 +248,19 @@ impl Store {
     }
 
     /// Removes the summaries (and summaries written aside) whose data file is not in the store, and
-    /// the folders that leaves empty.
-    pub(super) fn remove_orphan_summaries(&self) -> Result<(), StoreError> {
-        if self.remote.is_some() {
+    /// the folders that leaves empty. Every writer does so on a store on disk; on a store in S3,
+    /// where it takes a listing of the whole store, `compact` does.
+    pub fn remove_orphan_summaries(&self, _lock: &WriteLock) -> Result<(), StoreError> {
+        if let Some(remote) = &self.remote {
+            let data = self.live_data_files()?;
+            for kind in SummaryKind::ALL {
+                for relative in self.summary_files(kind)? {
+                    if !data.contains(&relative) {
+                        let path = self.summary_path(kind, &self.root.join(&relative));
+                        remote.delete(&self.relative(&path))?;
+                    }
+                }
+            }
             return Ok(());
         }
         for kind in SummaryKind::ALL {
@@ -297,8 +307,23 @@ impl Store {
     /// summaries existed, or a writer interrupted, leaves them incomplete until `ctidx compact`;
     /// queries then read the events.
     pub fn summaries_complete(&self, kind: SummaryKind) -> Result<bool, StoreError> {
+        Ok(self.complete_summaries(&[kind])?.contains(&kind))
+    }
+
+    /// Those of `kinds` whose summaries are complete ([`Store::summaries_complete`]), from one
+    /// listing of the data files.
+    pub fn complete_summaries(
+        &self,
+        kinds: &[SummaryKind],
+    ) -> Result<Vec<SummaryKind>, StoreError> {
         let data = self.live_data_files()?;
-        Ok(!data.is_empty() && data == self.summary_files(kind)?)
+        let mut complete = Vec::new();
+        for &kind in kinds {
+            if !data.is_empty() && data == self.summary_files(kind)? {
+                complete.push(kind);
+            }
+        }
+        Ok(complete)
     }
 
     /// Writes the summaries that data files lack (a store written before they existed). Returns

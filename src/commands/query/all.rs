@@ -1,5 +1,6 @@
 //! `query --all`: every user and role of the selected accounts, in one pass.
 
+use crate::store::SummaryKind;
 use std::io::Write;
 
 use super::Question;
@@ -16,7 +17,12 @@ pub(super) fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Re
     let accounts = settings.accounts(&question.args.account)?;
     let store = settings.open_store()?;
     let session = crate::commands::Session::open(&store, &question.args.cluster)?;
-    session.read_summaries(&store, question.printer, question.args.by_session)?;
+    let kinds: &[SummaryKind] = if question.args.by_session {
+        &SummaryKind::ALL
+    } else {
+        &[SummaryKind::Activity]
+    };
+    session.read_summaries(&store, question.printer, kinds)?;
     let days_with_logs =
         organization::days_with_logs(&session.ctx, &store, &accounts, &question.window)?;
     let catalogue = Catalogue::embedded();

@@ -1,5 +1,6 @@
 //! `query --user` and `query --role`: one principal, with `--destrole` and `--by-session`.
 
+use crate::store::SummaryKind;
 use std::io::Write;
 
 use anyhow::Context;
@@ -44,7 +45,7 @@ pub fn answer(question: &Question<'_>, out: &mut dyn Write) -> anyhow::Result<()
     let store = settings.open_store()?;
     let ctx = crate::sql::session(&store)?;
     if args.destrole.is_some() || args.by_session {
-        crate::commands::read_session_openings(&ctx, &store, printer)?;
+        crate::commands::read_summaries(&ctx, &store, printer, &[SummaryKind::SessionOpenings])?;
     }
     let days_with_logs = organization::days_with_logs(&ctx, &store, &[account], &window)?;
     let coverage = organization::coverage(account, &days_with_logs);
