@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::iam::catalogue::{AccessLevel, ActionId, Catalogue};
-use crate::iam::eval::{Attachment, DenyCut, GrantScope, Granted, StatementRef};
+use crate::iam::eval::{Attachment, DenyCut, GrantScope, Granted, GrantedActions, StatementRef};
 use crate::iam::recorded::{Recorded, RecordingConfig};
 use crate::mapping::{self, Mapping};
 
@@ -367,14 +367,24 @@ impl Findings {
     /// The findings of a principal granted `granted` that made the calls of `activity`.
     pub fn compute(
         catalogue: &Catalogue,
-        granted: &BTreeMap<ActionId, Granted>,
+        granted: &GrantedActions,
         activity: &[CallActivity],
         unrecorded: &Unrecorded,
     ) -> Findings {
         let (tallies, mut findings) = Findings::tally(catalogue, activity);
         findings.actions.reserve(granted.len() + tallies.len());
         let mut grants = Grants::default();
+        // Both are in action order: the actions used but not granted go in between as they come.
+        let mut used = tallies.iter().peekable();
+        let mut not_granted = |findings: &mut Findings, before: Option<ActionId>| {
+            while let Some((&id, tally)) = used.next_if(|(id, _)| before.is_none_or(|b| **id < b)) {
+                if tally.calls > 0 && !granted.contains_key(&id) {
+                    findings.push_action(catalogue, id, Status::NotGranted, None, Some(tally));
+                }
+            }
+        };
         for (&id, granted) in granted {
+            not_granted(&mut findings, Some(id));
             let tally = tallies.get(&id);
             let used = tally.is_some_and(|t| t.calls > 0);
             let always_allowed = granted
@@ -392,13 +402,7 @@ impl Findings {
             };
             findings.push_action(catalogue, id, status, Some(grants.of(granted)), tally);
         }
-        for (&id, tally) in &tallies {
-            if tally.calls > 0 && !granted.contains_key(&id) {
-                findings.push_action(catalogue, id, Status::NotGranted, None, Some(tally));
-            }
-        }
-        // Two runs in id order (granted, then used but not granted): the stable sort merges them.
-        findings.actions.sort_by_key(|a| a.id);
+        not_granted(&mut findings, None);
         findings
     }
 
@@ -407,7 +411,7 @@ impl Findings {
     /// times (once per person behind a shared role).
     pub fn used_only(
         catalogue: &Catalogue,
-        granted: &BTreeMap<ActionId, Granted>,
+        granted: &GrantedActions,
         activity: &[CallActivity],
     ) -> Findings {
         let (tallies, mut findings) = Findings::tally(catalogue, activity);
@@ -527,7 +531,7 @@ mod tests {
 
     const CATALOGUE: &str = "cloudwatch\tDescribeAlarms\tList\ncloudwatch\tGetDashboard\tRead\ncloudwatch\tGetMetricData\tRead\ns3\tCreateBucket\tWrite\ns3\tGetObject\tRead\nsts\tGetCallerIdentity\tRead\n";
 
-    fn granted(statements: &str, catalogue: &Catalogue) -> BTreeMap<ActionId, Granted> {
+    fn granted(statements: &str, catalogue: &Catalogue) -> GrantedActions {
         let text = format!(
             r#"{{"UserDetailList":[{{"UserName":"alice","UserId":"A","Arn":"arn:aws:iam::111111111111:user/alice","Path":"/","CreateDate":"2017-09-02T18:02:14Z","UserPolicyList":[{{"PolicyName":"p","PolicyDocument":{{"Version":"2012-10-17","Statement":{statements}}}}}],"GroupList":[],"AttachedManagedPolicies":[]}}],"GroupDetailList":[],"RoleDetailList":[],"Policies":[]}}"#
         );

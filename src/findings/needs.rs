@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::activity::Request;
 use super::{UnmappedCall, Unrecorded};
 use crate::iam::catalogue::{ActionId, Catalogue};
-use crate::iam::eval::{Attachment, Granted};
+use crate::iam::eval::{Attachment, GrantedActions};
 use crate::iam::resource_types::ResourceTypes;
 use crate::mapping::resources::{IamNames, Place, Rules, named_resources, passed_roles};
 use crate::mapping::{self, Mapping};
@@ -373,7 +373,7 @@ impl NeedsBuilder {
     pub fn finish(
         mut self,
         tables: &Tables<'_>,
-        granted: &BTreeMap<ActionId, Granted>,
+        granted: &GrantedActions,
         named_by_kind: &HashMap<(String, String), Vec<String>>,
     ) -> Needs {
         for (id, event_source, event_name) in std::mem::take(&mut self.unnamed) {
@@ -435,7 +435,7 @@ impl Needs {
     pub fn compute(
         tables: &Tables<'_>,
         principal_arn: &str,
-        granted: &BTreeMap<ActionId, Granted>,
+        granted: &GrantedActions,
         requests: &[Request],
         named_by_kind: &HashMap<(String, String), Vec<String>>,
     ) -> Needs {
@@ -489,7 +489,7 @@ mod tests {
         Needs::compute(
             &tables,
             "arn:aws:iam::111111111111:user/alice",
-            &BTreeMap::new(),
+            &GrantedActions::default(),
             requests,
             named_by_kind,
         )

@@ -267,62 +267,97 @@ pub fn survey(
             Ok::<_, super::activity::QueryError>(())
         })??;
     }
-    for (index, (coverage, details, principals)) in ready.iter().enumerate() {
-        sink.account(coverage)?;
-        let evaluator = Evaluator::new(details, scope.catalogue);
-        let account_tables = tables.get(index);
-        let mut account_builders = builders.remove(&coverage.id).map(|(_, b)| b);
-        for batch in principals.chunks(BATCH) {
-            let inputs: Vec<Input<'_>> = batch
-                .iter()
-                .map(|principal| {
-                    let key = (principal.account.clone(), principal.arn.clone());
-                    let people = match (scope.by_session, principal.kind) {
-                        (Some(_), PrincipalType::Role) => {
-                            Some(people.remove(&key).unwrap_or_default())
+    // Evaluation runs ahead on its own thread (and every core) while the sink renders the batch
+    // before: each takes about as long as the other on a large organization.
+    let (ready, tables, unrecorded) = (&ready, &tables, &unrecorded);
+    std::thread::scope(|threads| -> anyhow::Result<()> {
+        let (send, steps) = std::sync::mpsc::sync_channel::<Step<'_>>(1);
+        let evaluation = threads.spawn(move || {
+            for (index, (coverage, details, principals)) in ready.iter().enumerate() {
+                if send.send(Step::Account(coverage)).is_err() {
+                    return;
+                }
+                let evaluator = Evaluator::new(details, scope.catalogue);
+                let account_tables = tables.get(index);
+                let mut account_builders = builders.remove(&coverage.id).map(|(_, b)| b);
+                for batch in principals.chunks(BATCH) {
+                    let inputs: Vec<Input<'_>> = batch
+                        .iter()
+                        .map(|principal| {
+                            let key = (principal.account.clone(), principal.arn.clone());
+                            let people = match (scope.by_session, principal.kind) {
+                                (Some(_), PrincipalType::Role) => {
+                                    Some(people.remove(&key).unwrap_or_default())
+                                }
+                                _ => None,
+                            };
+                            let needs = account_builders
+                                .as_mut()
+                                .and_then(|builders| builders.remove(&principal.arn));
+                            Input {
+                                principal,
+                                daily: daily.remove(&key).unwrap_or_default(),
+                                calls: activity.remove(&key).unwrap_or_default(),
+                                people,
+                                needs,
+                            }
+                        })
+                        .collect();
+                    let results: Vec<Result<PrincipalFindings, Problem>> = inputs
+                        .into_par_iter()
+                        .map(|input| {
+                            let needs = input.needs.zip(account_tables);
+                            let mut found = findings_of(
+                                &evaluator,
+                                input.principal,
+                                &input.calls,
+                                input.people.as_ref(),
+                                scope.catalogue,
+                                unrecorded,
+                                needs,
+                            )?;
+                            found.daily = input.daily;
+                            Ok(found)
+                        })
+                        .collect();
+                    let mut found = Vec::with_capacity(results.len());
+                    for result in results {
+                        match result {
+                            Ok(findings) => found.push(findings),
+                            Err(problem) => {
+                                if send.send(Step::Problem(problem)).is_err() {
+                                    return;
+                                }
+                            }
                         }
-                        _ => None,
-                    };
-                    let needs = account_builders
-                        .as_mut()
-                        .and_then(|builders| builders.remove(&principal.arn));
-                    Input {
-                        principal,
-                        daily: daily.remove(&key).unwrap_or_default(),
-                        calls: activity.remove(&key).unwrap_or_default(),
-                        people,
-                        needs,
                     }
-                })
-                .collect();
-            let results: Vec<Result<PrincipalFindings, Problem>> = inputs
-                .into_par_iter()
-                .map(|input| {
-                    let needs = input.needs.zip(account_tables);
-                    let mut found = findings_of(
-                        &evaluator,
-                        input.principal,
-                        &input.calls,
-                        input.people.as_ref(),
-                        scope.catalogue,
-                        &unrecorded,
-                        needs,
-                    )?;
-                    found.daily = input.daily;
-                    Ok(found)
-                })
-                .collect();
-            let mut found = Vec::with_capacity(results.len());
-            for result in results {
-                match result {
-                    Ok(findings) => found.push(findings),
-                    Err(problem) => survey.problems.push(problem),
+                    if send.send(Step::Principals(found)).is_err() {
+                        return;
+                    }
                 }
             }
-            sink.principals(&found)?;
+        });
+        // A sink that fails drops `steps`, which stops the evaluation at its next step.
+        for step in steps {
+            match step {
+                Step::Account(coverage) => sink.account(coverage)?,
+                Step::Principals(found) => sink.principals(&found)?,
+                Step::Problem(problem) => survey.problems.push(problem),
+            }
         }
-    }
+        if let Err(panic) = evaluation.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok(())
+    })?;
     Ok(survey)
+}
+
+/// What the evaluation hands the sink, in order.
+enum Step<'a> {
+    Account(&'a AccountCoverage),
+    Principals(Vec<PrincipalFindings>),
+    Problem(Problem),
 }
 
 /// A principal, its calls, and, for a role asked by session, the calls of each person in it.

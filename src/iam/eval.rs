@@ -24,7 +24,7 @@
 //! Each statement's action set is computed once per [`Evaluator`] as a bitset over the catalogue,
 //! so evaluating many principals that share managed policies costs one pattern match per policy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -174,10 +174,82 @@ impl Granted {
     }
 }
 
+/// The actions a principal is granted, in action order: a sorted list, since a principal granted
+/// `*` holds thousands and they are built in order and read in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantedActions(Vec<Granted>);
+
+impl GrantedActions {
+    /// `granted` in any order, each action once.
+    fn new(mut granted: Vec<Granted>) -> GrantedActions {
+        if !granted.is_sorted_by_key(|granted| granted.action) {
+            granted.sort_by_key(|granted| granted.action);
+        }
+        GrantedActions(granted)
+    }
+
+    pub fn get(&self, action: &ActionId) -> Option<&Granted> {
+        self.0
+            .binary_search_by_key(action, |granted| granted.action)
+            .ok()
+            .map(|at| &self.0[at])
+    }
+
+    pub fn contains_key(&self, action: &ActionId) -> bool {
+        self.get(action).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn values(&self) -> std::slice::Iter<'_, Granted> {
+        self.0.iter()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = ActionId> + '_ {
+        self.0.iter().map(|granted| granted.action)
+    }
+
+    pub fn into_keys(self) -> impl Iterator<Item = ActionId> {
+        self.0.into_iter().map(|granted| granted.action)
+    }
+
+    /// Each action with its grant, as a map's entries.
+    pub fn iter(&self) -> GrantedEntries<'_> {
+        self.0.iter().map(|granted| (&granted.action, granted))
+    }
+}
+
+pub type GrantedEntries<'a> =
+    std::iter::Map<std::slice::Iter<'a, Granted>, fn(&'a Granted) -> (&'a ActionId, &'a Granted)>;
+
+impl<'a> IntoIterator for &'a GrantedActions {
+    type Item = (&'a ActionId, &'a Granted);
+    type IntoIter = GrantedEntries<'a>;
+
+    fn into_iter(self) -> GrantedEntries<'a> {
+        self.iter()
+    }
+}
+
+impl std::ops::Index<&ActionId> for GrantedActions {
+    type Output = Granted;
+
+    fn index(&self, action: &ActionId) -> &Granted {
+        self.get(action)
+            .unwrap_or_else(|| panic!("action {} is not granted", action.0))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {
     pub principal_arn: String,
-    pub granted: BTreeMap<ActionId, Granted>,
+    pub granted: GrantedActions,
     /// Referenced policies or groups that are not in the input; see the module documentation.
     pub warnings: Vec<String>,
 }
@@ -524,33 +596,63 @@ impl<'a> Evaluator<'a> {
         // handful of such sets), and its sources are shared.
         let mut grants: HashMap<Vec<u32>, Option<GrantTemplate>> = HashMap::new();
         let mut naming: Vec<u32> = Vec::new();
-        let mut granted: Vec<(ActionId, Granted)> = Vec::new();
-        for position in identity_allowed.iter_ones() {
-            if !boundary_allowed.contains(position) || removed.contains(position) {
-                continue;
-            }
-            naming.clear();
-            naming.extend(
-                statements
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (statement, _, _))| {
-                        statement.reach != Reach::Nothing && statement.actions.contains(position)
-                    })
-                    .map(|(index, _)| index as u32),
-            );
-            let template = match grants.get(&naming) {
+        let mut granted: Vec<Granted> = Vec::with_capacity(action_count);
+        let reaching: Vec<(u32, &CompiledStatement)> = statements
+            .iter()
+            .enumerate()
+            .filter(|(_, (statement, _, _))| statement.reach != Reach::Nothing)
+            .map(|(index, (statement, _, _))| (index as u32, *statement))
+            .collect();
+        // Actions are numbered service by service, so the 64 actions of one word of the sets are
+        // mostly named by the same statements: such a word is worked out once, not per action.
+        let mut grant_all = |naming: &[u32], positions: u64, word_index: usize| {
+            let template = match grants.get(naming) {
                 Some(template) => template,
                 None => grants
-                    .entry(naming.clone())
-                    .or_insert(GrantTemplate::of(&statements, &naming)),
+                    .entry(naming.to_vec())
+                    .or_insert(GrantTemplate::of(&statements, naming)),
             };
             if let Some(template) = template {
-                let action = ActionId(position as u32);
-                granted.push((action, template.granted(action)));
+                for bit in Bits(positions) {
+                    granted.push(template.granted(ActionId((word_index * 64 + bit) as u32)));
+                }
+            }
+        };
+        for word_index in 0..identity_allowed.words.len() {
+            let allowed = identity_allowed.words[word_index]
+                & boundary_allowed.words[word_index]
+                & !removed.words[word_index];
+            if allowed == 0 {
+                continue;
+            }
+            let uniform = reaching.iter().all(|(_, statement)| {
+                let named = statement.actions.words[word_index] & allowed;
+                named == 0 || named == allowed
+            });
+            if uniform {
+                naming.clear();
+                naming.extend(
+                    reaching
+                        .iter()
+                        .filter(|(_, statement)| statement.actions.words[word_index] & allowed != 0)
+                        .map(|(index, _)| *index),
+                );
+                grant_all(&naming, allowed, word_index);
+                continue;
+            }
+            for bit in Bits(allowed) {
+                naming.clear();
+                naming.extend(
+                    reaching
+                        .iter()
+                        .filter(|(_, statement)| {
+                            statement.actions.words[word_index] & (1 << bit) != 0
+                        })
+                        .map(|(index, _)| *index),
+                );
+                grant_all(&naming, 1 << bit, word_index);
             }
         }
-        let mut granted: BTreeMap<ActionId, Granted> = granted.into_iter().collect();
         let implicit = Arc::new(StatementRef {
             policy: Arc::new(PolicySource {
                 name: "no policy needed: AWS allows this action to every authenticated principal"
@@ -564,15 +666,27 @@ impl<'a> Evaluator<'a> {
             scope: GrantScope::AllResources,
             conditional: false,
         });
+        // `granted` is in action order; the few always-allowed actions are found or put in place
+        // by bisection.
         for &action in &self.index.always_allowed {
-            let entry = granted.entry(action).or_insert_with(|| Granted {
-                action,
-                scope: GrantScope::AllResources,
-                conditional: false,
-                deny_cut: None,
-                sources: Arc::new([]),
-                deny_sources: Arc::new([]),
-            });
+            let at = match granted.binary_search_by_key(&action, |g| g.action) {
+                Ok(at) => at,
+                Err(at) => {
+                    granted.insert(
+                        at,
+                        Granted {
+                            action,
+                            scope: GrantScope::AllResources,
+                            conditional: false,
+                            deny_cut: None,
+                            sources: Arc::new([]),
+                            deny_sources: Arc::new([]),
+                        },
+                    );
+                    at
+                }
+            };
+            let entry = &mut granted[at];
             // Denies do not apply to it, so the grant is unrestricted whatever the policies say.
             entry.scope = GrantScope::AllResources;
             entry.conditional = false;
@@ -585,6 +699,7 @@ impl<'a> Evaluator<'a> {
                 .chain([Arc::clone(&implicit)])
                 .collect();
         }
+        let granted = GrantedActions::new(granted);
         Evaluation {
             principal_arn: principal_arn.to_string(),
             granted,
@@ -819,10 +934,12 @@ impl ActionIndex {
                 })
                 .or_insert(position..position + 1);
         }
-        let always_allowed = ALWAYS_ALLOWED_ACTIONS
+        let mut always_allowed: Vec<ActionId> = ALWAYS_ALLOWED_ACTIONS
             .iter()
             .filter_map(|action| catalogue.lookup_full(action))
             .collect();
+        always_allowed.sort();
+        always_allowed.dedup();
         ActionIndex {
             lowercased,
             services,
@@ -885,10 +1002,6 @@ impl BitSet {
         self.words[position / 64] |= 1 << (position % 64);
     }
 
-    fn contains(&self, position: usize) -> bool {
-        self.words[position / 64] & (1 << (position % 64)) != 0
-    }
-
     fn union_with(&mut self, other: &BitSet) {
         for (word, other_word) in self.words.iter_mut().zip(&other.words) {
             *word |= other_word;
@@ -908,21 +1021,28 @@ impl BitSet {
         self
     }
 
+    #[cfg(test)]
     fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
         self.words
             .iter()
             .enumerate()
-            .flat_map(|(word_index, &word)| {
-                let mut remaining = word;
-                std::iter::from_fn(move || {
-                    if remaining == 0 {
-                        return None;
-                    }
-                    let bit = remaining.trailing_zeros() as usize;
-                    remaining &= remaining - 1;
-                    Some(word_index * 64 + bit)
-                })
-            })
+            .flat_map(|(word_index, &word)| Bits(word).map(move |bit| word_index * 64 + bit))
+    }
+}
+
+/// The positions of the bits set in a word, lowest first.
+struct Bits(u64);
+
+impl Iterator for Bits {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        Some(bit)
     }
 }
 
@@ -1313,7 +1433,7 @@ sts\tAssumeRole\tWrite
         evaluation
             .granted
             .keys()
-            .map(|id| format!("{}:{}", catalogue.get(*id).service, catalogue.get(*id).name))
+            .map(|id| format!("{}:{}", catalogue.get(id).service, catalogue.get(id).name))
             .collect()
     }
 

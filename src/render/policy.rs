@@ -645,7 +645,7 @@ mod tests {
     }
 
     mod generated {
-        use std::collections::{BTreeMap, BTreeSet, HashMap};
+        use std::collections::{BTreeSet, HashMap};
 
         use proptest::prelude::*;
 
@@ -654,7 +654,7 @@ mod tests {
         use crate::findings::activity::Request;
         use crate::findings::needs::{Needs, Tables};
         use crate::iam::authz::AuthorizationDetails;
-        use crate::iam::eval::{PrincipalRef, evaluate};
+        use crate::iam::eval::{GrantedActions, PrincipalRef, evaluate};
         use crate::iam::recorded::RecordingConfig;
         use crate::mapping::resources::{IamNames, Rules};
 
@@ -752,7 +752,7 @@ mod tests {
                 let needs = Needs::compute(
                     &tables,
                     "arn:aws:iam::111111111111:user/alice",
-                    &BTreeMap::new(),
+                    &GrantedActions::default(),
                     &requests,
                     &HashMap::new(),
                 );

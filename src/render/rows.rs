@@ -310,8 +310,8 @@ fn ndjson(
     frame: &Frame<'_>,
     names: &ActionNames,
     principal: &PrincipalFindings,
-    out: &mut Vec<u8>,
-) -> serde_json::Result<()> {
+    output: &mut Output<'_>,
+) -> std::io::Result<()> {
     let view = PrincipalView::of(principal);
     let mut own_columns = Vec::new();
     members(&mut own_columns, &PrincipalColumns::of(&view, principal))?;
@@ -338,15 +338,9 @@ fn ndjson(
             person: None,
         },
     )?;
-    let rows_at_most = principal.findings.actions.len()
-        + principal
-            .people
-            .iter()
-            .flatten()
-            .map(|(_, findings)| findings.actions.len())
-            .sum::<usize>();
-    out.reserve(rows_at_most * (own_columns.len() + 320));
     for (person, finding) in findings_of_rows(frame, principal) {
+        output.row_written()?;
+        let out = &mut output.buffer;
         let action = ActionView::of(frame, finding);
         out.push(b'{');
         out.extend_from_slice(&own_columns);
@@ -407,16 +401,51 @@ fn ndjson(
 fn csv_records(
     frame: &Frame<'_>,
     principal: &PrincipalFindings,
-    out: &mut Vec<u8>,
+    output: &mut Output<'_>,
 ) -> anyhow::Result<()> {
     let view = PrincipalView::of(principal);
     let own = PrincipalColumns::of(&view, principal);
-    let mut writer = csv::Writer::from_writer(out);
+    let mut writer = csv::Writer::from_writer(&mut output.buffer);
     for (person, action) in rows(frame, principal) {
         writer.write_record(Row::of(own, view.denied_calls, person, &action).fields())?;
     }
     writer.flush()?;
+    drop(writer);
+    output.row_written()?;
     Ok(())
+}
+
+/// Rows are made in a buffer small enough to stay in the core's cache, and written out each time
+/// it fills: filling a buffer that holds a whole principal (megabytes for one granted `*`) costs
+/// about twice as much.
+struct Output<'a> {
+    out: &'a mut dyn Write,
+    buffer: Vec<u8>,
+}
+
+impl<'a> Output<'a> {
+    /// At least the output's own buffer, so that a full one is written through it, not copied.
+    const WRITTEN_AT: usize = 1 << 20;
+
+    fn new(out: &'a mut dyn Write) -> Output<'a> {
+        Output {
+            out,
+            buffer: Vec::with_capacity(2 * Output::WRITTEN_AT),
+        }
+    }
+
+    fn row_written(&mut self) -> std::io::Result<()> {
+        if self.buffer.len() >= Output::WRITTEN_AT {
+            self.flush_buffer()?;
+        }
+        Ok(())
+    }
+
+    fn flush_buffer(&mut self) -> std::io::Result<()> {
+        self.out.write_all(&self.buffer)?;
+        self.buffer.clear();
+        Ok(())
+    }
 }
 
 enum Shape {
@@ -424,20 +453,21 @@ enum Shape {
     Csv,
 }
 
+/// Writes each principal's rows as it comes, on the calling thread: rendering them side by side
+/// would take the cores that [`crate::findings::organization::survey`] evaluates the next
+/// principals on.
 pub struct RowRenderer<'a> {
-    out: &'a mut dyn Write,
+    output: Output<'a>,
     shape: Shape,
     frame: Frame<'a>,
-    side_by_side: super::SideBySide,
 }
 
 impl<'a> RowRenderer<'a> {
     pub fn ndjson(out: &'a mut dyn Write, frame: Frame<'a>) -> anyhow::Result<RowRenderer<'a>> {
         Ok(RowRenderer {
-            out,
+            output: Output::new(out),
             shape: Shape::Ndjson(ActionNames::of(frame.catalogue)?),
             frame,
-            side_by_side: Default::default(),
         })
     }
 
@@ -446,23 +476,10 @@ impl<'a> RowRenderer<'a> {
         header.write_record(COLUMNS)?;
         out.write_all(&header.into_inner()?)?;
         Ok(RowRenderer {
-            out,
+            output: Output::new(out),
             shape: Shape::Csv,
             frame,
-            side_by_side: Default::default(),
         })
-    }
-}
-
-fn render(
-    shape: &Shape,
-    frame: &Frame<'_>,
-    principal: &PrincipalFindings,
-    out: &mut Vec<u8>,
-) -> anyhow::Result<()> {
-    match shape {
-        Shape::Ndjson(names) => Ok(ndjson(frame, names, principal, out)?),
-        Shape::Csv => csv_records(frame, principal, out),
     }
 }
 
@@ -472,26 +489,17 @@ impl Sink for RowRenderer<'_> {
     }
 
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
-        let mut rows = Vec::new();
-        render(&self.shape, &self.frame, principal, &mut rows)?;
-        self.out.write_all(&rows)?;
-        Ok(())
-    }
-
-    /// Rendered on every core, written in order.
-    fn principals(&mut self, principals: &[PrincipalFindings]) -> anyhow::Result<()> {
-        let (shape, frame, out) = (&self.shape, self.frame, &mut self.out);
-        self.side_by_side.render(
-            principals,
-            |principal, buffer| render(shape, &frame, principal, buffer),
-            |rows| Ok(out.write_all(rows)?),
-        )
+        match &self.shape {
+            Shape::Ndjson(names) => Ok(ndjson(&self.frame, names, principal, &mut self.output)?),
+            Shape::Csv => csv_records(&self.frame, principal, &mut self.output),
+        }
     }
 }
 
 impl Renderer for RowRenderer<'_> {
-    fn finish(self: Box<Self>, _survey: &Survey) -> anyhow::Result<()> {
-        self.out.flush()?;
+    fn finish(mut self: Box<Self>, _survey: &Survey) -> anyhow::Result<()> {
+        self.output.flush_buffer()?;
+        self.output.out.flush()?;
         Ok(())
     }
 }
@@ -602,6 +610,16 @@ mod tests {
         }
     }
 
+    /// What `render` writes through an [`Output`].
+    fn rendered(render: impl FnOnce(&mut Output<'_>) -> anyhow::Result<()>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut output = Output::new(&mut bytes);
+        render(&mut output).expect("renders");
+        output.flush_buffer().expect("written");
+        drop(output);
+        bytes
+    }
+
     /// Each row serialized whole, the plain way.
     fn plain_rows(frame: &Frame<'_>, principal: &PrincipalFindings) -> Vec<String> {
         let view = PrincipalView::of(principal);
@@ -641,8 +659,7 @@ mod tests {
                 catalogue: &catalogue,
             };
             let names = ActionNames::of(&catalogue).expect("names");
-            let mut fast = Vec::new();
-            ndjson(&frame, &names, &principal, &mut fast).expect("rows");
+            let fast = rendered(|output| Ok(ndjson(&frame, &names, &principal, output)?));
             let fast = String::from_utf8(fast).expect("utf-8");
             let fast: Vec<&str> = fast.lines().collect();
             assert_eq!(fast, plain_rows(&frame, &principal));
@@ -661,8 +678,7 @@ mod tests {
         };
         let principal = role(&catalogue);
         let names = ActionNames::of(&catalogue).expect("names");
-        let mut text = Vec::new();
-        ndjson(&frame, &names, &principal, &mut text).expect("rows");
+        let text = rendered(|output| Ok(ndjson(&frame, &names, &principal, output)?));
         let text = String::from_utf8(text).expect("utf-8");
         assert_eq!(text.lines().count(), 5, "4 own rows and 1 of the person");
         for line in text.lines() {
@@ -690,8 +706,7 @@ mod tests {
             catalogue: &catalogue,
         };
         let principal = role(&catalogue);
-        let mut bytes = Vec::new();
-        csv_records(&frame, &principal, &mut bytes).expect("records");
+        let bytes = rendered(|output| csv_records(&frame, &principal, output));
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(bytes.as_slice());

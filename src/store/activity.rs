@@ -288,7 +288,7 @@ impl SummaryBuilder {
     pub fn into_parquet(self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
         let batch = self.finish()?;
         let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(parquet::basic::ZstdLevel::try_new(3)?))
+            .set_compression(Compression::SNAPPY)
             .build();
         let mut writer = ArrowWriter::try_new(Vec::new(), summary_schema(), Some(properties))?;
         writer.write(&batch)?;

@@ -168,7 +168,7 @@ fn round_trip(config: &Path, store: &Path, principal: &[&str], target: &str) -> 
             evaluation
                 .granted
                 .keys()
-                .map(|id| catalogue.get(*id).full_name.clone()),
+                .map(|id| catalogue.get(id).full_name.clone()),
         );
         statements_seen.extend(statements(document));
     }
@@ -183,7 +183,7 @@ fn round_trip(config: &Path, store: &Path, principal: &[&str], target: &str) -> 
         .expect("evaluates")
         .granted
         .keys()
-        .map(|id| catalogue.get(*id).full_name.clone())
+        .map(|id| catalogue.get(id).full_name.clone())
         .collect();
     let beyond: Vec<&String> = granted
         .iter()
@@ -388,7 +388,7 @@ fn kept_unknown_actions_are_added_as_their_own_statements() {
         .expect("evaluates")
         .granted
         .keys()
-        .map(|id| catalogue.get(*id).full_name.clone())
+        .map(|id| catalogue.get(id).full_name.clone())
         .collect();
     let mut granted = BTreeSet::new();
     let mut kept_statements = 0;
@@ -407,7 +407,7 @@ fn kept_unknown_actions_are_added_as_their_own_statements() {
                 .expect("evaluates")
                 .granted
                 .keys()
-                .map(|id| catalogue.get(*id).full_name.clone()),
+                .map(|id| catalogue.get(id).full_name.clone()),
         );
     }
     assert!(kept_statements > 0);
