@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::json::{ActionView, PrincipalView};
 use super::{Frame, Renderer};
 use crate::findings::organization::{AccountCoverage, PrincipalFindings, Sink, Survey};
-use crate::findings::{ActionFinding, Filters, Grant, GrantingStatement};
+use crate::findings::{ActionFinding, Filters, Grant, GrantingStatement, Status};
 use crate::iam::catalogue::Catalogue;
 
 /// The columns, in order.
@@ -304,8 +304,9 @@ impl ActionNames {
 }
 
 /// One principal's NDJSON lines. Equal, byte for byte, to serializing each [`Row`] whole: the parts
-/// that repeat (the principal's columns, each way of granting, the columns of an action never
-/// called) are serialized once and copied.
+/// that repeat are serialized once and copied. Those are the principal's columns, each way of
+/// granting, and, for an action of the principal's own that was never called, everything after its
+/// name.
 fn ndjson(
     frame: &Frame<'_>,
     names: &ActionNames,
@@ -313,23 +314,9 @@ fn ndjson(
     output: &mut Output<'_>,
 ) -> std::io::Result<()> {
     let view = PrincipalView::of(principal);
-    let mut own_columns = Vec::new();
-    members(&mut own_columns, &PrincipalColumns::of(&view, principal))?;
-    let mut grant_columns: HashMap<*const Grant, Vec<u8>> = HashMap::new();
-    let mut no_grant = Vec::new();
-    members(&mut no_grant, &GrantColumns::of(None))?;
-    let mut never_called = Vec::new();
-    members(
-        &mut never_called,
-        &ActivityColumns {
-            calls: 0,
-            first_call: None,
-            last_call: None,
-            denied_calls: 0,
-            resources: &[],
-            other_resources: 0,
-        },
-    )?;
+    let mut head = b"{".to_vec();
+    members(&mut head, &PrincipalColumns::of(&view, principal))?;
+    head.extend_from_slice(b",\"action\":");
     let mut own_closing = Vec::new();
     members(
         &mut own_closing,
@@ -338,49 +325,36 @@ fn ndjson(
             person: None,
         },
     )?;
+    let mut grant_columns: HashMap<*const Grant, Vec<u8>> = HashMap::new();
+    let mut idle_tails = IdleTails::default();
     for (person, finding) in findings_of_rows(frame, principal) {
         output.row_written()?;
         let out = &mut output.buffer;
-        let action = ActionView::of(frame, finding);
-        out.push(b'{');
-        out.extend_from_slice(&own_columns);
-        out.extend_from_slice(b",\"action\":");
+        out.extend_from_slice(&head);
         match names.0.get(finding.id.0 as usize) {
             Some(name) => out.extend_from_slice(name),
-            None => serde_json::to_writer(&mut *out, action.action)?,
+            None => serde_json::to_writer(&mut *out, &frame.catalogue.get(finding.id).full_name)?,
         }
-        // Both are fixed words that need no escaping.
-        out.extend_from_slice(b",\"status\":\"");
-        out.extend_from_slice(action.status.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"access_level\":\"");
-        out.extend_from_slice(action.access_level.as_bytes());
-        out.extend_from_slice(b"\",");
-        match action.grant {
-            Some(grant) => {
-                let columns = match grant_columns.entry(grant as *const Grant) {
-                    Entry::Occupied(entry) => entry.into_mut(),
-                    Entry::Vacant(entry) => {
-                        let mut columns = Vec::new();
-                        members(&mut columns, &GrantColumns::of(Some(grant)))?;
-                        entry.insert(columns)
-                    }
-                };
-                out.extend_from_slice(columns);
-            }
-            None => out.extend_from_slice(&no_grant),
-        }
-        out.push(b',');
         let idle = finding.calls == 0
             && finding.denied_calls == 0
             && finding.first_call.is_none()
             && finding.last_call.is_none()
             && finding.resources.is_empty()
             && finding.other_resources == 0;
-        if idle {
-            out.extend_from_slice(&never_called);
-        } else {
-            members(out, &ActivityColumns::of(&action))?;
+        if idle && person.is_none() {
+            let tail = idle_tails.get(finding, |tail| {
+                action_tail(tail, finding, &mut grant_columns)?;
+                members(tail, &never_called())?;
+                tail.push(b',');
+                tail.extend_from_slice(&own_closing);
+                tail.extend_from_slice(b"}\n");
+                Ok(())
+            })?;
+            out.extend_from_slice(tail);
+            continue;
         }
+        action_tail(out, finding, &mut grant_columns)?;
+        members(out, &ActivityColumns::of(&ActionView::of(frame, finding)))?;
         out.push(b',');
         match person {
             None => out.extend_from_slice(&own_closing),
@@ -395,6 +369,87 @@ fn ndjson(
         out.extend_from_slice(b"}\n");
     }
     Ok(())
+}
+
+/// The columns of an action never called.
+fn never_called() -> ActivityColumns<'static> {
+    ActivityColumns {
+        calls: 0,
+        first_call: None,
+        last_call: None,
+        denied_calls: 0,
+        resources: &[],
+        other_resources: 0,
+    }
+}
+
+/// A row's columns from the status to the grant's, and the comma after them.
+fn action_tail(
+    out: &mut Vec<u8>,
+    finding: &ActionFinding,
+    grant_columns: &mut HashMap<*const Grant, Vec<u8>>,
+) -> serde_json::Result<()> {
+    // Both are fixed words that need no escaping.
+    out.extend_from_slice(b",\"status\":\"");
+    out.extend_from_slice(finding.status.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"access_level\":\"");
+    out.extend_from_slice(finding.access_level.as_bytes());
+    out.extend_from_slice(b"\",");
+    let grant = finding.grant.as_deref();
+    match grant_columns.entry(grant.map_or(std::ptr::null(), |g| g as *const Grant)) {
+        Entry::Occupied(entry) => out.extend_from_slice(entry.get()),
+        Entry::Vacant(entry) => {
+            let mut columns = Vec::new();
+            members(&mut columns, &GrantColumns::of(grant))?;
+            out.extend_from_slice(&columns);
+            entry.insert(columns);
+        }
+    }
+    out.push(b',');
+    Ok(())
+}
+
+/// Everything after the action's name in the rows of a principal's own actions never called, one
+/// per status, access level and grant: a principal granted `*` has thousands of such rows and a
+/// few dozen such tails.
+#[derive(Default)]
+struct IdleTails {
+    tails: Vec<(IdleKey, Vec<u8>)>,
+    /// The one used last: neighbouring actions mostly share it.
+    last: usize,
+}
+
+type IdleKey = (Status, &'static str, *const Grant);
+
+impl IdleTails {
+    fn get(
+        &mut self,
+        finding: &ActionFinding,
+        make: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> serde_json::Result<&[u8]> {
+        let key: IdleKey = (
+            finding.status,
+            finding.access_level,
+            finding
+                .grant
+                .as_deref()
+                .map_or(std::ptr::null(), |g| g as *const Grant),
+        );
+        let at = match self.tails.get(self.last) {
+            Some((last, _)) if *last == key => self.last,
+            _ => match self.tails.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    let mut tail = Vec::new();
+                    make(&mut tail)?;
+                    self.tails.push((key, tail));
+                    self.tails.len() - 1
+                }
+            },
+        };
+        self.last = at;
+        Ok(&self.tails[at].1)
+    }
 }
 
 /// One principal's CSV records, without the header.
