@@ -1,6 +1,7 @@
 //! Findings for every user and role of several accounts, in one pass: one scan of the window for
 //! all of them ([`super::activity::of_accounts`]), then each principal's policies evaluated on every
-//! core. Principals reach a [`Sink`] account by account, in a stable order (users, then roles, by
+//! core, on a thread of its own that runs a batch ahead of the sink. Principals reach the [`Sink`],
+//! on the calling thread, account by account, in a stable order (users, then roles, by
 //! name), so that a renderer can write them as they come. An account that cannot be reported (no
 //! IAM snapshot, a broken one, no logs in the window) becomes a [`Problem`]; the others still are.
 
