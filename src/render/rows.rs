@@ -255,16 +255,7 @@ fn members(buffer: &mut Vec<u8>, value: &impl Serialize) -> serde_json::Result<(
     Ok(())
 }
 
-/// Each row of one principal (its own, then those of the people behind its sessions).
-fn rows<'a>(
-    frame: &'a Frame<'_>,
-    principal: &'a PrincipalFindings,
-) -> impl Iterator<Item = (Option<&'a str>, ActionView<'a>)> + 'a {
-    findings_of_rows(frame, principal)
-        .map(|(person, finding)| (person, ActionView::of(frame, finding)))
-}
-
-/// The findings behind [`rows`].
+/// Each row's finding, for one principal: its own, then those of the people behind its sessions.
 fn findings_of_rows<'a>(
     frame: &'a Frame<'_>,
     principal: &'a PrincipalFindings,
@@ -335,20 +326,14 @@ fn ndjson(
             Some(name) => out.extend_from_slice(name),
             None => serde_json::to_writer(&mut *out, &frame.catalogue.get(finding.id).full_name)?,
         }
-        let idle = finding.calls == 0
-            && finding.denied_calls == 0
-            && finding.first_call.is_none()
-            && finding.last_call.is_none()
-            && finding.resources.is_empty()
-            && finding.other_resources == 0;
-        if idle && person.is_none() {
+        if is_idle(finding) && person.is_none() {
             let tail = idle_tails.get(finding, |tail| {
                 action_tail(tail, finding, &mut grant_columns)?;
-                members(tail, &never_called())?;
+                members(tail, &idle_columns())?;
                 tail.push(b',');
                 tail.extend_from_slice(&own_closing);
                 tail.extend_from_slice(b"}\n");
-                Ok(())
+                Ok::<(), serde_json::Error>(())
             })?;
             out.extend_from_slice(tail);
             continue;
@@ -371,8 +356,18 @@ fn ndjson(
     Ok(())
 }
 
+/// Never called, refused or seen on a resource in the window.
+fn is_idle(finding: &ActionFinding) -> bool {
+    finding.calls == 0
+        && finding.denied_calls == 0
+        && finding.first_call.is_none()
+        && finding.last_call.is_none()
+        && finding.resources.is_empty()
+        && finding.other_resources == 0
+}
+
 /// The columns of an action never called.
-fn never_called() -> ActivityColumns<'static> {
+fn idle_columns() -> ActivityColumns<'static> {
     ActivityColumns {
         calls: 0,
         first_call: None,
@@ -422,11 +417,11 @@ struct IdleTails {
 type IdleKey = (Status, &'static str, *const Grant);
 
 impl IdleTails {
-    fn get(
+    fn get<E>(
         &mut self,
         finding: &ActionFinding,
-        make: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
-    ) -> serde_json::Result<&[u8]> {
+        make: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<&[u8], E> {
         let key: IdleKey = (
             finding.status,
             finding.access_level,
@@ -452,22 +447,89 @@ impl IdleTails {
     }
 }
 
-/// One principal's CSV records, without the header.
+/// One principal's CSV records, without the header. As in [`ndjson`], the principal's fields and,
+/// for its own actions never called, the fields after the action's name are encoded once.
 fn csv_records(
     frame: &Frame<'_>,
+    names: &CsvNames,
     principal: &PrincipalFindings,
     output: &mut Output<'_>,
 ) -> anyhow::Result<()> {
     let view = PrincipalView::of(principal);
     let own = PrincipalColumns::of(&view, principal);
-    let mut writer = csv::Writer::from_writer(&mut output.buffer);
-    for (person, action) in rows(frame, principal) {
-        writer.write_record(Row::of(own, view.denied_calls, person, &action).fields())?;
+    let mut head: Option<Vec<u8>> = None;
+    let mut idle_tails = IdleTails::default();
+    for (person, finding) in findings_of_rows(frame, principal) {
+        output.row_written()?;
+        let action = ActionView::of(frame, finding);
+        let row = Row::of(own, view.denied_calls, person, &action);
+        if !is_idle(finding) || person.is_some() {
+            append_csv(&mut output.buffer, row.fields(), true)?;
+            continue;
+        }
+        let head = match &mut head {
+            Some(head) => head,
+            None => {
+                let mut encoded = Vec::new();
+                append_csv(&mut encoded, &row.fields()[..ACTION_COLUMN], false)?;
+                encoded.push(b',');
+                head.insert(encoded)
+            }
+        };
+        output.buffer.extend_from_slice(head);
+        match names.0.get(finding.id.0 as usize) {
+            Some(name) => output.buffer.extend_from_slice(name),
+            None => append_csv(&mut output.buffer, [action.action], false)?,
+        }
+        output.buffer.push(b',');
+        let tail = idle_tails.get(finding, |tail| {
+            append_csv(tail, &row.fields()[ACTION_COLUMN + 1..], true)
+        })?;
+        output.buffer.extend_from_slice(tail);
     }
+    Ok(())
+}
+
+/// The position of `action` in [`COLUMNS`]: the principal's columns come before it.
+const ACTION_COLUMN: usize = 13;
+
+/// Appends `fields` to `out` as CSV, separated by commas, and the line's end when `record_end`.
+/// With quotes only where a field needs them, a record is its fields encoded one by one and joined
+/// with commas, so parts of a record can be encoded apart and joined. A lone empty field is written
+/// `""`, so a part must not be one.
+fn append_csv<I, T>(out: &mut Vec<u8>, fields: I, record_end: bool) -> csv::Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut writer = csv::WriterBuilder::new()
+        .buffer_capacity(1024)
+        .from_writer(&mut *out);
+    writer.write_record(fields)?;
     writer.flush()?;
     drop(writer);
-    output.row_written()?;
+    if !record_end {
+        out.pop();
+    }
     Ok(())
+}
+
+/// Each catalogue action's name as a CSV field, encoded once for every row that names it.
+struct CsvNames(Vec<Box<[u8]>>);
+
+impl CsvNames {
+    fn of(catalogue: &Catalogue) -> csv::Result<CsvNames> {
+        catalogue
+            .actions()
+            .iter()
+            .map(|info| {
+                let mut name = Vec::new();
+                append_csv(&mut name, [&info.full_name], false)?;
+                Ok(name.into_boxed_slice())
+            })
+            .collect::<csv::Result<_>>()
+            .map(CsvNames)
+    }
 }
 
 /// Rows are made in a buffer small enough to stay in the core's cache, and written out each time
@@ -505,7 +567,7 @@ impl<'a> Output<'a> {
 
 enum Shape {
     Ndjson(ActionNames),
-    Csv,
+    Csv(CsvNames),
 }
 
 /// Writes each principal's rows as it comes, on the calling thread: rendering them side by side
@@ -532,7 +594,7 @@ impl<'a> RowRenderer<'a> {
         out.write_all(&header.into_inner()?)?;
         Ok(RowRenderer {
             output: Output::new(out),
-            shape: Shape::Csv,
+            shape: Shape::Csv(CsvNames::of(frame.catalogue)?),
             frame,
         })
     }
@@ -546,7 +608,7 @@ impl Sink for RowRenderer<'_> {
     fn principal(&mut self, principal: &PrincipalFindings) -> anyhow::Result<()> {
         match &self.shape {
             Shape::Ndjson(names) => Ok(ndjson(&self.frame, names, principal, &mut self.output)?),
-            Shape::Csv => csv_records(&self.frame, principal, &mut self.output),
+            Shape::Csv(names) => csv_records(&self.frame, names, principal, &mut self.output),
         }
     }
 }
@@ -665,6 +727,15 @@ mod tests {
         }
     }
 
+    /// Each row of one principal (its own, then those of the people behind its sessions).
+    fn rows<'a>(
+        frame: &'a Frame<'_>,
+        principal: &'a PrincipalFindings,
+    ) -> impl Iterator<Item = (Option<&'a str>, ActionView<'a>)> + 'a {
+        findings_of_rows(frame, principal)
+            .map(|(person, finding)| (person, ActionView::of(frame, finding)))
+    }
+
     /// What `render` writes through an [`Output`].
     fn rendered(render: impl FnOnce(&mut Output<'_>) -> anyhow::Result<()>) -> Vec<u8> {
         let mut bytes = Vec::new();
@@ -752,6 +823,44 @@ mod tests {
     }
 
     #[test]
+    fn csv_records_equal_each_row_written_whole() {
+        assert_eq!(COLUMNS[ACTION_COLUMN], "action");
+        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
+        let window = Window::new(None, None).expect("window");
+        let principal = role(&catalogue);
+        for filters in [
+            Filters::default(),
+            Filters {
+                show_used: true,
+                ..Filters::default()
+            },
+            Filters {
+                ignore_unknown: true,
+                ignore_benign: true,
+                ..Filters::default()
+            },
+        ] {
+            let frame = Frame {
+                window: &window,
+                filters,
+                catalogue: &catalogue,
+            };
+            let names = CsvNames::of(&catalogue).expect("names");
+            let fast = rendered(|output| csv_records(&frame, &names, &principal, output));
+            let view = PrincipalView::of(&principal);
+            let mut plain = csv::Writer::from_writer(Vec::new());
+            for (person, action) in rows(&frame, &principal) {
+                let own = PrincipalColumns::of(&view, &principal);
+                let row = Row::of(own, view.denied_calls, person, &action);
+                plain.write_record(row.fields()).expect("written");
+            }
+            let plain = plain.into_inner().expect("flushed");
+            assert!(!fast.is_empty());
+            assert_eq!(String::from_utf8(fast), String::from_utf8(plain));
+        }
+    }
+
+    #[test]
     fn csv_fields_follow_the_columns() {
         let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
         let window = Window::new(None, None).expect("window");
@@ -761,7 +870,8 @@ mod tests {
             catalogue: &catalogue,
         };
         let principal = role(&catalogue);
-        let bytes = rendered(|output| csv_records(&frame, &principal, output));
+        let names = CsvNames::of(&catalogue).expect("names");
+        let bytes = rendered(|output| csv_records(&frame, &names, &principal, output));
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(bytes.as_slice());
