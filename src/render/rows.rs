@@ -762,12 +762,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn ndjson_rows_equal_each_row_serialized_whole() {
-        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
-        let window = Window::new(None, None).expect("window");
-        let principal = role(&catalogue);
-        for filters in [
+    /// No filter, only the used actions, and the unknown and benign ones hidden.
+    fn filter_sets() -> [Filters; 3] {
+        [
             Filters::default(),
             Filters {
                 show_used: true,
@@ -778,7 +775,15 @@ mod tests {
                 ignore_benign: true,
                 ..Filters::default()
             },
-        ] {
+        ]
+    }
+
+    #[test]
+    fn ndjson_rows_equal_each_row_serialized_whole() {
+        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
+        let window = Window::new(None, None).expect("window");
+        let principal = role(&catalogue);
+        for filters in filter_sets() {
             let frame = Frame {
                 window: &window,
                 filters,
@@ -828,18 +833,7 @@ mod tests {
         let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
         let window = Window::new(None, None).expect("window");
         let principal = role(&catalogue);
-        for filters in [
-            Filters::default(),
-            Filters {
-                show_used: true,
-                ..Filters::default()
-            },
-            Filters {
-                ignore_unknown: true,
-                ignore_benign: true,
-                ..Filters::default()
-            },
-        ] {
+        for filters in filter_sets() {
             let frame = Frame {
                 window: &window,
                 filters,
