@@ -280,17 +280,35 @@ fn findings_of_rows<'a>(
     own.chain(people)
 }
 
-/// Each catalogue action's name as a JSON string, escaped once for every row that names it.
+/// Each catalogue action's name as a format writes it (a JSON string, a CSV field), encoded once
+/// for every row that names it.
 struct ActionNames(Vec<Box<[u8]>>);
 
 impl ActionNames {
-    fn of(catalogue: &Catalogue) -> serde_json::Result<ActionNames> {
+    fn of<E>(
+        catalogue: &Catalogue,
+        encode: impl Fn(&str, &mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<ActionNames, E> {
         catalogue
             .actions()
             .iter()
-            .map(|info| serde_json::to_vec(&info.full_name).map(Vec::into_boxed_slice))
-            .collect::<serde_json::Result<_>>()
+            .map(|info| {
+                let mut name = Vec::new();
+                encode(&info.full_name, &mut name)?;
+                Ok(name.into_boxed_slice())
+            })
+            .collect::<Result<_, E>>()
             .map(ActionNames)
+    }
+
+    /// The JSON strings.
+    fn json(catalogue: &Catalogue) -> serde_json::Result<ActionNames> {
+        ActionNames::of(catalogue, |name, out| serde_json::to_writer(out, name))
+    }
+
+    /// The CSV fields.
+    fn csv(catalogue: &Catalogue) -> csv::Result<ActionNames> {
+        ActionNames::of(catalogue, |name, out| append_csv(out, [name], false))
     }
 }
 
@@ -451,7 +469,7 @@ impl IdleTails {
 /// for its own actions never called, the fields after the action's name are encoded once.
 fn csv_records(
     frame: &Frame<'_>,
-    names: &CsvNames,
+    names: &ActionNames,
     principal: &PrincipalFindings,
     output: &mut Output<'_>,
 ) -> anyhow::Result<()> {
@@ -514,24 +532,6 @@ where
     Ok(())
 }
 
-/// Each catalogue action's name as a CSV field, encoded once for every row that names it.
-struct CsvNames(Vec<Box<[u8]>>);
-
-impl CsvNames {
-    fn of(catalogue: &Catalogue) -> csv::Result<CsvNames> {
-        catalogue
-            .actions()
-            .iter()
-            .map(|info| {
-                let mut name = Vec::new();
-                append_csv(&mut name, [&info.full_name], false)?;
-                Ok(name.into_boxed_slice())
-            })
-            .collect::<csv::Result<_>>()
-            .map(CsvNames)
-    }
-}
-
 /// Rows are made in a buffer small enough to stay in the core's cache, and written out each time
 /// it fills: filling a buffer that holds a whole principal (megabytes for one granted `*`) costs
 /// about twice as much.
@@ -567,7 +567,7 @@ impl<'a> Output<'a> {
 
 enum Shape {
     Ndjson(ActionNames),
-    Csv(CsvNames),
+    Csv(ActionNames),
 }
 
 /// Writes each principal's rows as it comes, on the calling thread: rendering them side by side
@@ -583,7 +583,7 @@ impl<'a> RowRenderer<'a> {
     pub fn ndjson(out: &'a mut dyn Write, frame: Frame<'a>) -> anyhow::Result<RowRenderer<'a>> {
         Ok(RowRenderer {
             output: Output::new(out),
-            shape: Shape::Ndjson(ActionNames::of(frame.catalogue)?),
+            shape: Shape::Ndjson(ActionNames::json(frame.catalogue)?),
             frame,
         })
     }
@@ -594,7 +594,7 @@ impl<'a> RowRenderer<'a> {
         out.write_all(&header.into_inner()?)?;
         Ok(RowRenderer {
             output: Output::new(out),
-            shape: Shape::Csv(CsvNames::of(frame.catalogue)?),
+            shape: Shape::Csv(ActionNames::csv(frame.catalogue)?),
             frame,
         })
     }
@@ -762,9 +762,13 @@ mod tests {
             .collect()
     }
 
-    /// No filter, only the used actions, and the unknown and benign ones hidden.
-    fn filter_sets() -> [Filters; 3] {
-        [
+    /// Runs `check` on the test role with no filter, with only the used actions, and with the
+    /// unknown and benign ones hidden.
+    fn for_each_filter_set(check: impl Fn(&Frame<'_>, &PrincipalFindings)) {
+        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
+        let window = Window::new(None, None).expect("window");
+        let principal = role(&catalogue);
+        for filters in [
             Filters::default(),
             Filters {
                 show_used: true,
@@ -775,27 +779,26 @@ mod tests {
                 ignore_benign: true,
                 ..Filters::default()
             },
-        ]
-    }
-
-    #[test]
-    fn ndjson_rows_equal_each_row_serialized_whole() {
-        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
-        let window = Window::new(None, None).expect("window");
-        let principal = role(&catalogue);
-        for filters in filter_sets() {
+        ] {
             let frame = Frame {
                 window: &window,
                 filters,
                 catalogue: &catalogue,
             };
-            let names = ActionNames::of(&catalogue).expect("names");
-            let fast = rendered(|output| Ok(ndjson(&frame, &names, &principal, output)?));
+            check(&frame, &principal);
+        }
+    }
+
+    #[test]
+    fn ndjson_rows_equal_each_row_serialized_whole() {
+        for_each_filter_set(|frame, principal| {
+            let names = ActionNames::json(frame.catalogue).expect("names");
+            let fast = rendered(|output| Ok(ndjson(frame, &names, principal, output)?));
             let fast = String::from_utf8(fast).expect("utf-8");
             let fast: Vec<&str> = fast.lines().collect();
-            assert_eq!(fast, plain_rows(&frame, &principal));
+            assert_eq!(fast, plain_rows(frame, principal));
             assert!(!fast.is_empty());
-        }
+        });
     }
 
     #[test]
@@ -808,7 +811,7 @@ mod tests {
             catalogue: &catalogue,
         };
         let principal = role(&catalogue);
-        let names = ActionNames::of(&catalogue).expect("names");
+        let names = ActionNames::json(&catalogue).expect("names");
         let text = rendered(|output| Ok(ndjson(&frame, &names, &principal, output)?));
         let text = String::from_utf8(text).expect("utf-8");
         assert_eq!(text.lines().count(), 5, "4 own rows and 1 of the person");
@@ -830,28 +833,20 @@ mod tests {
     #[test]
     fn csv_records_equal_each_row_written_whole() {
         assert_eq!(COLUMNS[ACTION_COLUMN], "action");
-        let catalogue = Catalogue::from_tsv(CATALOGUE).expect("catalogue");
-        let window = Window::new(None, None).expect("window");
-        let principal = role(&catalogue);
-        for filters in filter_sets() {
-            let frame = Frame {
-                window: &window,
-                filters,
-                catalogue: &catalogue,
-            };
-            let names = CsvNames::of(&catalogue).expect("names");
-            let fast = rendered(|output| csv_records(&frame, &names, &principal, output));
-            let view = PrincipalView::of(&principal);
+        for_each_filter_set(|frame, principal| {
+            let names = ActionNames::csv(frame.catalogue).expect("names");
+            let fast = rendered(|output| csv_records(frame, &names, principal, output));
+            let view = PrincipalView::of(principal);
             let mut plain = csv::Writer::from_writer(Vec::new());
-            for (person, action) in rows(&frame, &principal) {
-                let own = PrincipalColumns::of(&view, &principal);
+            for (person, action) in rows(frame, principal) {
+                let own = PrincipalColumns::of(&view, principal);
                 let row = Row::of(own, view.denied_calls, person, &action);
                 plain.write_record(row.fields()).expect("written");
             }
             let plain = plain.into_inner().expect("flushed");
             assert!(!fast.is_empty());
             assert_eq!(String::from_utf8(fast), String::from_utf8(plain));
-        }
+        });
     }
 
     #[test]
@@ -864,7 +859,7 @@ mod tests {
             catalogue: &catalogue,
         };
         let principal = role(&catalogue);
-        let names = CsvNames::of(&catalogue).expect("names");
+        let names = ActionNames::csv(&catalogue).expect("names");
         let bytes = rendered(|output| csv_records(&frame, &names, &principal, output));
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
