@@ -17,6 +17,7 @@
 //!   end excluded); default: the middle half of the days stored.
 //! * `CTIDX_BENCH_DAY`: the day of the top-events query; default: the first day stored.
 //! * `CTIDX_BENCH_SQL`: more queries to time, as `name=SQL`, separated by `;;`.
+//! * `CTIDX_BENCH_ONLY`: time only the queries named, separated by commas (for a profile of one).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -96,6 +97,9 @@ fn main() -> anyhow::Result<()> {
             all_queries.push((name.trim().to_string(), sql.to_string()));
         }
     }
+    let only: Option<Vec<String>> =
+        env("CTIDX_BENCH_ONLY").map(|v| v.split(',').map(|n| n.trim().to_string()).collect());
+    all_queries.retain(|(name, _)| only.as_ref().is_none_or(|only| only.contains(name)));
     for (name, sql) in all_queries {
         let mut times = Vec::with_capacity(runs + 1);
         let mut rows = 0;

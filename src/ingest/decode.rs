@@ -4,6 +4,7 @@
 //! Every problem is a [`DecodeError`] that says what is wrong and where; the caller names the file.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
@@ -111,33 +112,86 @@ pub fn decode_object(bytes: &[u8], limits: Limits) -> Result<RecordBatch, Decode
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let text = gunzip(bytes, limits.max_object_bytes)?;
-        if text.is_empty() {
-            return Err(DecodeError::Empty);
-        }
-        decode_json(&text, limits)
-    } else {
-        decode_json(bytes, limits)
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return decode_json(bytes, limits);
     }
+    if let Some(size) = trusted_trailer_size(bytes, limits.max_object_bytes) {
+        let decoded = INFLATER.with_borrow_mut(|inflater| {
+            let text = inflater.inflate_whole(bytes, size)?;
+            let decoded = decode_text(text, limits);
+            inflater.shrink();
+            Some(decoded)
+        });
+        if let Some(decoded) = decoded {
+            return decoded;
+        }
+    }
+    decode_text(&gunzip_streaming(bytes, limits.max_object_bytes)?, limits)
+}
+
+fn decode_text(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeError> {
+    if text.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    decode_json(text, limits)
 }
 
 /// Deflate's densest encoding turns 258 bytes into about 2 bits, so no stream inflates beyond about
 /// 1,032 times its size.
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
-/// Inflates gzip data of at most `limit` bytes.
-fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
-    // CloudTrail writes one gzip member, whose trailer gives its inflated size: such a member is
-    // inflated by libdeflate in one call, about twice as fast as streaming. Anything else (several
-    // members, a size that does not match, damage) takes the streaming path, which reports the error.
-    if let Some(size) = trusted_trailer_size(bytes, limit) {
-        let mut text = vec![0u8; size];
-        let inflated = libdeflater::Decompressor::new().gzip_decompress(bytes, &mut text);
-        if inflated.is_ok_and(|n| n == size) && first_member_is_whole(bytes) {
-            return Ok(text);
+/// Inflated text at most this long stays with its thread for the next object.
+const KEPT_TEXT_BYTES: usize = 16 << 20;
+
+thread_local! {
+    static INFLATER: RefCell<Inflater> = RefCell::new(Inflater::default());
+}
+
+/// A decoding thread's decompressor and the buffer of the object it inflated last. A fresh buffer
+/// for each object (half a megabyte of CloudTrail JSON) was zeroed, then faulted in page by page.
+#[derive(Default)]
+struct Inflater {
+    decompressor: Option<libdeflater::Decompressor>,
+    text: Vec<u8>,
+}
+
+impl Inflater {
+    /// CloudTrail writes one gzip member, whose trailer gives its inflated `size`: such a member is
+    /// inflated by libdeflate in one call, about twice as fast as streaming. Anything else (several
+    /// members, a size that does not match, damage) gives `None`, for the streaming path, which
+    /// reports the error.
+    fn inflate_whole(&mut self, bytes: &[u8], size: usize) -> Option<&[u8]> {
+        if self.text.len() < size {
+            self.text.resize(size, 0);
+        }
+        let text = &mut self.text[..size];
+        let inflated = self
+            .decompressor
+            .get_or_insert_with(libdeflater::Decompressor::new)
+            .gzip_decompress(bytes, text);
+        (inflated.is_ok_and(|n| n == size) && first_member_is_whole(bytes)).then_some(&*text)
+    }
+
+    fn shrink(&mut self) {
+        if self.text.len() > KEPT_TEXT_BYTES {
+            self.text = Vec::new();
         }
     }
+}
+
+/// Inflates gzip data of at most `limit` bytes.
+#[cfg(test)]
+fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
+    if let Some(size) = trusted_trailer_size(bytes, limit) {
+        let mut inflater = Inflater::default();
+        if let Some(text) = inflater.inflate_whole(bytes, size) {
+            return Ok(text.to_vec());
+        }
+    }
+    gunzip_streaming(bytes, limit)
+}
+
+fn gunzip_streaming(bytes: &[u8], limit: u64) -> Result<Vec<u8>, DecodeError> {
     let mut text = Vec::with_capacity(bytes.len().saturating_mul(8));
     flate2::read::MultiGzDecoder::new(bytes)
         .take(limit + 1)

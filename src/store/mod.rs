@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ahash::AHashMap;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StructArray};
-use arrow::compute::{SortColumn, SortOptions, filter_record_batch, lexsort_to_indices};
+use arrow::compute::filter_record_batch;
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
@@ -1374,36 +1375,69 @@ pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::A
         .iter()
         .map(sort_key_columns)
         .collect::<Result<_, _>>()?;
-    let sort_columns: Vec<SortColumn> = (0..keys.first().map_or(0, Vec::len))
-        .map(|column| {
-            let parts: Vec<&dyn Array> = keys.iter().map(|k| k[column].as_ref()).collect();
-            Ok(SortColumn {
-                values: arrow::compute::concat(&parts)?,
-                options: Some(SortOptions::default()),
-            })
-        })
-        .collect::<Result<_, arrow::error::ArrowError>>()?;
-    if sort_columns.is_empty() {
+    if keys.is_empty() {
         return Ok(RecordBatch::new_empty(schema::file_schema()));
     }
-    let indices = lexsort_to_indices(&sort_columns, None)?;
-    let mut starts = Vec::with_capacity(batches.len());
-    let mut rows = 0;
-    for batch in batches {
-        starts.push(rows);
-        rows += batch.num_rows();
+    let text = |batch: usize, key: usize| keys[batch][key].as_string::<i32>();
+    let value = |batch: usize, key: usize, row: usize| {
+        let column = text(batch, key);
+        column.is_valid(row).then(|| column.value(row))
+    };
+    // Day and principal take few values: each is ranked once, and rows are sorted by the two ranks
+    // packed in one integer, then by time and event ID. Comparing four text columns row by row was
+    // a quarter of the time of writing a partition.
+    let day_ranks = text_ranks((0..keys.len()).map(|batch| text(batch, 0)));
+    let principal_ranks = text_ranks((0..keys.len()).map(|batch| text(batch, 1)));
+    let rank = |ranks: &AHashMap<&str, u32>, text: Option<&str>| {
+        text.and_then(|text| ranks.get(text)).copied().unwrap_or(0)
+    };
+    let mut order: Vec<(u64, u32, u32)> =
+        Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for (batch, rows) in batches.iter().map(RecordBatch::num_rows).enumerate() {
+        for row in 0..rows {
+            let day = rank(&day_ranks, value(batch, 0, row));
+            let principal = rank(&principal_ranks, value(batch, 1, row));
+            order.push((
+                (u64::from(day) << 32) | u64::from(principal),
+                batch as u32,
+                row as u32,
+            ));
+        }
     }
-    let places: Vec<(usize, usize)> = indices
-        .values()
-        .iter()
-        .map(|&row| {
-            let row = row as usize;
-            let batch = starts.partition_point(|&start| start <= row) - 1;
-            (batch, row - starts[batch])
-        })
+    order.sort_unstable_by(|a, b| {
+        let (a_batch, a_row) = (a.1 as usize, a.2 as usize);
+        let (b_batch, b_row) = (b.1 as usize, b.2 as usize);
+        a.0.cmp(&b.0)
+            .then_with(|| value(a_batch, 2, a_row).cmp(&value(b_batch, 2, b_row)))
+            .then_with(|| value(a_batch, 3, a_row).cmp(&value(b_batch, 3, b_row)))
+    });
+    let places: Vec<(usize, usize)> = order
+        .into_iter()
+        .map(|(_, batch, row)| (batch as usize, row as usize))
         .collect();
     let sources: Vec<&RecordBatch> = batches.iter().collect();
     arrow::compute::interleave_record_batch(&sources, &places)
+}
+
+/// Each distinct value of `columns` and its rank in byte order, from 1: rank 0 is left for null,
+/// which sorts first, as in the order [`merge`] keeps.
+fn text_ranks<'a>(columns: impl Iterator<Item = &'a StringArray>) -> AHashMap<&'a str, u32> {
+    let mut ranks: AHashMap<&str, u32> = AHashMap::new();
+    for column in columns {
+        let mut last = None;
+        for text in column.iter().flatten() {
+            if last != Some(text) {
+                ranks.entry(text).or_insert(0);
+                last = Some(text);
+            }
+        }
+    }
+    let mut distinct: Vec<&str> = ranks.keys().copied().collect();
+    distinct.sort_unstable();
+    for (rank, text) in distinct.into_iter().enumerate() {
+        ranks.insert(text, rank as u32 + 1);
+    }
+    ranks
 }
 
 fn drop_known_events(
