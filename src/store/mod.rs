@@ -1378,7 +1378,11 @@ pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::A
     if keys.is_empty() {
         return Ok(RecordBatch::new_empty(schema::file_schema()));
     }
-    let text = |batch: usize, key: usize| keys[batch][key].as_string::<i32>();
+    let keys: Vec<Vec<&StringArray>> = keys
+        .iter()
+        .map(|columns| columns.iter().map(|c| c.as_string::<i32>()).collect())
+        .collect();
+    let text = |batch: usize, key: usize| keys[batch][key];
     let value = |batch: usize, key: usize, row: usize| {
         let column = text(batch, key);
         column.is_valid(row).then(|| column.value(row))
