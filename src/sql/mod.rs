@@ -83,8 +83,9 @@ pub fn session_state(store: &Store) -> anyhow::Result<SessionStateBuilder> {
 pub fn session_config() -> SessionConfig {
     // Batches of 2048 rows instead of 8192: all_calls.sql over 10M events peaked at 720 MiB with
     // 8192 and 490 MiB with 2048, and ran no slower.
-    // The store's text columns are Utf8; `CAST(… AS VARCHAR)` in SQL must give the same type, or
-    // UNIONs and recursive queries mixing the two fail.
+    // `CAST(… AS VARCHAR)` in SQL gives Utf8, the type of the tables the session steps hold in
+    // memory (`materialize_reaching`), which recursive queries mix it with. The store's own table
+    // reads text as Utf8View (see `listing_table`).
     let mut config = SessionConfig::new()
         .with_information_schema(true)
         .with_batch_size(2048);
@@ -215,7 +216,12 @@ pub fn listing_table(store: &Store) -> anyhow::Result<ListingTable> {
             format!("{}/", root.display())
         }
     };
-    partitioned_table(table_url, schema::file_schema())
+    // Text read as views is not copied out of the pages it is decoded into; grouping and comparing
+    // views is cheaper too. Answers are given as plain Utf8 (`plain_text`).
+    partitioned_table(
+        table_url,
+        Arc::new(schema::text_views(&schema::file_schema(), true)),
+    )
 }
 
 /// The Parquet files under `table_url`, in the store's partition folders, as a listing table of
@@ -250,11 +256,12 @@ pub async fn query(
     sql: &str,
     params: Option<ParamValues>,
 ) -> Result<Vec<RecordBatch>, SqlError> {
-    planned(ctx, sql, params)
+    let batches = planned(ctx, sql, params)
         .await?
         .collect()
         .await
-        .map_err(clean)
+        .map_err(clean)?;
+    batches.into_iter().map(plain_text).collect()
 }
 
 /// Runs one statement with its parameters bound, keeping only the rows of `accounts` in its column
@@ -266,11 +273,12 @@ pub async fn query_in_accounts(
     params: Option<ParamValues>,
     accounts: &[String],
 ) -> Result<Vec<RecordBatch>, SqlError> {
-    planned_in_accounts(ctx, sql, params, accounts)
+    let batches = planned_in_accounts(ctx, sql, params, accounts)
         .await?
         .collect()
         .await
-        .map_err(clean)
+        .map_err(clean)?;
+    batches.into_iter().map(plain_text).collect()
 }
 
 /// As [`query_in_accounts`], but the batches stream in as they are made, for answers too large to
@@ -281,11 +289,48 @@ pub async fn stream_in_accounts(
     params: Option<ParamValues>,
     accounts: &[String],
 ) -> Result<datafusion::physical_plan::SendableRecordBatchStream, SqlError> {
-    planned_in_accounts(ctx, sql, params, accounts)
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use futures::StreamExt;
+    let stream = planned_in_accounts(ctx, sql, params, accounts)
         .await?
         .execute_stream()
         .await
-        .map_err(clean)
+        .map_err(clean)?;
+    let schema = Arc::new(schema::text_views(&stream.schema(), false));
+    let plain = stream.map(|batch| {
+        batch.and_then(|batch| {
+            plain_text(batch).map_err(|e| datafusion::error::DataFusionError::External(e.into()))
+        })
+    });
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, plain)))
+}
+
+/// `batch` with its text columns, which the store's table reads as views, as plain `Utf8`, the type
+/// every reader of an answer expects.
+fn plain_text(batch: RecordBatch) -> Result<RecordBatch, SqlError> {
+    let has_views = |data_type: &DataType| schema::text_type(data_type, false) != *data_type;
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| has_views(f.data_type()))
+    {
+        return Ok(batch);
+    }
+    let plain = Arc::new(schema::text_views(&batch.schema(), false));
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(plain.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SqlError::Query(e.to_string()))?;
+    RecordBatch::try_new_with_options(
+        plain,
+        columns,
+        &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(|e| SqlError::Query(e.to_string()))
 }
 
 /// The statement planned with its rows kept to those of `accounts` in its column `account`.
@@ -414,13 +459,16 @@ pub async fn materialize_reaching(
     pending.sort_unstable();
     pending.dedup();
     let mut held: Vec<RecordBatch> = Vec::new();
-    let table_schema = Arc::new(
+    // Held as plain text: where a statement mixes text read as views with text it makes, the
+    // planned type and the type of the batches can differ (a CASE between `useridentity.arn` and
+    // `json_extract_scalar(…)` is planned as Utf8 and run as Utf8View).
+    let table_schema = Arc::new(schema::text_views(
         planned(source, sql, params.clone())
             .await?
             .schema()
-            .as_arrow()
-            .clone(),
-    );
+            .as_arrow(),
+        false,
+    ));
     while !pending.is_empty() {
         // The rows wanted are few and scattered (the events that open sessions): the filter is
         // tested before the other columns are decoded.
@@ -455,7 +503,9 @@ pub async fn materialize_reaching(
             .into_iter()
             .filter(|account| !account.is_empty() && !read.contains(account))
             .collect();
-        held.extend(batches);
+        for batch in batches {
+            held.push(plain_text(batch)?);
+        }
     }
     let table =
         datafusion::datasource::MemTable::try_new(table_schema, vec![held]).map_err(clean)?;

@@ -27,12 +27,12 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
-use parquet::file::metadata::PageIndexPolicy;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
 use super::page_selection::{RowTest, access_plan, string_literal};
 use super::settled_ranges::ColumnRange;
 use crate::store::day_range_of_name;
-use crate::store::schema::column;
+use crate::store::schema::{column, text_views};
 
 /// The store's listing table, with page selection and settled ranges added to its scans.
 #[derive(Debug)]
@@ -243,6 +243,7 @@ impl TableProvider for StoreTable {
                     return None;
                 }
                 let mut file = file.clone();
+                file.arrow_schema = text_read_as_views(metadata);
                 if let Some(access) = page_test.as_ref().and_then(|t| access_plan(t, metadata)) {
                     file.extensions.insert(access);
                 }
@@ -387,6 +388,17 @@ fn without_files_of_other_days(
     DataSourceExec::from_data_source(config)
 }
 
+/// The columns of a data file with its text, nested text too, read as views, as the table's
+/// schema has them. Without it, DataFusion reads only top-level text as views: the text inside
+/// `useridentity` would be copied out of its pages, then cast.
+fn text_read_as_views(metadata: &ParquetMetaData) -> Option<SchemaRef> {
+    let file = metadata.file_metadata();
+    let columns =
+        parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+            .ok()?;
+    Some(Arc::new(text_views(&columns, true)))
+}
+
 fn file_scan_config(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
     plan.downcast_ref::<DataSourceExec>()
         .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
@@ -410,6 +422,114 @@ mod tests {
     use datafusion::prelude::{col, lit};
 
     use super::*;
+    use crate::ingest::{self, IngestOptions, source};
+    use crate::store::Store;
+    use arrow::array::RecordBatch;
+
+    /// A store of three events of one account and day, one with resources and request parameters.
+    fn small_store(dir: &std::path::Path) -> Store {
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).expect("logs folder");
+        let identity = r#"{"type":"AssumedRole","arn":"arn:aws:sts::111111111111:assumed-role/deploy/s","accountId":"111111111111","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111111111111:role/deploy","userName":"deploy"}}}"#;
+        let records: Vec<String> = (1..=3)
+            .map(|id| {
+                format!(
+                    r#"{{"eventTime":"2024-03-01T10:00:0{id}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e{id}","recipientAccountId":"111111111111","userIdentity":{identity},"requestParameters":{{"bucketName":"b"}},"resources":[{{"ARN":"arn:aws:s3:::b/{id}","type":"AWS::S3::Object"}}]}}"#
+                )
+            })
+            .collect();
+        let text = format!("{{\"Records\":[{}]}}", records.join(","));
+        std::fs::write(logs.join("a.json"), text).expect("writes logs");
+        let store = Store::new(dir.join("store"));
+        let listing = source::list_local(&logs).expect("lists");
+        ingest::ingest(&store, listing, &IngestOptions::default(), &ingest::Silent)
+            .expect("ingests");
+        store
+    }
+
+    fn holds_plain_text(data_type: &DataType) -> bool {
+        text_views_of(data_type, false) == *data_type && !matches!(data_type, DataType::Utf8View)
+    }
+
+    fn text_views_of(data_type: &DataType, views: bool) -> DataType {
+        crate::store::schema::text_type(data_type, views)
+    }
+
+    #[test]
+    fn text_is_read_as_views_even_nested_and_answered_as_plain_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = small_store(dir.path());
+        let ctx = crate::sql::session(&store).expect("session");
+        let sql = "SELECT useridentity, resources, requestparameters, eventname FROM cloudtrail \
+                   WHERE account = '111111111111' AND day = '2024-03-01' \
+                   AND useridentity.sessioncontext.sessionissuer.arn = 'arn:aws:iam::111111111111:role/deploy' \
+                   ORDER BY eventid";
+        let plan = crate::sql::block_on(async { ctx.sql(sql).await?.create_physical_plan().await })
+            .expect("runtime")
+            .expect("plans");
+        // Each file is read with its own columns' text as views: DataFusion alone would read the
+        // text inside `useridentity` as Utf8, then cast it.
+        let mut files = 0;
+        let mut pending = vec![Arc::clone(&plan)];
+        while let Some(node) = pending.pop() {
+            if let Some(config) = file_scan_config(&node) {
+                for file in config.file_groups.iter().flat_map(|group| group.iter()) {
+                    let columns = file.arrow_schema.as_ref().expect("the file's columns");
+                    assert_eq!(**columns, text_views(columns, true));
+                    assert!(columns.field_with_name(column::USER_IDENTITY).is_ok());
+                    files += 1;
+                }
+            }
+            pending.extend(node.children().into_iter().cloned());
+        }
+        assert_eq!(files, 1);
+        let scanned =
+            crate::sql::block_on(datafusion::physical_plan::collect(plan, ctx.task_ctx()))
+                .expect("runtime")
+                .expect("runs");
+        let schema = scanned[0].schema();
+        for field in schema.fields() {
+            assert_eq!(
+                *field.data_type(),
+                text_views_of(field.data_type(), true),
+                "{} read with text not as views: {}",
+                field.name(),
+                field.data_type()
+            );
+        }
+        let answered = crate::sql::block_on(crate::sql::query(&ctx, sql, None))
+            .expect("runtime")
+            .expect("runs");
+        let rows: usize = answered.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(rows, 3);
+        for field in answered[0].schema().fields() {
+            assert!(
+                holds_plain_text(field.data_type()),
+                "{} answered as {}",
+                field.name(),
+                field.data_type()
+            );
+        }
+        let plain: Vec<RecordBatch> = scanned
+            .into_iter()
+            .map(|batch| super::super::plain_text(batch).expect("casts"))
+            .collect();
+        assert_eq!(
+            arrow::util::pretty::pretty_format_batches(&plain)
+                .expect("formats")
+                .to_string(),
+            arrow::util::pretty::pretty_format_batches(&answered)
+                .expect("formats")
+                .to_string()
+        );
+        let text = arrow::util::pretty::pretty_format_batches(&answered)
+            .expect("formats")
+            .to_string();
+        assert!(
+            text.contains("arn:aws:s3:::b/3") && text.contains("role/deploy"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn the_day_window_is_the_narrowest_the_day_conditions_allow() {

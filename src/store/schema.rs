@@ -392,9 +392,69 @@ fn struct_value(
     Ok(Value::Object(object))
 }
 
+/// `schema` with its text fields, at the top or nested, as `Utf8View`, or back as `Utf8`
+/// (`views` false). Queries read the store's text as views: a value read is not copied out of the
+/// Parquet page it was decoded into.
+pub fn text_views(schema: &Schema, views: bool) -> Schema {
+    let fields: Vec<ArrowField> = schema
+        .fields()
+        .iter()
+        .map(|field| text_field(field, views))
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// `data_type`, its text (at the top or nested) as `Utf8View` or as `Utf8`.
+pub fn text_type(data_type: &DataType, views: bool) -> DataType {
+    match data_type {
+        DataType::Utf8 | DataType::Utf8View if views => DataType::Utf8View,
+        DataType::Utf8 | DataType::Utf8View => DataType::Utf8,
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|field| Arc::new(text_field(field, views)))
+                .collect(),
+        ),
+        DataType::List(item) => DataType::List(Arc::new(text_field(item, views))),
+        DataType::Map(entries, sorted) => {
+            DataType::Map(Arc::new(text_field(entries, views)), *sorted)
+        }
+        other => other.clone(),
+    }
+}
+
+fn text_field(field: &ArrowField, views: bool) -> ArrowField {
+    field
+        .clone()
+        .with_data_type(text_type(field.data_type(), views))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_views_reach_nested_text_and_come_back() {
+        fn has_plain_text(data_type: &DataType) -> bool {
+            match data_type {
+                DataType::Utf8 => true,
+                DataType::Struct(fields) => fields.iter().any(|f| has_plain_text(f.data_type())),
+                DataType::List(item) => has_plain_text(item.data_type()),
+                DataType::Map(entries, _) => has_plain_text(entries.data_type()),
+                _ => false,
+            }
+        }
+        let plain = file_schema();
+        let viewed = text_views(&plain, true);
+        assert!(plain.fields().iter().any(|f| has_plain_text(f.data_type())));
+        assert!(
+            !viewed
+                .fields()
+                .iter()
+                .any(|f| has_plain_text(f.data_type()))
+        );
+        assert_eq!(text_views(&viewed, false), *plain);
+    }
 
     #[test]
     fn column_names_are_lower_case_and_unique() {
