@@ -130,6 +130,79 @@ pub fn access_plan(test: &RowTest, metadata: &ParquetMetaData) -> Option<Parquet
         .then(|| ParquetAccessPlan::new(access))
 }
 
+/// Fewer rows than this, in a file's one row group, are read by one partition: splitting them saves
+/// less than opening the file once more costs.
+pub const MIN_SPLIT_ROWS: usize = 16 * 1024;
+
+/// `parts` plans that together read what `plan` reads (every row of the file when `None`), each
+/// about as many rows, when those rows all lie in one row group. DataFusion spreads a file over its
+/// partitions by row group, so without this a file of one row group is read by one thread however
+/// many rows it holds. `None` when the rows read lie in more than one row group, or are fewer than
+/// [`MIN_SPLIT_ROWS`].
+pub fn split_lone_row_group(
+    plan: Option<&ParquetAccessPlan>,
+    metadata: &ParquetMetaData,
+    parts: usize,
+) -> Option<Vec<ParquetAccessPlan>> {
+    let access: Vec<RowGroupAccess> = match plan {
+        Some(plan) => plan.inner().to_vec(),
+        None => vec![RowGroupAccess::Scan; metadata.num_row_groups()],
+    };
+    let mut read = access
+        .iter()
+        .enumerate()
+        .filter(|(_, access)| !matches!(access, RowGroupAccess::Skip));
+    let (row_group, lone) = read.next()?;
+    if read.next().is_some() || parts < 2 {
+        return None;
+    }
+    let selection = match lone {
+        RowGroupAccess::Selection(selection) => selection.clone(),
+        _ => {
+            let rows = usize::try_from(metadata.row_group(row_group).num_rows()).ok()?;
+            RowSelection::from(vec![RowSelector::select(rows)])
+        }
+    };
+    let selected = selection.row_count();
+    if selected < MIN_SPLIT_ROWS {
+        return None;
+    }
+    let plans = (0..parts)
+        .map(|part| {
+            let (from, to) = (selected * part / parts, selected * (part + 1) / parts);
+            let mut access = access.clone();
+            access[row_group] = RowGroupAccess::Selection(selected_part(&selection, from, to));
+            ParquetAccessPlan::new(access)
+        })
+        .collect();
+    Some(plans)
+}
+
+/// `selection` keeping only its selected rows from the `from`-th to before the `to`-th (counted
+/// among the selected rows); the others are skipped, so it still covers as many rows.
+fn selected_part(selection: &RowSelection, from: usize, to: usize) -> RowSelection {
+    let mut selectors = Vec::new();
+    let mut push = |selector: RowSelector| {
+        if selector.row_count > 0 {
+            selectors.push(selector);
+        }
+    };
+    let mut selected_before = 0;
+    for selector in selection.iter() {
+        if selector.skip {
+            push(*selector);
+            continue;
+        }
+        let (start, end) = (selected_before, selected_before + selector.row_count);
+        selected_before = end;
+        let (kept_from, kept_to) = (from.clamp(start, end), to.clamp(start, end));
+        push(RowSelector::skip(kept_from - start));
+        push(RowSelector::select(kept_to - kept_from));
+        push(RowSelector::skip(end - kept_to));
+    }
+    RowSelection::from(selectors)
+}
+
 /// The rows of the pages whose bounds admit one of `values`, in the string column at `path`;
 /// `None` when the file has no page index for it.
 fn pages_holding(
@@ -181,6 +254,135 @@ fn pages_holding(
 mod tests {
     use super::*;
     use datafusion::prelude::{col, lit};
+    use proptest::prelude::*;
+
+    /// The indices of the rows `selection` selects.
+    fn selected_rows(selection: &RowSelection) -> Vec<usize> {
+        let mut rows = Vec::new();
+        let mut at = 0;
+        for selector in selection.iter() {
+            if !selector.skip {
+                rows.extend(at..at + selector.row_count);
+            }
+            at += selector.row_count;
+        }
+        rows
+    }
+
+    fn covered(selection: &RowSelection) -> usize {
+        selection.row_count() + selection.skipped_row_count()
+    }
+
+    /// The metadata of a file of one Int32 column, with a row group of each of `row_groups` rows.
+    fn metadata_of(row_groups: &[usize]) -> ParquetMetaData {
+        use arrow::array::{Int32Array, RecordBatch};
+        use parquet::file::properties::WriterProperties;
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("n", arrow::datatypes::DataType::Int32, false),
+        ]));
+        let mut bytes = Vec::new();
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(None)
+            .build();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, schema.clone(), Some(properties))
+                .expect("writer");
+        for &rows in row_groups {
+            let values = Int32Array::from_iter_values(0..rows as i32);
+            let batch = RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(values)])
+                .expect("batch");
+            writer.write(&batch).expect("writes");
+            writer.flush().expect("flushes");
+        }
+        writer.close().expect("closes");
+        parquet::file::metadata::ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes::Bytes::from(bytes))
+            .expect("metadata")
+    }
+
+    /// The selection each plan makes of row group `row_group`.
+    fn selections(plans: &[ParquetAccessPlan], row_group: usize) -> Vec<RowSelection> {
+        plans
+            .iter()
+            .map(|plan| match &plan.inner()[row_group] {
+                RowGroupAccess::Selection(selection) => selection.clone(),
+                other => panic!("row group {row_group}: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_row_group_is_split_into_parts_that_read_it_once() {
+        let metadata = metadata_of(&[40_000]);
+        let plans = split_lone_row_group(None, &metadata, 2).expect("split");
+        let parts = selections(&plans, 0);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(selected_rows(&parts[0]), (0..20_000).collect::<Vec<_>>());
+        assert_eq!(
+            selected_rows(&parts[1]),
+            (20_000..40_000).collect::<Vec<_>>()
+        );
+        assert!(parts.iter().all(|part| covered(part) == 40_000));
+
+        // A selection already made (pages of one principal) is split by the rows it reads.
+        let chosen = RowSelection::from(vec![
+            RowSelector::skip(1_000),
+            RowSelector::select(9_000),
+            RowSelector::skip(20_000),
+            RowSelector::select(10_000),
+        ]);
+        let plan = ParquetAccessPlan::new(vec![RowGroupAccess::Selection(chosen.clone())]);
+        let parts = selections(
+            &split_lone_row_group(Some(&plan), &metadata, 3).expect("split"),
+            0,
+        );
+        let counts: Vec<usize> = parts.iter().map(RowSelection::row_count).collect();
+        assert_eq!(counts, [6_333, 6_333, 6_334]);
+        let joined: Vec<usize> = parts.iter().flat_map(selected_rows).collect();
+        assert_eq!(joined, selected_rows(&chosen));
+    }
+
+    #[test]
+    fn only_a_lone_row_group_with_enough_rows_is_split() {
+        let two = metadata_of(&[20_000, 20_000]);
+        assert!(split_lone_row_group(None, &two, 2).is_none());
+        let second_only = ParquetAccessPlan::new(vec![RowGroupAccess::Skip, RowGroupAccess::Scan]);
+        let plans = split_lone_row_group(Some(&second_only), &two, 2).expect("split");
+        assert!(
+            plans
+                .iter()
+                .all(|plan| plan.inner()[0] == RowGroupAccess::Skip)
+        );
+        let parts = selections(&plans, 1);
+        assert_eq!(parts[0].row_count() + parts[1].row_count(), 20_000);
+
+        let small = metadata_of(&[MIN_SPLIT_ROWS - 1]);
+        assert!(split_lone_row_group(None, &small, 2).is_none());
+        let large = metadata_of(&[MIN_SPLIT_ROWS]);
+        assert!(split_lone_row_group(None, &large, 1).is_none());
+        assert!(split_lone_row_group(None, &large, 2).is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn a_part_of_a_selection_selects_exactly_its_share(
+            runs in proptest::collection::vec((any::<bool>(), 1usize..50), 0..20),
+            from in 0usize..600,
+            length in 0usize..600,
+        ) {
+            let selection = RowSelection::from(
+                runs.iter()
+                    .map(|&(skip, rows)| if skip { RowSelector::skip(rows) } else { RowSelector::select(rows) })
+                    .collect::<Vec<_>>(),
+            );
+            let to = from + length;
+            let part = selected_part(&selection, from, to);
+            let all = selected_rows(&selection);
+            let wanted: Vec<usize> = all.iter().copied().skip(from).take(to.saturating_sub(from)).collect();
+            prop_assert_eq!(selected_rows(&part), wanted);
+            prop_assert_eq!(covered(&part), covered(&selection));
+        }
+    }
 
     fn arn() -> Expr {
         datafusion::functions::core::expr_fn::get_field(col("useridentity"), "arn")

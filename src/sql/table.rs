@@ -16,6 +16,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, DataFusionError};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::{ListingTable, PartitionedFile};
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
@@ -29,7 +30,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
-use super::page_selection::{RowTest, access_plan, string_literal};
+use super::page_selection::{RowTest, access_plan, split_lone_row_group, string_literal};
 use super::settled_ranges::ColumnRange;
 use crate::store::day_range_of_name;
 use crate::store::schema::{column, text_views};
@@ -227,7 +228,7 @@ impl TableProvider for StoreTable {
         let size_hint = state.config_options().execution.parquet.metadata_size_hint;
         // Per file group, each file with the indices of the ranges its statistics do not settle;
         // a file that no row of which can be in a range is left out.
-        let mut unsettled: Vec<Vec<(PartitionedFile, Vec<usize>)>> = Vec::new();
+        let mut unsettled: Vec<Vec<UnsettledFile>> = Vec::new();
         for group in &config.file_groups {
             let metadata = futures::future::try_join_all(group.iter().map(|file| async {
                 DFParquetMetadata::new(store.as_ref(), &file.object_meta)
@@ -238,26 +239,35 @@ impl TableProvider for StoreTable {
                     .await
             }))
             .await?;
-            let files = group.iter().zip(&metadata).filter_map(|(file, metadata)| {
-                if ranges.iter().any(|(_, r)| r.holds_for_no_row(metadata)) {
+            let files = group.iter().zip(metadata).filter_map(|(file, metadata)| {
+                if ranges.iter().any(|(_, r)| r.holds_for_no_row(&metadata)) {
                     return None;
                 }
                 let mut file = file.clone();
-                file.arrow_schema = text_read_as_views(metadata);
-                if let Some(access) = page_test.as_ref().and_then(|t| access_plan(t, metadata)) {
+                file.arrow_schema = text_read_as_views(&metadata);
+                if let Some(access) = page_test.as_ref().and_then(|t| access_plan(t, &metadata)) {
                     file.extensions.insert(access);
                 }
                 let open = (0..ranges.len())
-                    .filter(|&i| !ranges[i].1.holds_for_every_row(metadata))
+                    .filter(|&i| !ranges[i].1.holds_for_every_row(&metadata))
                     .collect();
-                Some((file, open))
+                Some(UnsettledFile {
+                    file,
+                    open,
+                    metadata,
+                })
             });
             unsettled.push(files.collect());
         }
+        spread_lone_row_groups(
+            &mut unsettled,
+            state.config_options().execution.target_partitions,
+        );
         if ranges.is_empty() {
-            for (group, files) in config.file_groups.iter_mut().zip(unsettled) {
-                *group = FileGroup::new(files.into_iter().map(|(file, _)| file).collect());
-            }
+            config.file_groups = unsettled
+                .into_iter()
+                .map(|files| FileGroup::new(files.into_iter().map(|f| f.file).collect()))
+                .collect();
             return Ok(DataSourceExec::from_data_source(config));
         }
         // Files that need the same ranges applied are scanned together; each original file group
@@ -265,7 +275,7 @@ impl TableProvider for StoreTable {
         let mut branches: BTreeMap<Vec<usize>, Vec<FileGroup>> = BTreeMap::new();
         for files in unsettled {
             let mut by_ranges: BTreeMap<Vec<usize>, Vec<PartitionedFile>> = BTreeMap::new();
-            for (file, open) in files {
+            for UnsettledFile { file, open, .. } in files {
                 by_ranges.entry(open).or_default().push(file);
             }
             for (open, files) in by_ranges {
@@ -314,6 +324,54 @@ impl TableProvider for StoreTable {
         }
         UnionExec::try_new(inputs)
     }
+}
+
+/// A file a scan reads, with the indices of the ranges its statistics do not settle.
+struct UnsettledFile {
+    file: PartitionedFile,
+    open: Vec<usize>,
+    metadata: Arc<ParquetMetaData>,
+}
+
+/// When a scan reads fewer files than it has partitions, each file whose rows to read lie in one
+/// row group is read in parts, each part in a group of its own, so that every partition has work:
+/// a day of one account is one file of one row group.
+fn spread_lone_row_groups(groups: &mut Vec<Vec<UnsettledFile>>, partitions: usize) {
+    let files: usize = groups.iter().map(Vec::len).sum();
+    if files == 0 || files >= partitions {
+        return;
+    }
+    let parts = partitions / files;
+    let mut spread = Vec::with_capacity(partitions);
+    for group in std::mem::take(groups) {
+        let mut kept = Vec::new();
+        for unsettled in group {
+            let plan = unsettled.file.extensions.get::<ParquetAccessPlan>();
+            let plans = unsettled
+                .file
+                .range
+                .is_none()
+                .then(|| split_lone_row_group(plan, &unsettled.metadata, parts))
+                .flatten();
+            let Some(plans) = plans else {
+                kept.push(unsettled);
+                continue;
+            };
+            for plan in plans {
+                let mut file = unsettled.file.clone();
+                file.extensions.insert(plan);
+                spread.push(vec![UnsettledFile {
+                    file,
+                    open: unsettled.open.clone(),
+                    metadata: Arc::clone(&unsettled.metadata),
+                }]);
+            }
+        }
+        if !kept.is_empty() {
+            spread.push(kept);
+        }
+    }
+    *groups = spread;
 }
 
 /// The days the conditions on `day` among `filters` admit, as inclusive bounds (`None`: open).
@@ -423,6 +481,7 @@ mod tests {
 
     use super::*;
     use crate::ingest::{self, IngestOptions, source};
+    use crate::sql::page_selection;
     use crate::store::Store;
     use arrow::array::RecordBatch;
 
@@ -453,6 +512,97 @@ mod tests {
 
     fn text_views_of(data_type: &DataType, views: bool) -> DataType {
         crate::store::schema::text_type(data_type, views)
+    }
+
+    /// A store holding one file: one day of `rows` events by 40 users, of 30 event names.
+    fn one_day_store(dir: &std::path::Path, rows: usize) -> Store {
+        let logs = dir.join("logs");
+        std::fs::create_dir_all(&logs).expect("logs folder");
+        let records: Vec<String> = (0..rows)
+            .map(|id| {
+                let (hour, minute, second) = (id / 3600 % 24, id / 60 % 60, id % 60);
+                format!(
+                    r#"{{"eventTime":"2024-03-01T{hour:02}:{minute:02}:{second:02}Z","eventSource":"s3.amazonaws.com","eventName":"Call{}","eventID":"e{id:06}","recipientAccountId":"111111111111","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111111111111:user/u{}","userName":"u{}"}}}}"#,
+                    id % 30,
+                    id % 40,
+                    id % 40
+                )
+            })
+            .collect();
+        let text = format!("{{\"Records\":[{}]}}", records.join(","));
+        std::fs::write(logs.join("a.json"), text).expect("writes logs");
+        let store = Store::new(dir.join("store"));
+        let listing = source::list_local(&logs).expect("lists");
+        ingest::ingest(&store, listing, &IngestOptions::default(), &ingest::Silent)
+            .expect("ingests");
+        store
+    }
+
+    fn answer(ctx: &datafusion::prelude::SessionContext, sql: &str) -> String {
+        let batches = crate::sql::block_on(crate::sql::query(ctx, sql, None))
+            .expect("runtime")
+            .expect("runs");
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .expect("formats")
+            .to_string()
+    }
+
+    /// How many times the plan of `sql` reads a data file (a file read in parts counts each part).
+    fn file_reads(ctx: &datafusion::prelude::SessionContext, sql: &str) -> usize {
+        let plan = crate::sql::block_on(async { ctx.sql(sql).await?.create_physical_plan().await })
+            .expect("runtime")
+            .expect("plans");
+        let mut reads = 0;
+        let mut pending = vec![plan];
+        while let Some(node) = pending.pop() {
+            if let Some(config) = file_scan_config(&node) {
+                reads += config.file_groups.iter().map(FileGroup::len).sum::<usize>();
+            }
+            pending.extend(node.children().into_iter().cloned());
+        }
+        reads
+    }
+
+    #[test]
+    fn a_file_of_one_row_group_is_read_in_parts_with_the_same_answers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = one_day_store(dir.path(), 3 * page_selection::MIN_SPLIT_ROWS / 2);
+        let parallel = crate::sql::session(&store).expect("session");
+        answer(&parallel, "SET datafusion.execution.target_partitions = 2");
+        let serial = crate::sql::session(&store).expect("session");
+        answer(&serial, "SET datafusion.execution.target_partitions = 1");
+        let users: Vec<String> = (0..30)
+            .map(|user| format!("'arn:aws:iam::111111111111:user/u{user}'"))
+            .collect();
+        let questions = [
+            // Every row of the file.
+            "SELECT eventname, count(*) AS n, min(eventid), max(eventid) FROM cloudtrail \
+             WHERE account = '111111111111' AND day = '2024-03-01' GROUP BY eventname ORDER BY 1"
+                .to_string(),
+            // The pages of most principals.
+            format!(
+                "SELECT count(*), min(eventid), max(eventid), count(DISTINCT eventname) \
+                 FROM cloudtrail WHERE useridentity.arn IN ({})",
+                users.join(", ")
+            ),
+            // A range the file's statistics do not settle, applied above the parts.
+            "SELECT eventid FROM cloudtrail WHERE day = '2024-03-01' \
+             AND eventtime >= '2024-03-01T01:00:00Z' AND eventtime < '2024-03-01T03:30:00Z' \
+             ORDER BY eventid"
+                .to_string(),
+        ];
+        for sql in &questions {
+            let sql = sql.as_str();
+            assert_eq!(file_reads(&parallel, sql), 2, "{sql}");
+            assert_eq!(file_reads(&serial, sql), 1, "{sql}");
+            assert_eq!(answer(&parallel, sql), answer(&serial, sql), "{sql}");
+        }
+        let whole = answer(
+            &parallel,
+            "SELECT count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail WHERE day = '2024-03-01'",
+        );
+        let rows = 3 * page_selection::MIN_SPLIT_ROWS / 2;
+        assert!(whole.contains(&format!("| {rows} | {rows} |")), "{whole}");
     }
 
     #[test]
