@@ -13,6 +13,7 @@ pub mod config;
 pub mod findings;
 pub mod iam;
 pub mod ingest;
+pub mod json_path;
 pub mod mapping;
 pub mod printer;
 pub mod render;

@@ -633,7 +633,7 @@ pub fn json_extract_scalar() -> datafusion::logical_expr::ScalarUDF {
                     if documents.is_null(row) || paths.is_null(row) {
                         return None;
                     }
-                    extract_scalar(documents.value(row), paths.value(row))
+                    crate::json_path::scalar_at(documents.value(row), paths.value(row))
                 })
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(result)))
@@ -646,56 +646,6 @@ pub fn json_extract_scalar() -> datafusion::logical_expr::ScalarUDF {
         Volatility::Immutable,
         implementation,
     )
-}
-
-fn extract_scalar(document: &str, path: &str) -> Option<String> {
-    let root: serde_json::Value = serde_json::from_str(document).ok()?;
-    let mut current = &root;
-    for step in json_path(path)? {
-        current = match step {
-            PathStep::Key(key) => current.get(key.as_str())?,
-            PathStep::Index(index) => current.get(index)?,
-        };
-    }
-    match current {
-        serde_json::Value::String(text) => Some(text.clone()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
-        serde_json::Value::Bool(flag) => Some(flag.to_string()),
-        _ => None,
-    }
-}
-
-enum PathStep {
-    Key(String),
-    Index(usize),
-}
-
-/// The JSONPath subset Athena documents for its JSON functions.
-fn json_path(path: &str) -> Option<Vec<PathStep>> {
-    let mut rest = path.trim().strip_prefix('$')?;
-    let mut steps = Vec::new();
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix('.') {
-            let end = after.find(['.', '[']).unwrap_or(after.len());
-            if end == 0 {
-                return None;
-            }
-            steps.push(PathStep::Key(after[..end].to_string()));
-            rest = &after[end..];
-        } else if let Some(after) = rest.strip_prefix('[') {
-            let end = after.find(']')?;
-            let inner = after[..end].trim();
-            let step = match inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-                Some(key) => PathStep::Key(key.to_string()),
-                None => PathStep::Index(inner.parse().ok()?),
-            };
-            steps.push(step);
-            rest = &after[end + 1..];
-        } else {
-            return None;
-        }
-    }
-    Some(steps)
 }
 
 #[cfg(test)]
@@ -754,31 +704,5 @@ mod tests {
         // `* / i` (found by the sql_split fuzz target). Such a script is refused, not mangled.
         let error = split_statements("/*!;*/i").expect_err("refused");
         assert!(error.to_string().contains("cannot be split"), "{error}");
-    }
-
-    #[test]
-    fn extracts_scalars_like_athena() {
-        let document = r#"{"roleArn":"arn:aws:iam::1:role/a","credentials":{"accessKeyId":"ASIA1","n":3,"ok":true},"list":[{"x":"y"}],"a b":"c","o":{}}"#;
-        let cases = [
-            ("$.roleArn", Some("arn:aws:iam::1:role/a")),
-            ("$.credentials.accessKeyId", Some("ASIA1")),
-            ("$.credentials.n", Some("3")),
-            ("$.credentials.ok", Some("true")),
-            ("$.list[0].x", Some("y")),
-            ("$[\"a b\"]", Some("c")),
-            ("$.o", None),
-            ("$.credentials", None),
-            ("$.missing.key", None),
-            ("roleArn", None),
-            ("$..x", None),
-        ];
-        for (path, expected) in cases {
-            assert_eq!(
-                extract_scalar(document, path).as_deref(),
-                expected,
-                "{path}"
-            );
-        }
-        assert_eq!(extract_scalar("not json", "$.a"), None);
     }
 }

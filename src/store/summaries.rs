@@ -3,7 +3,8 @@
 //!
 //! * activity summaries ([`super::activity`]): calls counted by day, principal and kind of call;
 //! * session openings: the file's rows that can have opened a role session, with the columns
-//!   `sql/session_events.sql` reads, which otherwise scans every event of the window for them.
+//!   `sql/session_events.sql` reads (of a JSON document, the values at the paths it reads), which
+//!   otherwise scans every event of the window for them.
 //!
 //! A summary is put in place before its data file, and removed with it. The summaries of a kind
 //! answer for the store only when every data file has one and every one its data file
@@ -13,7 +14,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, BooleanArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
@@ -26,6 +29,7 @@ use super::{
     META_DIR, Store, StoreError, WriteLock, activity, io_error, is_data_file, parquet_error,
     parquet_run, s3, write_atomically,
 };
+use crate::json_path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SummaryKind {
@@ -67,6 +71,43 @@ const OPENING_COLUMNS: [&str; 9] = [
     "responseelements",
     "additionaleventdata",
 ];
+
+/// The JSON paths `sql/session_events.sql` reads of the JSON columns of [`OPENING_COLUMNS`]: what
+/// the openings keep of their documents. A role's session token alone is most of the bytes of the
+/// response that returned it.
+const OPENING_JSON_PATHS: [(&str, &[&str]); 3] = [
+    ("requestparameters", &["$.roleArn"]),
+    (
+        "responseelements",
+        &[
+            "$.credentials.accessKeyId",
+            "$.assumedRoleUser.arn",
+            "$.SwitchRole",
+        ],
+    ),
+    ("additionaleventdata", &["$.SwitchFrom"]),
+];
+
+/// `column` of the openings `kept`, with each document reduced to the values at `paths`.
+fn keep_read_json(column: &ArrayRef, paths: &[&str]) -> Result<ArrayRef, ArrowError> {
+    let documents = column.as_string_opt::<i32>().ok_or_else(|| {
+        ArrowError::SchemaError(format!("a JSON column of type {}", column.data_type()))
+    })?;
+    let steps = paths
+        .iter()
+        .map(|path| {
+            json_path::parse(path)
+                .ok_or_else(|| ArrowError::InvalidArgumentError(format!("JSON path {path}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let kept: StringArray = documents
+        .iter()
+        .map(|document| {
+            document.map(|text| json_path::keep_only(text, &steps).unwrap_or_else(|| text.into()))
+        })
+        .collect();
+    Ok(Arc::new(kept))
+}
 
 /// The columns of a session openings file: the store's, but only [`OPENING_COLUMNS`].
 pub fn openings_schema() -> arrow::datatypes::SchemaRef {
@@ -112,9 +153,16 @@ impl OpeningsBuilder {
                 .fields()
                 .iter()
                 .map(|field| {
-                    kept.column_by_name(field.name()).cloned().ok_or_else(|| {
+                    let column = kept.column_by_name(field.name()).ok_or_else(|| {
                         ArrowError::SchemaError(format!("no column {}", field.name()))
-                    })
+                    })?;
+                    match OPENING_JSON_PATHS
+                        .iter()
+                        .find(|(name, _)| name == field.name())
+                    {
+                        Some((_, paths)) => keep_read_json(column, paths),
+                        None => Ok(column.clone()),
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             self.rows
@@ -377,5 +425,128 @@ impl Store {
             Some(_) => format!("{META_DIR}/{}/", kind.folder()),
             None => self.summaries_root(kind).display().to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pairs `json_extract_scalar(<column>, '<path>')` of `sql`, and how often each column is
+    /// named at all.
+    fn json_reads(sql: &str) -> (BTreeSet<(String, String)>, usize, usize) {
+        let mut reads = BTreeSet::new();
+        let mut calls = 0;
+        for call in sql.split("json_extract_scalar(").skip(1) {
+            let (column, rest) = call.split_once(',').expect("two arguments");
+            let path = rest
+                .trim_start()
+                .strip_prefix('\'')
+                .expect("a literal path");
+            let (path, _) = path.split_once('\'').expect("a closed literal");
+            reads.insert((column.trim().to_string(), path.to_string()));
+            calls += 1;
+        }
+        let mentions = OPENING_JSON_PATHS
+            .iter()
+            .map(|(column, _)| sql.matches(column).count())
+            .sum();
+        (reads, calls, mentions)
+    }
+
+    /// The openings keep of a JSON document exactly what the session query reads of it: a path
+    /// the query reads and the openings dropped would read nothing from them, silently.
+    #[test]
+    fn the_openings_keep_the_json_paths_the_session_query_reads() {
+        let sql = crate::sql::queries::SESSION_EVENTS.text;
+        let (reads, calls, mentions) = json_reads(sql);
+        let kept: BTreeSet<(String, String)> = OPENING_JSON_PATHS
+            .iter()
+            .flat_map(|(column, paths)| {
+                paths
+                    .iter()
+                    .map(|path| (column.to_string(), path.to_string()))
+            })
+            .collect();
+        assert_eq!(reads, kept);
+        // Every mention of a JSON column is such a call (none passes a whole document on).
+        assert_eq!(calls, mentions, "{sql}");
+        for (column, _) in OPENING_JSON_PATHS {
+            assert!(OPENING_COLUMNS.contains(&column), "{column}");
+        }
+    }
+
+    #[test]
+    fn the_openings_keep_the_rows_that_open_sessions_and_the_values_read() {
+        use arrow::array::new_null_array;
+        let schema = schema::file_schema();
+        let rows = [
+            (
+                "sts.amazonaws.com",
+                "AssumeRole",
+                None,
+                r#"{"roleArn":"arn:aws:iam::1:role/r","roleSessionName":"s"}"#,
+                r#"{"credentials":{"accessKeyId":"ASIA1","sessionToken":"token"},"assumedRoleUser":{"arn":"arn:aws:sts::1:assumed-role/r/s"}}"#,
+            ),
+            (
+                "sts.amazonaws.com",
+                "AssumeRole",
+                Some("AccessDenied"),
+                "{}",
+                "{}",
+            ),
+            ("s3.amazonaws.com", "ListBuckets", None, "{}", "{}"),
+            (
+                "signin.amazonaws.com",
+                "SwitchRole",
+                None,
+                "not json",
+                r#"{"SwitchRole":"Success","other":1}"#,
+            ),
+        ];
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| -> ArrayRef {
+                let text =
+                    |values: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+                match field.name().as_str() {
+                    "eventsource" => text(rows.iter().map(|row| Some(row.0)).collect()),
+                    "eventname" => text(rows.iter().map(|row| Some(row.1)).collect()),
+                    "errorcode" => text(rows.iter().map(|row| row.2).collect()),
+                    "requestparameters" => text(rows.iter().map(|row| Some(row.3)).collect()),
+                    "responseelements" => text(rows.iter().map(|row| Some(row.4)).collect()),
+                    _ if field.is_nullable() => new_null_array(field.data_type(), rows.len()),
+                    _ => text(vec![Some("2024-03-01"); rows.len()]),
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema, columns).expect("a batch");
+        let mut openings = OpeningsBuilder::default();
+        openings.add(&batch).expect("kept");
+        let kept = &openings.rows[0];
+        assert_eq!(kept.num_rows(), 2);
+        let text = |name: &str| -> Vec<Option<String>> {
+            schema::text_column(kept, name)
+                .expect("text")
+                .iter()
+                .map(|value| value.map(str::to_string))
+                .collect()
+        };
+        assert_eq!(
+            text("responseelements"),
+            [
+                Some(r#"{"assumedRoleUser":{"arn":"arn:aws:sts::1:assumed-role/r/s"},"credentials":{"accessKeyId":"ASIA1"}}"#.to_string()),
+                Some(r#"{"SwitchRole":"Success"}"#.to_string()),
+            ]
+        );
+        assert_eq!(
+            text("requestparameters"),
+            [
+                Some(r#"{"roleArn":"arn:aws:iam::1:role/r"}"#.to_string()),
+                Some("not json".to_string())
+            ]
+        );
+        assert_eq!(text("additionaleventdata"), [None, None]);
     }
 }
