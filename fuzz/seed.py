@@ -67,6 +67,10 @@ def cloudtrail_seeds(path):
     if not isinstance(records, list):
         return
     for index, record in enumerate(records):
+        if isinstance(record, dict):
+            for member in ("requestParameters", "responseElements", "additionalEventData"):
+                if isinstance(record.get(member), dict):
+                    add("json_keep_only", as_json(record[member]))
         single = as_json({"Records": [record]})
         add("decode_plain", single)
         if index < 3:

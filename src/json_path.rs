@@ -61,14 +61,13 @@ pub fn scalar_at(document: &str, path: &str) -> Option<String> {
 
 /// `document` with only the values at `paths`, each where it was and in its own text, so that
 /// [`scalar_at`] finds the same at each of them. None when the document is to be kept whole: it is
-/// not JSON (every path reads nothing from it either way), or a path indexes an array (not rebuilt
-/// here).
+/// not JSON (every path reads nothing from it either way), a path is the document itself (`$`), or
+/// a path indexes an array (not rebuilt here).
 pub fn keep_only(document: &str, paths: &[Vec<Step>]) -> Option<String> {
-    if paths
-        .iter()
-        .flatten()
-        .any(|step| matches!(step, Step::Index(_)))
-    {
+    let whole = |steps: &Vec<Step>| {
+        steps.is_empty() || steps.iter().any(|step| matches!(step, Step::Index(_)))
+    };
+    if paths.iter().any(whole) {
         return None;
     }
     // What `scalar_at` reads: a document it cannot read whole (a number out of range, say) is
@@ -205,6 +204,8 @@ mod tests {
         assert_eq!(keep_only("not json", &paths), None);
         assert_eq!(keep_only(r#"[1]"#, &paths).as_deref(), Some("{}"));
         assert_eq!(keep_only(r#"{"a":[1]}"#, &steps(&["$.a[0]"])), None);
+        // The document itself (found by the json_keep_only fuzz target: `2` was kept as `{}`).
+        assert_eq!(keep_only("2", &steps(&["$"])), None);
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -241,7 +242,7 @@ mod tests {
             duplicate in proptest::option::of(("[abc]", json_value())),
             raw in "[{}\\[\\]\":,abc0-9 ]{0,12}",
         ) {
-            let paths = ["$.a", "$.a.b", "$.b.c.a", "$.c", "$[\"a b\"]", "$.é"];
+            let paths = ["$.a", "$.a.b", "$.b.c.a", "$.c", "$[\"a b\"]", "$.é", "$"];
             let parsed = steps(&paths);
             let mut documents = vec![value.to_string(), raw];
             if let (Value::Object(_), Some((key, extra))) = (&value, duplicate) {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use ctidx::iam::authz::{AuthorizationDetails, CreateDate};
 use ctidx::ingest::decode::{Limits, decode_json, decode_object};
+use ctidx::json_path;
 use ctidx::sql::split_statements;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -119,6 +120,30 @@ fn iam_authz_dates_print_as_they_parse() {
             let reparsed = CreateDate::parse(&printed)
                 .unwrap_or_else(|| panic!("{name}: {printed:?} does not parse"));
             assert_eq!(reparsed.utc, date.utc, "{name}: {printed:?}");
+        }
+    }
+}
+
+/// What the session openings keep of a JSON document reads the same at each path as the document.
+#[test]
+fn json_keep_only_keeps_what_each_path_reads() {
+    for (name, bytes) in inputs("json_keep_only") {
+        let text = std::str::from_utf8(&bytes).expect("UTF-8");
+        let (paths, document) = text
+            .split_once('\n')
+            .expect("a line of paths, then a document");
+        let paths: Vec<&str> = paths.split('\t').collect();
+        let steps: Vec<_> = paths
+            .iter()
+            .map(|path| json_path::parse(path).expect("a path"))
+            .collect();
+        let kept = json_path::keep_only(document, &steps).unwrap_or_else(|| document.to_string());
+        for path in paths {
+            assert_eq!(
+                json_path::scalar_at(&kept, path),
+                json_path::scalar_at(document, path),
+                "{name}: {path} in {document:?}, kept as {kept:?}"
+            );
         }
     }
 }
