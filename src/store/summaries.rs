@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
@@ -88,22 +88,35 @@ const OPENING_JSON_PATHS: [(&str, &[&str]); 3] = [
     ("additionaleventdata", &["$.SwitchFrom"]),
 ];
 
-/// `column` of the openings `kept`, with each document reduced to the values at `paths`.
-fn keep_read_json(column: &ArrayRef, paths: &[&str]) -> Result<ArrayRef, ArrowError> {
+/// The steps of a JSON column's kept paths; None when one of them does not parse.
+type KeptSteps = Option<Vec<Vec<json_path::Step>>>;
+
+/// [`OPENING_JSON_PATHS`] as steps, parsed once. A column whose paths did not all parse is kept
+/// whole (the unit tests check that they do).
+static OPENING_JSON_STEPS: LazyLock<Vec<(&str, KeptSteps)>> = LazyLock::new(|| {
+    OPENING_JSON_PATHS
+        .iter()
+        .map(|(column, paths)| {
+            (
+                *column,
+                paths.iter().map(|path| json_path::parse(path)).collect(),
+            )
+        })
+        .collect()
+});
+
+/// `column` with each document reduced to the values at `steps`.
+fn keep_read_json(
+    column: &ArrayRef,
+    steps: &[Vec<json_path::Step>],
+) -> Result<ArrayRef, ArrowError> {
     let documents = column.as_string_opt::<i32>().ok_or_else(|| {
         ArrowError::SchemaError(format!("a JSON column of type {}", column.data_type()))
     })?;
-    let steps = paths
-        .iter()
-        .map(|path| {
-            json_path::parse(path)
-                .ok_or_else(|| ArrowError::InvalidArgumentError(format!("JSON path {path}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let kept: StringArray = documents
         .iter()
         .map(|document| {
-            document.map(|text| json_path::keep_only(text, &steps).unwrap_or_else(|| text.into()))
+            document.map(|text| json_path::keep_only(text, steps).unwrap_or_else(|| text.into()))
         })
         .collect();
     Ok(Arc::new(kept))
@@ -156,12 +169,12 @@ impl OpeningsBuilder {
                     let column = kept.column_by_name(field.name()).ok_or_else(|| {
                         ArrowError::SchemaError(format!("no column {}", field.name()))
                     })?;
-                    match OPENING_JSON_PATHS
+                    match OPENING_JSON_STEPS
                         .iter()
                         .find(|(name, _)| name == field.name())
                     {
-                        Some((_, paths)) => keep_read_json(column, paths),
-                        None => Ok(column.clone()),
+                        Some((_, Some(steps))) => keep_read_json(column, steps),
+                        _ => Ok(column.clone()),
                     }
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -473,6 +486,9 @@ mod tests {
         assert_eq!(calls, mentions, "{sql}");
         for (column, _) in OPENING_JSON_PATHS {
             assert!(OPENING_COLUMNS.contains(&column), "{column}");
+        }
+        for (column, steps) in OPENING_JSON_STEPS.iter() {
+            assert!(steps.is_some(), "the paths of {column} parse");
         }
     }
 
