@@ -5,7 +5,8 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+
+use ahash::AHashMap;
 use std::fmt;
 use std::io::Read;
 use std::sync::{Arc, LazyLock};
@@ -228,14 +229,6 @@ fn trusted_trailer_size(bytes: &[u8], limit: u64) -> Option<usize> {
 /// Decodes uncompressed JSON: `{"Records":[...]}` or `[...]`.
 pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeError> {
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    let mut builder = BatchBuilder::new();
-    let mut failure = None;
-    let seed = RecordsSeed {
-        builder: &mut builder,
-        limits,
-        failure: &mut failure,
-        index: 0,
-    };
     // Checked once for the whole object, so that serde_json need not check every value it borrows.
     let text = simdutf8::compat::from_utf8(text).map_err(|e| {
         DecodeError::Json(format!(
@@ -243,6 +236,15 @@ pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeErr
             e.valid_up_to()
         ))
     })?;
+    let mut builder = BatchBuilder::new();
+    let mut failure = None;
+    let seed = RecordsSeed {
+        builder: &mut builder,
+        limits,
+        failure: &mut failure,
+        index: 0,
+        text,
+    };
     let mut de = serde_json::Deserializer::from_str(text);
     let outcome = match first {
         Some(b'{') => EnvelopeSeed(seed).deserialize(&mut de),
@@ -400,6 +402,8 @@ impl ColumnBuilder {
 struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
     extra: StringBuilder,
+    /// The buffer a record's extrafields are written in, kept from record to record.
+    extra_text: String,
     /// The column of each key of the last record, by position: records of one object nearly always
     /// list their keys in the same order, so one comparison usually finds the column.
     last_key_columns: Vec<Option<usize>>,
@@ -410,6 +414,7 @@ impl BatchBuilder {
         BatchBuilder {
             columns: RECORD.iter().map(|f| ColumnBuilder::new(&f.kind)).collect(),
             extra: StringBuilder::new(),
+            extra_text: String::new(),
             last_key_columns: Vec::new(),
         }
     }
@@ -444,7 +449,7 @@ impl BatchBuilder {
     }
 }
 
-static RECORD_KEYS: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
+static RECORD_KEYS: LazyLock<AHashMap<&'static str, usize>> = LazyLock::new(|| {
     RECORD
         .iter()
         .enumerate()
@@ -452,18 +457,20 @@ static RECORD_KEYS: LazyLock<HashMap<&'static str, usize>> = LazyLock::new(|| {
         .collect()
 });
 static EVENT_TIME: LazyLock<usize> = LazyLock::new(|| RECORD_KEYS["eventTime"]);
+static REQUIRED_COLUMNS: LazyLock<[(&str, usize); REQUIRED_JSON_KEYS.len()]> =
+    LazyLock::new(|| REQUIRED_JSON_KEYS.map(|key| (key, RECORD_KEYS[key])));
 
 /// `{"Records": [...]}`: the array is decoded, other top-level keys are an error.
-struct EnvelopeSeed<'a>(RecordsSeed<'a>);
+struct EnvelopeSeed<'a, 'de>(RecordsSeed<'a, 'de>);
 
-impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+impl<'de> Visitor<'de> for EnvelopeSeed<'_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object with a Records array")
@@ -507,21 +514,23 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
     }
 }
 
-struct RecordsSeed<'a> {
+struct RecordsSeed<'a, 'de> {
     builder: &'a mut BatchBuilder,
     limits: Limits,
     failure: &'a mut Option<DecodeError>,
     index: usize,
+    /// The object's whole text, which every borrowed key points into.
+    text: &'de str,
 }
 
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for RecordsSeed<'_> {
+impl<'de> Visitor<'de> for RecordsSeed<'_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of records")
@@ -533,6 +542,7 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
                 builder: &mut *self.builder,
                 limits: self.limits,
                 rejected: &mut rejected,
+                text: self.text,
             };
             match seq.next_element_seed(record) {
                 Ok(Some(())) => self.index += 1,
@@ -551,40 +561,110 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
     }
 }
 
-/// One record, read in one pass: its members are split off as raw JSON, then each goes to its
-/// column. Why a record is refused goes to `rejected`, so that the caller can number it.
-struct RecordSeed<'a> {
+/// One record, read in one pass. Scalar members are taken as raw JSON and go to their columns;
+/// nested members (structs, lists, maps) are decoded straight into their builders as they are
+/// read. A nested member's own text is found again, by its place in the object, only for what
+/// needs it: the record's size, and extrafields when the member does not fit the schema exactly.
+/// Why a record is refused goes to `rejected`, so that the caller can number it.
+struct RecordSeed<'a, 'de> {
     builder: &'a mut BatchBuilder,
     limits: Limits,
     rejected: &'a mut Option<String>,
+    text: &'de str,
 }
 
-impl RecordSeed<'_> {
+impl RecordSeed<'_, '_> {
     fn reject<E: de::Error>(self, message: String) -> E {
         *self.rejected = Some(message);
         E::custom("bad record")
     }
 }
 
-impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for RecordSeed<'_> {
+/// A nested member decoded in place, whose text is known once the next key (or the record's end)
+/// is reached.
+struct NestedMember<'de> {
+    key: &'de str,
+    /// Where its value begins in the object's text.
+    start: usize,
+    exact: bool,
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a record object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut members: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::with_capacity(32);
+        let text = self.text;
+        let mut record = RecordState::new(std::mem::take(&mut self.builder.extra_text));
+        let mut pending: Option<NestedMember<'de>> = None;
+        let mut slot = 0;
         while let Some(JsonStr(key)) = map.next_key()? {
-            let value: &'de RawValue = map.next_value()?;
-            members.push((key, value));
+            if let Some(member) = pending.take() {
+                let raw = member_text_before(text, member.start, &key)
+                    .map_or_else(|| member_text_from(text, member.start), Ok);
+                match raw {
+                    Ok(raw) => record.close_nested(&member, raw),
+                    Err(message) => return Err(self.reject(message)),
+                }
+            }
+            let column = self.builder.column_of(slot, &key);
+            slot += 1;
+            let Some(column) = column else {
+                let value: &'de RawValue = map.next_value()?;
+                record.keep_extra(&key, value.get());
+                continue;
+            };
+            if std::mem::replace(&mut record.set[column], true) {
+                return Err(self.reject(format!("{key} appears twice")));
+            }
+            let field = &RECORD[column];
+            let nested_start = match (&field.kind, &key) {
+                (Kind::Struct(_) | Kind::ListOfStruct(_) | Kind::StringMap, Cow::Borrowed(key)) => {
+                    value_start(text, key).map(|start| (*key, start))
+                }
+                _ => None,
+            };
+            if let Some((key, start)) = nested_start {
+                let mut state = NestedState::default();
+                let decoded = map.next_value_seed(ValueSeed {
+                    field,
+                    builder: &mut self.builder.columns[column],
+                    state: &mut state,
+                });
+                if let Err(error) = decoded {
+                    return Err(match state.failure {
+                        Some(message) => self.reject(message),
+                        None => error,
+                    });
+                }
+                record.non_null[column] = text.as_bytes().get(start) != Some(&b'n');
+                pending = Some(NestedMember {
+                    key,
+                    start,
+                    exact: state.exact,
+                });
+            } else {
+                let value: &'de RawValue = map.next_value()?;
+                if let Err(message) = record.member(self.builder, column, &key, value) {
+                    return Err(self.reject(message));
+                }
+            }
         }
-        match decode_record(&members, self.builder, self.limits) {
+        if let Some(member) = pending.take() {
+            match member_text_from(text, member.start) {
+                Ok(raw) => record.close_nested(&member, raw),
+                Err(message) => return Err(self.reject(message)),
+            }
+        }
+        match record.finish(self.builder, self.limits) {
             Ok(()) => Ok(()),
             Err(message) => Err(self.reject(message)),
         }
@@ -612,46 +692,125 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
 }
 
-/// The size a record is held to: its members' text, without the punctuation between them.
-fn record_size(members: &[(Cow<str>, &RawValue)]) -> usize {
-    members
-        .iter()
-        .map(|(key, value)| key.len() + value.get().len())
-        .sum()
+/// Where `key`, a string serde_json borrowed from `text`, begins in it; `None` for a key it had to
+/// unescape into a string of its own.
+fn key_offset(text: &str, key: &str) -> Option<usize> {
+    let offset = (key.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    (offset + key.len() <= text.len()).then_some(offset)
 }
 
-fn decode_record(
-    members: &[(Cow<str>, &RawValue)],
-    builder: &mut BatchBuilder,
-    limits: Limits,
-) -> Result<(), String> {
-    let size = record_size(members);
-    if size > limits.max_record_bytes {
-        return Err(format!(
-            "{size} bytes, larger than the {} byte limit for one record",
-            limits.max_record_bytes
-        ));
+/// Where the value of the member named by `key` begins: past the key's closing quote, the colon
+/// and any whitespace.
+fn value_start(text: &str, key: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut at = key_offset(text, key)? + key.len();
+    (bytes.get(at) == Some(&b'"')).then_some(())?;
+    at = skip_whitespace(bytes, at + 1);
+    (bytes.get(at) == Some(&b':')).then_some(())?;
+    Some(skip_whitespace(bytes, at + 1))
+}
+
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+/// The text of the value that begins at `start` and is followed by the member named `next_key`:
+/// everything up to the comma before that key, less whitespace.
+fn member_text_before<'de>(text: &'de str, start: usize, next_key: &str) -> Option<&'de str> {
+    let bytes = text.as_bytes();
+    let quote = key_offset(text, next_key)?.checked_sub(1)?;
+    (bytes.get(quote) == Some(&b'"')).then_some(())?;
+    let comma = bytes[start..quote]
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())?
+        + start;
+    (bytes[comma] == b',').then_some(())?;
+    let end = bytes[start..comma]
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())?
+        + start
+        + 1;
+    text.get(start..end)
+}
+
+/// The text of the value that begins at `start`, read again to its end: for the last member of a
+/// record, or when the next key's place is not known.
+fn member_text_from(text: &str, start: usize) -> Result<&str, String> {
+    let rest = text.get(start..).unwrap_or_default();
+    let mut de = serde_json::Deserializer::from_str(rest);
+    <&RawValue as serde::Deserialize>::deserialize(&mut de)
+        .map(RawValue::get)
+        .map_err(|e| strip_position(&e))
+}
+
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        // A string cannot fail to encode.
+        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+    }
+}
+
+/// What is known of the record being read.
+struct RecordState {
+    /// Columns it has a member for.
+    set: [bool; RECORD.len()],
+    /// Columns it has a member for that is not null.
+    non_null: [bool; RECORD.len()],
+    /// Its members' text, without the punctuation between them.
+    size: usize,
+    /// Members that have no column or do not fit theirs exactly, as a JSON object being written.
+    extra: String,
+}
+
+impl RecordState {
+    /// A record's state, writing its extrafields in `extra` (emptied first).
+    fn new(mut extra: String) -> RecordState {
+        extra.clear();
+        RecordState {
+            set: [false; RECORD.len()],
+            non_null: [false; RECORD.len()],
+            size: 0,
+            extra,
+        }
     }
 
-    // A record that fails leaves its builders half-appended; the caller then drops the whole batch.
-    let mut set = [false; RECORD.len()];
-    let mut non_null = [false; RECORD.len()];
-    let mut extra = String::new();
-    let mut keep_extra = |key: &str, raw: &str| {
+    fn keep_extra(&mut self, key: &str, raw: &str) {
+        self.size += key.len() + raw.len();
+        self.keep_in_extra(key, raw);
+    }
+
+    fn keep_in_extra(&mut self, key: &str, raw: &str) {
+        let extra = &mut self.extra;
         extra.push(if extra.is_empty() { '{' } else { ',' });
-        // Keys came out of JSON, so re-encoding them cannot fail.
-        extra.push_str(&serde_json::to_string(key).unwrap_or_default());
+        push_json_string(extra, key);
         extra.push(':');
         extra.push_str(raw);
-    };
-    for (slot, (key, value)) in members.iter().enumerate() {
-        let Some(column) = builder.column_of(slot, key) else {
-            keep_extra(key, value.get());
-            continue;
-        };
-        if std::mem::replace(&mut set[column], true) {
-            return Err(format!("{key} appears twice"));
+    }
+
+    fn close_nested(&mut self, member: &NestedMember, raw: &str) {
+        self.size += member.key.len() + raw.len();
+        if !member.exact {
+            self.keep_in_extra(member.key, raw);
         }
+    }
+
+    /// Appends a member given as raw JSON to its column.
+    fn member(
+        &mut self,
+        builder: &mut BatchBuilder,
+        column: usize,
+        key: &str,
+        value: &RawValue,
+    ) -> Result<(), String> {
+        self.size += key.len() + value.get().len();
         let field = &RECORD[column];
         let target = &mut builder.columns[column];
         let exact = match decode_top_level(field, value).map_err(|m| format!("{key}: {m}"))? {
@@ -664,44 +823,58 @@ fn decode_record(
                     return Err(format!("eventTime {text:?} is not an ISO-8601 UTC time"));
                 }
                 target.text().append_value(text);
-                non_null[column] = true;
+                self.non_null[column] = true;
                 exact
             }
             (Decoded::Nested(raw), _) => {
-                let mut exact = true;
+                let mut state = NestedState::default();
                 let mut de = serde_json::Deserializer::from_str(raw);
                 ValueSeed {
                     field,
                     builder: target,
-                    exact: &mut exact,
+                    state: &mut state,
                 }
                 .deserialize(&mut de)
-                .map_err(|e| strip_position(&e))?;
-                non_null[column] = true;
-                exact
+                .map_err(|e| state.failure.take().unwrap_or_else(|| strip_position(&e)))?;
+                self.non_null[column] = true;
+                state.exact
             }
         };
         if !exact {
-            keep_extra(key, value.get());
+            self.keep_in_extra(key, value.get());
         }
+        Ok(())
     }
-    for required in REQUIRED_JSON_KEYS {
-        if !non_null[RECORD_KEYS[required]] {
-            return Err(format!("missing {required}"));
+
+    /// Checks the whole record and completes its row. A record that fails leaves its builders
+    /// half-appended; the caller then drops the whole batch.
+    fn finish(self, builder: &mut BatchBuilder, limits: Limits) -> Result<(), String> {
+        if self.size > limits.max_record_bytes {
+            return Err(format!(
+                "{} bytes, larger than the {} byte limit for one record",
+                self.size, limits.max_record_bytes
+            ));
         }
-    }
-    for (column, present) in set.iter().enumerate() {
-        if !present {
-            builder.columns[column].append_null();
+        for (required, column) in *REQUIRED_COLUMNS {
+            if !self.non_null[column] {
+                return Err(format!("missing {required}"));
+            }
         }
+        for (column, present) in self.set.iter().enumerate() {
+            if !present {
+                builder.columns[column].append_null();
+            }
+        }
+        let mut extra = self.extra;
+        if extra.is_empty() {
+            builder.extra.append_null();
+        } else {
+            extra.push('}');
+            builder.extra.append_value(&extra);
+        }
+        builder.extra_text = extra;
+        Ok(())
     }
-    if extra.is_empty() {
-        builder.extra.append_null();
-    } else {
-        extra.push('}');
-        builder.extra.append_value(extra);
-    }
-    Ok(())
 }
 
 enum Decoded<'a> {
@@ -799,11 +972,49 @@ fn strip_position(error: &serde_json::Error) -> String {
     }
 }
 
+/// Records why a nested member does not fit the schema, and stops its decoding.
+fn fail<E: de::Error>(state: &mut NestedState, message: String) -> E {
+    let error = E::custom(&message);
+    state.failure = Some(message);
+    error
+}
+
+fn wrong_kind<E: de::Error>(field: &Field, state: &mut NestedState, found: &str) -> E {
+    let expected = match field.kind {
+        Kind::Text | Kind::JsonText => "a string",
+        Kind::BoolText => "a boolean",
+        Kind::Struct(_) | Kind::StringMap => "an object",
+        Kind::ListOfStruct(_) => "an array",
+    };
+    fail(
+        state,
+        format!("{}: expected {expected}, found {found}", field.json),
+    )
+}
+
 /// Appends one nested JSON value (struct, list or map member) to its builder.
 struct ValueSeed<'a> {
     field: &'a Field,
     builder: &'a mut ColumnBuilder,
-    exact: &'a mut bool,
+    state: &'a mut NestedState,
+}
+
+/// What decoding a nested member learns beside its values.
+struct NestedState {
+    /// Whether the member fits the schema exactly (else it is kept whole in extrafields too).
+    exact: bool,
+    /// Why the member does not fit the schema at all, with its path; `None` when decoding stopped
+    /// on the JSON itself.
+    failure: Option<String>,
+}
+
+impl Default for NestedState {
+    fn default() -> Self {
+        NestedState {
+            exact: true,
+            failure: None,
+        }
+    }
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -814,23 +1025,14 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
 }
 
 impl ValueSeed<'_> {
-    fn wrong<E: de::Error>(&self, found: &str) -> E {
-        let expected = match self.field.kind {
-            Kind::Text | Kind::JsonText => "a string",
-            Kind::BoolText => "a boolean",
-            Kind::Struct(_) | Kind::StringMap => "an object",
-            Kind::ListOfStruct(_) => "an array",
-        };
-        E::custom(format!(
-            "{}: expected {expected}, found {found}",
-            self.field.json
-        ))
+    fn wrong<E: de::Error>(self, found: &str) -> E {
+        wrong_kind(self.field, self.state, found)
     }
 
     fn scalar<E: de::Error>(self, text: &str, found: &str) -> Result<(), E> {
         match self.field.kind {
             Kind::Text | Kind::BoolText | Kind::JsonText => {
-                *self.exact = false;
+                self.state.exact = false;
                 self.builder.text().append_value(text);
                 Ok(())
             }
@@ -867,7 +1069,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         self.scalar(&v.to_string(), "a number")
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        *self.exact = false;
+        self.state.exact = false;
         self.builder.append_null();
         Ok(())
     }
@@ -882,7 +1084,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             },
         ) = (&self.field.kind, &mut *self.builder)
         else {
-            return Err(self.wrong("an array"));
+            return Err(wrong_kind(self.field, self.state, "an array"));
         };
         let item_field = Field {
             column: "item",
@@ -894,7 +1096,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             .next_element_seed(ValueSeed {
                 field: &item_field,
                 builder: item,
-                exact: self.exact,
+                state: self.state,
             })?
             .is_some()
         {
@@ -926,21 +1128,28 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                         Some(i) => {
                             expected = i + 1;
                             if set & (1 << i) != 0 {
-                                return Err(de::Error::custom(format!(
-                                    "{}.{key} appears twice",
-                                    self.field.json
-                                )));
+                                let message = format!("{}.{key} appears twice", self.field.json);
+                                return Err(fail(self.state, message));
                             }
                             set |= 1 << i;
-                            map.next_value_seed(ValueSeed {
+                            let decoded = map.next_value_seed(ValueSeed {
                                 field: &fields[i],
                                 builder: &mut members[i],
-                                exact: self.exact,
-                            })
-                            .map_err(|e| de::Error::custom(format!("{}.{e}", self.field.json)))?;
+                                state: self.state,
+                            });
+                            if let Err(error) = decoded {
+                                // Only a member that does not fit is named by its path; an error
+                                // in the JSON itself goes up as it is.
+                                return Err(match self.state.failure.take() {
+                                    Some(inner) => {
+                                        fail(self.state, format!("{}.{inner}", self.field.json))
+                                    }
+                                    None => error,
+                                });
+                            }
                         }
                         None => {
-                            *self.exact = false;
+                            self.state.exact = false;
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -967,11 +1176,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                     let value: &RawValue = map.next_value()?;
                     match value.get().as_bytes().first() {
                         Some(b'"') => {
-                            values.append_value(parse_str(value.get()).map_err(de::Error::custom)?)
+                            let text = match parse_str(value.get()) {
+                                Ok(text) => text,
+                                Err(message) => return Err(fail(self.state, message)),
+                            };
+                            values.append_value(text)
                         }
                         Some(b'n') => values.append_null(),
                         _ => {
-                            *self.exact = false;
+                            self.state.exact = false;
                             values.append_value(value.get());
                         }
                     }
@@ -983,7 +1196,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 validity.append_non_null();
                 Ok(())
             }
-            _ => Err(self.wrong("an object")),
+            _ => Err(wrong_kind(self.field, self.state, "an object")),
         }
     }
 }
@@ -1139,6 +1352,24 @@ mod tests {
             .expect_err("too big")
             .to_string();
         assert!(err.contains("larger than the 1000 byte limit"), "{err}");
+        // A nested member counts whole, read in place and last in its record.
+        let identity = format!(r#"{{"userName":"{}"}}"#, "y".repeat(2000));
+        for big in [
+            format!(
+                r#"{{"Records":[{{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","userIdentity":{identity}}}]}}"#
+            ),
+            format!(
+                r#"{{"Records":[{{"userIdentity":{identity},"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e"}}]}}"#
+            ),
+        ] {
+            let err = decode_json(big.as_bytes(), limits)
+                .expect_err("too big")
+                .to_string();
+            assert!(
+                err.contains("bytes, larger than the 1000 byte limit"),
+                "{err}"
+            );
+        }
 
         let mut gz = Vec::new();
         {
@@ -1266,6 +1497,86 @@ mod tests {
             .as_string::<i32>();
         assert!(extra.is_null(0));
         assert!(extra.value(1).contains("managementEvent"));
+    }
+
+    #[test]
+    fn keys_are_written_as_json_encodes_them() {
+        for key in [
+            "plain",
+            "",
+            "é€😀",
+            "quo\"te",
+            "back\\slash",
+            "tab\tnew\nline\u{1f}",
+            "\u{7f}",
+        ] {
+            let mut out = String::new();
+            push_json_string(&mut out, key);
+            assert_eq!(out, serde_json::to_string(key).expect("encodes"), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn nested_members_read_in_place_keep_their_own_text() {
+        // userIdentity inexact in the middle (whitespace around it), tlsDetails inexact and last,
+        // resources exact; then the same with an escaped key, which is decoded from its own text.
+        let records = [
+            r#"{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e1", "userIdentity" :  {"type":"IAMUser","n":1} , "resources":[{"ARN":"arn:x"}],"tlsDetails": {"tlsVersion":"TLSv1.3","z":[true]}
+            }"#,
+            r#"{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e2","userIdentity":{"type":"IAMUser","n":2},"tlsDetails":{"tlsVersion":"TLSv1.2"}}"#,
+            r#"{"eventTime":"2024-03-01T10:00:00Z","userIdentity":null,"eventSource":"s","eventName":"X","eventID":"e3"}"#,
+        ];
+        let text = format!("{{\"Records\":[{}]}}", records.join(" ,\n"));
+        let batch = decode(&text).expect("decodes");
+        let extra = batch
+            .column_by_name(EXTRA_FIELDS)
+            .expect("column")
+            .as_string::<i32>();
+        assert_eq!(
+            extra.value(0),
+            r#"{"userIdentity":{"type":"IAMUser","n":1},"tlsDetails":{"tlsVersion":"TLSv1.3","z":[true]}}"#
+        );
+        assert_eq!(
+            extra.value(1),
+            r#"{"userIdentity":{"type":"IAMUser","n":2}}"#
+        );
+        assert_eq!(extra.value(2), r#"{"userIdentity":null}"#);
+        for (row, original) in records.iter().enumerate() {
+            let original: serde_json::Value = serde_json::from_str(original).expect("valid");
+            let rebuilt = schema::reconstruct(&batch, row).expect("reconstructs");
+            assert_eq!(rebuilt, original, "row {row}");
+        }
+    }
+
+    #[test]
+    fn nested_members_that_do_not_fit_name_their_path_and_broken_json_is_json() {
+        let record = |identity: &str| {
+            format!(
+                r#"{{"Records":[{MINIMAL},{{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","userIdentity":{identity},"tlsDetails":{{}}}}]}}"#
+            )
+        };
+        let cases = [
+            (
+                r#"{"sessionContext":{"sessionIssuer":{"arn":{}}}}"#,
+                "record 1: userIdentity.sessionContext.sessionIssuer.arn: expected a string, found an object",
+            ),
+            (
+                r#"{"type":"a","type":"b"}"#,
+                "record 1: userIdentity.type appears twice",
+            ),
+            (
+                r#"[1]"#,
+                "record 1: userIdentity: expected an object, found an array",
+            ),
+        ];
+        for (identity, expected) in cases {
+            let err = decode(&record(identity)).expect_err(identity).to_string();
+            assert_eq!(err, expected, "{identity}");
+        }
+        let err = decode(&record(r#"{"sessionContext":{"x":[1,}}"#))
+            .expect_err("broken")
+            .to_string();
+        assert!(err.starts_with("invalid JSON: "), "{err}");
     }
 
     mod properties {
@@ -1421,11 +1732,18 @@ mod tests {
             /// exactly, whatever order its keys come in, or refuses the object naming a record that
             /// is not shaped like CloudTrail's. An object of CloudTrail-shaped records is stored.
             #[test]
-            fn decoded_records_rebuild_exactly(records in prop::collection::vec(record(), 1..6)) {
+            fn decoded_records_rebuild_exactly(records in prop::collection::vec(record(), 1..6), pretty in any::<bool>()) {
                 let typed: Vec<bool> = records.iter().map(|(_, typed)| *typed).collect();
                 let records: Vec<Value> = records.into_iter().map(|(record, _)| record).collect();
-                let text = serde_json::to_string(&serde_json::json!({ "Records": records }))
-                    .expect("serializable");
+                let envelope = serde_json::json!({ "Records": records });
+                // Pretty-printed text puts whitespace around every member, which the decoder
+                // steps over to find a nested member's text by its place.
+                let text = if pretty {
+                    serde_json::to_string_pretty(&envelope)
+                } else {
+                    serde_json::to_string(&envelope)
+                }
+                .expect("serializable");
                 // Compared with the records as the text reads back (serde_json parses floats
                 // approximately; the store keeps the text itself).
                 let parsed: Value = serde_json::from_str(&text).expect("valid JSON");
