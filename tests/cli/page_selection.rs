@@ -66,13 +66,13 @@ fn event(n: usize, batch: usize) -> Value {
     })
 }
 
-/// Two ingest runs, so the day's partition has two files, each of several pages.
+/// Two ingest runs, so the day's partition has two files, each of several pages (of 4,096 rows).
 fn store_of_many_principals() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("store");
     for batch in 0..2 {
         let source = dir.path().join(format!("logs{batch}"));
-        let records: Vec<Value> = (0..9000).map(|n| event(n, batch)).collect();
+        let records: Vec<Value> = (0..24000).map(|n| event(n, batch)).collect();
         let body = serde_json::to_vec(&json!({ "Records": records })).expect("json");
         write(
             &aws_key(&source, ACCOUNT, "us-east-1", DAY, "0"),
@@ -208,7 +208,7 @@ fn principal_filters_read_fewer_rows_and_answer_the_same() {
     }
 
     let total = count(store, "true") as f64;
-    assert_eq!(total, 18000.0);
+    assert_eq!(total, 48000.0);
     for filter in [
         format!("useridentity.arn = {}", user(13)),
         format!(
