@@ -1,0 +1,210 @@
+//! The Arrow builders a decoded object's records are appended to, one per column of the store.
+
+use std::sync::{Arc, LazyLock};
+
+use ahash::AHashMap;
+use arrow::array::{
+    ArrayRef, AsArray, ListArray, MapArray, NullBufferBuilder, RecordBatch, StringBuilder,
+    StructArray,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, FieldRef, Fields};
+
+use super::DecodeError;
+use crate::store::schema::{self, Kind, RECORD, REQUIRED_JSON_KEYS};
+
+/// One growing column, shaped like its [`Kind`].
+pub(super) enum ColumnBuilder {
+    Text(StringBuilder),
+    Struct {
+        fields: Fields,
+        members: Vec<ColumnBuilder>,
+        validity: NullBufferBuilder,
+    },
+    List {
+        item_field: FieldRef,
+        item: Box<ColumnBuilder>,
+        offsets: Vec<i32>,
+        validity: NullBufferBuilder,
+    },
+    Map {
+        keys: StringBuilder,
+        values: StringBuilder,
+        offsets: Vec<i32>,
+        validity: NullBufferBuilder,
+    },
+}
+
+impl ColumnBuilder {
+    pub(super) fn new(kind: &Kind) -> ColumnBuilder {
+        match kind {
+            Kind::Text | Kind::BoolText | Kind::JsonText => {
+                ColumnBuilder::Text(StringBuilder::new())
+            }
+            Kind::Struct(members) => ColumnBuilder::Struct {
+                fields: schema::struct_fields(members),
+                members: members
+                    .iter()
+                    .map(|m| ColumnBuilder::new(&m.kind))
+                    .collect(),
+                validity: NullBufferBuilder::new(0),
+            },
+            Kind::ListOfStruct(members) => {
+                let DataType::List(item_field) = schema::arrow_type(kind) else {
+                    unreachable!("ListOfStruct maps to a List type")
+                };
+                ColumnBuilder::List {
+                    item_field,
+                    item: Box::new(ColumnBuilder::new(&Kind::Struct(members))),
+                    offsets: vec![0],
+                    validity: NullBufferBuilder::new(0),
+                }
+            }
+            Kind::StringMap => ColumnBuilder::Map {
+                keys: StringBuilder::new(),
+                values: StringBuilder::new(),
+                offsets: vec![0],
+                validity: NullBufferBuilder::new(0),
+            },
+        }
+    }
+
+    pub(super) fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Text(b) => b.append_null(),
+            ColumnBuilder::Struct {
+                members, validity, ..
+            } => {
+                members.iter_mut().for_each(ColumnBuilder::append_null);
+                validity.append_null();
+            }
+            ColumnBuilder::List {
+                offsets, validity, ..
+            }
+            | ColumnBuilder::Map {
+                offsets, validity, ..
+            } => {
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.push(last);
+                validity.append_null();
+            }
+        }
+    }
+
+    pub(super) fn text(&mut self) -> &mut StringBuilder {
+        match self {
+            ColumnBuilder::Text(b) => b,
+            _ => unreachable!("text builder expected for a text kind"),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Text(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Struct {
+                fields,
+                members,
+                mut validity,
+            } => {
+                let children: Vec<ArrayRef> =
+                    members.into_iter().map(ColumnBuilder::finish).collect();
+                Arc::new(StructArray::new(fields, children, validity.finish()))
+            }
+            ColumnBuilder::List {
+                item_field,
+                item,
+                offsets,
+                mut validity,
+            } => Arc::new(ListArray::new(
+                item_field,
+                OffsetBuffer::new(offsets.into()),
+                item.finish(),
+                validity.finish(),
+            )),
+            ColumnBuilder::Map {
+                mut keys,
+                mut values,
+                offsets,
+                mut validity,
+            } => {
+                let entries_field = schema::map_entries_field();
+                let DataType::Struct(entry_fields) = entries_field.data_type().clone() else {
+                    unreachable!("map entries are a struct")
+                };
+                let entries = StructArray::new(
+                    entry_fields,
+                    vec![Arc::new(keys.finish()), Arc::new(values.finish())],
+                    None,
+                );
+                Arc::new(MapArray::new(
+                    Arc::new(entries_field),
+                    OffsetBuffer::new(offsets.into()),
+                    entries,
+                    validity.finish(),
+                    false,
+                ))
+            }
+        }
+    }
+}
+
+pub(super) struct BatchBuilder {
+    pub(super) columns: Vec<ColumnBuilder>,
+    pub(super) extra: StringBuilder,
+    /// The buffer a record's extrafields are written in, kept from record to record.
+    pub(super) extra_text: String,
+    /// The column of each key of the last record, by position: records of one object nearly always
+    /// list their keys in the same order, so one comparison usually finds the column.
+    last_key_columns: Vec<Option<usize>>,
+}
+
+impl BatchBuilder {
+    pub(super) fn new() -> BatchBuilder {
+        BatchBuilder {
+            columns: RECORD.iter().map(|f| ColumnBuilder::new(&f.kind)).collect(),
+            extra: StringBuilder::new(),
+            extra_text: String::new(),
+            last_key_columns: Vec::new(),
+        }
+    }
+
+    /// The column a record's key at position `slot` goes to, if it has one.
+    pub(super) fn column_of(&mut self, slot: usize, key: &str) -> Option<usize> {
+        if let Some(Some(column)) = self.last_key_columns.get(slot).copied()
+            && RECORD[column].json == key
+        {
+            return Some(column);
+        }
+        let column = RECORD_KEYS.get(key).copied();
+        if slot >= self.last_key_columns.len() {
+            self.last_key_columns.resize(slot + 1, None);
+        }
+        self.last_key_columns[slot] = column;
+        column
+    }
+
+    pub(super) fn finish(self) -> Result<RecordBatch, DecodeError> {
+        let mut arrays: Vec<ArrayRef> = self
+            .columns
+            .into_iter()
+            .map(ColumnBuilder::finish)
+            .collect();
+        let mut extra = self.extra;
+        arrays.push(Arc::new(extra.finish()));
+        let days = schema::day_column(arrays[*EVENT_TIME].as_string::<i32>());
+        arrays.push(Arc::new(days));
+        RecordBatch::try_new(schema::file_schema(), arrays)
+            .map_err(|e| DecodeError::Shape(format!("internal: cannot assemble batch: {e}")))
+    }
+}
+
+pub(super) static RECORD_KEYS: LazyLock<AHashMap<&'static str, usize>> = LazyLock::new(|| {
+    RECORD
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.json, i))
+        .collect()
+});
+pub(super) static EVENT_TIME: LazyLock<usize> = LazyLock::new(|| RECORD_KEYS["eventTime"]);
+pub(super) static REQUIRED_COLUMNS: LazyLock<[(&str, usize); REQUIRED_JSON_KEYS.len()]> =
+    LazyLock::new(|| REQUIRED_JSON_KEYS.map(|key| (key, RECORD_KEYS[key])));
