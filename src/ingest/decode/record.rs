@@ -274,7 +274,8 @@ fn member_text_before<'de>(text: &'de str, start: usize, next_key: &str) -> Opti
     let bytes = text.as_bytes();
     let quote = key_offset(text, next_key)?.checked_sub(1)?;
     (bytes.get(quote) == Some(&b'"')).then_some(())?;
-    let comma = bytes[start..quote]
+    let comma = bytes
+        .get(start..quote)?
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())?
         + start;
