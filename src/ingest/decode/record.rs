@@ -158,13 +158,10 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
         let mut pending: Option<NestedMember<'de>> = None;
         let mut slot = 0;
         while let Some(JsonStr(key)) = map.next_key()? {
-            if let Some(member) = pending.take() {
-                let raw = member_text_before(text, member.start, &key)
-                    .map_or_else(|| member_text_from(text, member.start), Ok);
-                match raw {
-                    Ok(raw) => record.close_nested(&member, raw),
-                    Err(message) => return Err(self.reject(message)),
-                }
+            if let Some(member) = pending.take()
+                && let Err(message) = record.close_nested(text, &member, Some(&key))
+            {
+                return Err(self.reject(message));
             }
             let column = self.builder.column_of(slot, &key);
             slot += 1;
@@ -209,11 +206,10 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
                 }
             }
         }
-        if let Some(member) = pending.take() {
-            match member_text_from(text, member.start) {
-                Ok(raw) => record.close_nested(&member, raw),
-                Err(message) => return Err(self.reject(message)),
-            }
+        if let Some(member) = pending.take()
+            && let Err(message) = record.close_nested(text, &member, None)
+        {
+            return Err(self.reject(message));
         }
         match record.finish(self.builder, self.limits) {
             Ok(()) => Ok(()),
@@ -347,11 +343,23 @@ impl RecordState {
         extra.push_str(raw);
     }
 
-    fn close_nested(&mut self, member: &NestedMember, raw: &str) {
+    /// Counts a nested member decoded in place, and keeps it in extrafields if it was not exact.
+    /// Its text ends before `next_key` when that key's place is known, else it is read again.
+    fn close_nested(
+        &mut self,
+        text: &str,
+        member: &NestedMember,
+        next_key: Option<&str>,
+    ) -> Result<(), String> {
+        let raw = match next_key.and_then(|key| member_text_before(text, member.start, key)) {
+            Some(raw) => raw,
+            None => member_text_from(text, member.start)?,
+        };
         self.size += member.key.len() + raw.len();
         if !member.exact {
             self.keep_in_extra(member.key, raw);
         }
+        Ok(())
     }
 
     /// Appends a member given as raw JSON to its column.
