@@ -6,12 +6,12 @@ use std::collections::BinaryHeap;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use arrow::compute::interleave_record_batch;
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 
-use super::{SORT_KEYS, StoreError, sort_key_columns};
+use super::StoreError;
+use super::order::{SORT_KEYS, gather_rows, sort_key_columns};
 
 /// A sorted run: its batches in order.
 pub type Run<'a> = Box<dyn Iterator<Item = Result<RecordBatch, StoreError>> + Send + 'a>;
@@ -158,8 +158,7 @@ fn flush(
     context: &Path,
     emit: &mut impl FnMut(RecordBatch) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let sources: Vec<&RecordBatch> = slots.iter().collect();
-    let merged = interleave_record_batch(&sources, pending).map_err(merge_error(context))?;
+    let merged = gather_rows(slots, pending).map_err(merge_error(context))?;
     pending.clear();
     slots.clear();
     for cursor in cursors.iter_mut().flatten() {
@@ -214,18 +213,33 @@ mod tests {
     }
 
     fn key_strategy() -> impl Strategy<Value = (String, String, String)> {
-        (0u8..5, 1u8..3, 0u8..6, 0u32..1_000_000).prop_map(|(p, d, t, id)| {
-            (
-                // A null principal sorts first, as the empty text does in `sort_keys`.
-                if p == 4 {
-                    String::new()
-                } else {
-                    format!("arn:aws:iam::1:user/u{p}")
-                },
-                format!("2024-03-0{d}T00:00:0{t}Z"),
-                format!("{id:08}"),
-            )
-        })
+        // Times of one day that differ only past the 26th byte, or in their separator.
+        let suffixes = [
+            "T00:00:0{t}Z",
+            "T00:00:0{t}.5Z",
+            "T00:00:0{t}.000000000001Z",
+            "T00:00:0{t}.000000000002Z",
+            " 00:00:0{t}",
+            "",
+        ];
+        (0u8..5, 1u8..3, 0u8..6, 0..suffixes.len(), 0u32..1_000_000).prop_map(
+            move |(p, d, t, suffix, id)| {
+                let time = format!(
+                    "2024-03-0{d}{}",
+                    suffixes[suffix].replace("{t}", &t.to_string())
+                );
+                (
+                    // A null principal sorts first, as the empty text does in `sort_keys`.
+                    if p == 4 {
+                        String::new()
+                    } else {
+                        format!("arn:aws:iam::1:user/u{p}")
+                    },
+                    time,
+                    format!("{id:08}"),
+                )
+            },
+        )
     }
 
     /// The store's order: day, principal, time, event ID.

@@ -1,4 +1,4 @@
-//! The store: Hive-partitioned Parquet (`account=<id>/day=<YYYY-MM-DD>/part-*.parquet`) that any
+//! The store: Hive-partitioned Parquet (`account=<id>/month=<YYYY-MM>/part-*.parquet`) that any
 //! Parquet reader understands, plus ctidx's own bookkeeping under `_ctidx/` (ignored by readers, as
 //! names starting with `_` are).
 //!
@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ahash::AHashMap;
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, StructArray};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
@@ -34,10 +33,12 @@ pub mod activity;
 mod day_layout;
 pub mod ddl;
 mod merge;
+mod order;
 pub mod s3;
 pub mod schema;
 pub mod summaries;
 pub use merge::{Run, merge_sorted_runs};
+pub use order::{principal_column, sort_rows};
 use summaries::SummaryBuilder;
 pub use summaries::SummaryKind;
 
@@ -1313,143 +1314,6 @@ pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
             })
         })
         .collect()
-}
-
-/// The principal a row belongs to: the role behind a session, else the identity's ARN, else the
-/// service that acted.
-pub fn principal_column(batch: &RecordBatch) -> Result<StringArray, ArrowError> {
-    let missing = |path: &str| ArrowError::SchemaError(format!("the rows have no column `{path}`"));
-    let identity = batch
-        .column_by_name(column::USER_IDENTITY)
-        .and_then(|c| c.as_struct_opt())
-        .ok_or_else(|| missing(column::USER_IDENTITY))?;
-    let path_in = |mut at: &StructArray, path: &[&str]| -> Result<ArrayRef, ArrowError> {
-        let (last, parents) = path.split_last().ok_or_else(|| missing(""))?;
-        for parent in parents {
-            at = at
-                .column_by_name(parent)
-                .and_then(|c| c.as_struct_opt())
-                .ok_or_else(|| missing(parent))?;
-        }
-        at.column_by_name(last)
-            .cloned()
-            .ok_or_else(|| missing(last))
-    };
-    let candidates = [
-        path_in(
-            identity,
-            &[column::SESSION_CONTEXT, column::SESSION_ISSUER, column::ARN],
-        )?,
-        path_in(identity, &[column::ARN])?,
-        path_in(identity, &[column::INVOKED_BY])?,
-    ];
-    let candidates = candidates
-        .iter()
-        .map(|c| {
-            c.as_string_opt::<i32>()
-                .ok_or_else(|| missing("useridentity"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((0..batch.num_rows())
-        .map(|row| {
-            candidates
-                .iter()
-                .find(|c| c.is_valid(row))
-                .map(|c| c.value(row))
-        })
-        .collect())
-}
-
-/// How many columns rows are sorted by ([`sort_key_columns`]).
-const SORT_KEYS: usize = 4;
-
-/// The columns rows are sorted by, in order: day, principal, event time, event ID. Day first, so
-/// that a window of days is a run of pages in each file of a month; within a day one principal's
-/// rows are adjacent, so the page index finds them.
-fn sort_key_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>, ArrowError> {
-    let day: ArrayRef = Arc::new(schema::text_column(batch, column::DAY)?.clone());
-    let mut columns: Vec<ArrayRef> = vec![day, Arc::new(principal_column(batch)?)];
-    for name in [column::EVENT_TIME, column::EVENT_ID] {
-        columns.push(Arc::new(schema::text_column(batch, name)?.clone()));
-    }
-    Ok(columns)
-}
-
-/// The rows of `batches` as one batch sorted by day, principal, time and event ID: the order of
-/// every data file, and of every run merged into one. Only the sort keys are concatenated; each row
-/// is copied once, from its batch to its place.
-pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let keys: Vec<Vec<ArrayRef>> = batches
-        .iter()
-        .map(sort_key_columns)
-        .collect::<Result<_, _>>()?;
-    if keys.is_empty() {
-        return Ok(RecordBatch::new_empty(schema::file_schema()));
-    }
-    let keys: Vec<Vec<&StringArray>> = keys
-        .iter()
-        .map(|columns| columns.iter().map(|c| c.as_string::<i32>()).collect())
-        .collect();
-    let text = |batch: usize, key: usize| keys[batch][key];
-    let value = |batch: usize, key: usize, row: usize| {
-        let column = text(batch, key);
-        column.is_valid(row).then(|| column.value(row))
-    };
-    // Day and principal take few values: each is ranked once, and rows are sorted by the two ranks
-    // packed in one integer, then by time and event ID. Comparing four text columns row by row was
-    // a quarter of the time of sorting them.
-    let day_ranks = text_ranks((0..keys.len()).map(|batch| text(batch, 0)));
-    let principal_ranks = text_ranks((0..keys.len()).map(|batch| text(batch, 1)));
-    let rank = |ranks: &AHashMap<&str, u32>, text: Option<&str>| {
-        text.and_then(|text| ranks.get(text)).copied().unwrap_or(0)
-    };
-    let mut order: Vec<(u64, u32, u32)> =
-        Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
-    for (batch, rows) in batches.iter().map(RecordBatch::num_rows).enumerate() {
-        for row in 0..rows {
-            let day = rank(&day_ranks, value(batch, 0, row));
-            let principal = rank(&principal_ranks, value(batch, 1, row));
-            order.push((
-                (u64::from(day) << 32) | u64::from(principal),
-                batch as u32,
-                row as u32,
-            ));
-        }
-    }
-    order.sort_unstable_by(|a, b| {
-        let (a_batch, a_row) = (a.1 as usize, a.2 as usize);
-        let (b_batch, b_row) = (b.1 as usize, b.2 as usize);
-        a.0.cmp(&b.0)
-            .then_with(|| value(a_batch, 2, a_row).cmp(&value(b_batch, 2, b_row)))
-            .then_with(|| value(a_batch, 3, a_row).cmp(&value(b_batch, 3, b_row)))
-    });
-    let places: Vec<(usize, usize)> = order
-        .into_iter()
-        .map(|(_, batch, row)| (batch as usize, row as usize))
-        .collect();
-    let sources: Vec<&RecordBatch> = batches.iter().collect();
-    arrow::compute::interleave_record_batch(&sources, &places)
-}
-
-/// Each distinct value of `columns` and its rank in byte order, from 1: rank 0 is left for null,
-/// which sorts first, as in the order [`merge`] keeps.
-fn text_ranks<'a>(columns: impl Iterator<Item = &'a StringArray>) -> AHashMap<&'a str, u32> {
-    let mut ranks: AHashMap<&str, u32> = AHashMap::new();
-    for column in columns {
-        let mut last = None;
-        for text in column.iter().flatten() {
-            if last != Some(text) {
-                ranks.entry(text).or_insert(0);
-                last = Some(text);
-            }
-        }
-    }
-    let mut distinct: Vec<&str> = ranks.keys().copied().collect();
-    distinct.sort_unstable();
-    for (rank, text) in distinct.into_iter().enumerate() {
-        ranks.insert(text, rank as u32 + 1);
-    }
-    ranks
 }
 
 fn drop_known_events(
