@@ -186,14 +186,22 @@ fn push_part(key: &mut Vec<u8>, part: Option<&str>) {
 
 fn keep_min(slot: &mut Option<String>, value: &str) {
     if slot.as_deref().is_none_or(|current| value < current) {
-        *slot = Some(value.to_string());
+        replace_text(slot, value);
     }
 }
 
+/// Rows come in time order within a principal's day, so the last call changes at nearly every call:
+/// its text is overwritten in place rather than allocated again.
 fn keep_max(slot: &mut Option<String>, value: &str) {
     if slot.as_deref().is_none_or(|current| value > current) {
-        *slot = Some(value.to_string());
+        replace_text(slot, value);
     }
+}
+
+fn replace_text(slot: &mut Option<String>, value: &str) {
+    let text = slot.get_or_insert_with(String::new);
+    text.clear();
+    text.push_str(value);
 }
 
 impl SummaryBuilder {

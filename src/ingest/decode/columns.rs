@@ -4,8 +4,8 @@ use std::sync::{Arc, LazyLock};
 
 use ahash::AHashMap;
 use arrow::array::{
-    ArrayRef, AsArray, ListArray, MapArray, NullBufferBuilder, RecordBatch, StringBuilder,
-    StructArray,
+    ArrayBuilder, ArrayRef, AsArray, ListArray, MapArray, NullBufferBuilder, RecordBatch,
+    StringBuilder, StructArray,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields};
@@ -72,12 +72,8 @@ impl ColumnBuilder {
     pub(super) fn append_null(&mut self) {
         match self {
             ColumnBuilder::Text(b) => b.append_null(),
-            ColumnBuilder::Struct {
-                members, validity, ..
-            } => {
-                members.iter_mut().for_each(ColumnBuilder::append_null);
-                validity.append_null();
-            }
+            // Members are padded when their next value comes, or when the struct is finished.
+            ColumnBuilder::Struct { validity, .. } => validity.append_null(),
             ColumnBuilder::List {
                 offsets, validity, ..
             }
@@ -88,6 +84,44 @@ impl ColumnBuilder {
                 offsets.push(last);
                 validity.append_null();
             }
+        }
+    }
+
+    /// Rows appended so far.
+    fn len(&self) -> usize {
+        match self {
+            ColumnBuilder::Text(b) => b.len(),
+            ColumnBuilder::Struct { validity, .. } => validity.len(),
+            ColumnBuilder::List { offsets, .. } | ColumnBuilder::Map { offsets, .. } => {
+                offsets.len().saturating_sub(1)
+            }
+        }
+    }
+
+    fn append_nulls(&mut self, rows: usize) {
+        match self {
+            ColumnBuilder::Text(b) => b.append_nulls(rows),
+            ColumnBuilder::Struct { validity, .. } => validity.append_n_nulls(rows),
+            ColumnBuilder::List {
+                offsets, validity, ..
+            }
+            | ColumnBuilder::Map {
+                offsets, validity, ..
+            } => {
+                let last = offsets.last().copied().unwrap_or(0);
+                offsets.resize(offsets.len() + rows, last);
+                validity.append_n_nulls(rows);
+            }
+        }
+    }
+
+    /// Nulls up to `rows` rows. A record's absent members, and a struct's, are not appended one by
+    /// one as each record ends, but all at once when the column's next value comes or when the batch
+    /// is finished: most columns are absent from most records.
+    pub(super) fn pad_to(&mut self, rows: usize) {
+        let length = self.len();
+        if length < rows {
+            self.append_nulls(rows - length);
         }
     }
 
@@ -106,8 +140,14 @@ impl ColumnBuilder {
                 members,
                 mut validity,
             } => {
-                let children: Vec<ArrayRef> =
-                    members.into_iter().map(ColumnBuilder::finish).collect();
+                let rows = validity.len();
+                let children: Vec<ArrayRef> = members
+                    .into_iter()
+                    .map(|mut member| {
+                        member.pad_to(rows);
+                        member.finish()
+                    })
+                    .collect();
                 Arc::new(StructArray::new(fields, children, validity.finish()))
             }
             ColumnBuilder::List {
@@ -156,6 +196,8 @@ pub(super) struct BatchBuilder {
     /// The column of each key of the last record, by position: records of one object nearly always
     /// list their keys in the same order, so one comparison usually finds the column.
     last_key_columns: Vec<Option<usize>>,
+    /// Records appended. A column may hold fewer rows: those missing are nulls ([`ColumnBuilder::pad_to`]).
+    pub(super) rows: usize,
 }
 
 impl BatchBuilder {
@@ -165,6 +207,7 @@ impl BatchBuilder {
             extra: StringBuilder::new(),
             extra_text: String::new(),
             last_key_columns: Vec::new(),
+            rows: 0,
         }
     }
 
@@ -184,10 +227,14 @@ impl BatchBuilder {
     }
 
     pub(super) fn finish(self) -> Result<RecordBatch, DecodeError> {
+        let rows = self.rows;
         let mut arrays: Vec<ArrayRef> = self
             .columns
             .into_iter()
-            .map(ColumnBuilder::finish)
+            .map(|mut column| {
+                column.pad_to(rows);
+                column.finish()
+            })
             .collect();
         let mut extra = self.extra;
         arrays.push(Arc::new(extra.finish()));

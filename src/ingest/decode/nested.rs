@@ -169,6 +169,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                                 return Err(fail(self.state, message));
                             }
                             set |= 1 << i;
+                            members[i].pad_to(validity.len());
                             let decoded = map.next_value_seed(ValueSeed {
                                 field: &fields[i],
                                 builder: &mut members[i],
@@ -189,11 +190,6 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                             self.state.exact = false;
                             map.next_value::<IgnoredAny>()?;
                         }
-                    }
-                }
-                for (i, member) in members.iter_mut().enumerate() {
-                    if set & (1 << i) == 0 {
-                        member.append_null();
                     }
                 }
                 validity.append_non_null();

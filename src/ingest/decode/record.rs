@@ -173,6 +173,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
             if std::mem::replace(&mut record.set[column], true) {
                 return Err(self.reject(format!("{key} appears twice")));
             }
+            self.builder.columns[column].pad_to(self.builder.rows);
             let field = &RECORD[column];
             let nested_start = match (&field.kind, &key) {
                 (Kind::Struct(_) | Kind::ListOfStruct(_) | Kind::StringMap, Cow::Borrowed(key)) => {
@@ -420,11 +421,6 @@ impl RecordState {
                 return Err(format!("missing {required}"));
             }
         }
-        for (column, present) in self.set.iter().enumerate() {
-            if !present {
-                builder.columns[column].append_null();
-            }
-        }
         let mut extra = self.extra;
         if extra.is_empty() {
             builder.extra.append_null();
@@ -433,6 +429,7 @@ impl RecordState {
             builder.extra.append_value(&extra);
         }
         builder.extra_text = extra;
+        builder.rows += 1;
         Ok(())
     }
 }
