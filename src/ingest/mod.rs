@@ -347,7 +347,8 @@ pub fn ingest(
     }
     for (key, (files, small)) in &partitions_written {
         // Rows delivered late reached a quiet month already written in this run: one file again.
-        // A busy month keeps a file per day, and its late rows their own file, until `compact`.
+        // A busy month keeps its files of a day or a few, and its late rows their own file, until
+        // `compact`.
         if *files > 1 && *small {
             store.compact_partition(key, &lock)?;
         }

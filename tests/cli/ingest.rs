@@ -744,15 +744,15 @@ fn one_partition_larger_than_the_memory_budget_is_written_in_bounded_memory() {
     );
 }
 
-/// A busy day is a file of its own as soon as it closes; quiet days wait for their month and share
-/// one file; a query sees every event either way.
+/// A busy day (16,384 events or more) is a file of its own as soon as it closes; quiet days wait
+/// for their month and share one file; a query sees every event either way.
 #[test]
 fn a_busy_day_is_a_file_of_its_own_and_quiet_days_share_their_month() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (source, store) = (dir.path().join("logs"), dir.path().join("store"));
     let account = "111111111111";
     let mut expected = BTreeSet::new();
-    for (day, events) in [("2024-05-01", 1100), ("2024-05-02", 5), ("2024-05-03", 5)] {
+    for (day, events) in [("2024-05-01", 16_400), ("2024-05-02", 5), ("2024-05-03", 5)] {
         let records: Vec<serde_json::Value> = (0..events)
             .map(|n| {
                 let id = format!("{day}-{n}");
@@ -787,7 +787,10 @@ fn a_busy_day_is_a_file_of_its_own_and_quiet_days_share_their_month() {
         &store,
         "SELECT day, count(*) AS n FROM cloudtrail WHERE month = '2024-05' GROUP BY day ORDER BY day",
     ));
-    assert_eq!(days, "day,n\n2024-05-01,1100\n2024-05-02,5\n2024-05-03,5\n");
+    assert_eq!(
+        days,
+        "day,n\n2024-05-01,16400\n2024-05-02,5\n2024-05-03,5\n"
+    );
 }
 
 /// Rewrites a month-layout store as an earlier ctidx laid it out: one folder per account and day
