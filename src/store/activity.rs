@@ -265,7 +265,7 @@ impl SummaryBuilder {
     /// The summary's rows, sorted by their key.
     pub fn finish(self) -> Result<RecordBatch, ArrowError> {
         let mut groups: Vec<Group> = self.groups.into_values().collect();
-        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        groups.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         let mut keys: [StringBuilder; KEY_PARTS] = std::array::from_fn(|_| StringBuilder::new());
         let (mut calls, mut denied) = (Int64Builder::new(), Int64Builder::new());
         let (mut first, mut last) = (StringBuilder::new(), StringBuilder::new());
