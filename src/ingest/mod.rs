@@ -342,7 +342,7 @@ pub fn ingest(
         if rows > 0 {
             let (files, small) = partitions_written.entry(key).or_insert((0, true));
             *files += 1;
-            *small &= rows < staging::DAY_FILE_ROWS;
+            *small &= rows < crate::store::SMALL_FILE_ROWS;
         }
     }
     for (key, (files, small)) in &partitions_written {

@@ -21,10 +21,6 @@ use rayon::prelude::*;
 use crate::store::schema;
 use crate::store::{PartitionKey, Run, StoreError, merge_sorted_runs, sort_rows};
 
-/// Files of fewer rows are small: rows delivered late to a month written in this run are merged
-/// into its file again when every file of it is small.
-pub const DAY_FILE_ROWS: usize = 1024;
-
 /// Rows at which consecutive closed days are written as one file (about 16 MiB of decoded rows):
 /// a busy day alone, a quieter account's days a few at a time. Each file carries its own
 /// dictionaries, footer and summaries: on 300k generated events (5,000 a day in each of two

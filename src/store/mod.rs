@@ -1103,8 +1103,9 @@ fn column_path(dotted: &str) -> ColumnPath {
     ColumnPath::new(dotted.split('.').map(str::to_string).collect())
 }
 
-/// Partitions of fewer rows than this are written as [`FileLayout::Small`] files.
-const SMALL_FILE_ROWS: usize = 1024;
+/// Partitions of fewer rows than this are written as [`FileLayout::Small`] files. Ingest merges a
+/// month's files again when rows delivered late reach it and every file of it is this small.
+pub const SMALL_FILE_ROWS: usize = 1024;
 
 /// How a data file's columns are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

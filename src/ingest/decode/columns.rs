@@ -70,21 +70,7 @@ impl ColumnBuilder {
     }
 
     pub(super) fn append_null(&mut self) {
-        match self {
-            ColumnBuilder::Text(b) => b.append_null(),
-            // Members are padded when their next value comes, or when the struct is finished.
-            ColumnBuilder::Struct { validity, .. } => validity.append_null(),
-            ColumnBuilder::List {
-                offsets, validity, ..
-            }
-            | ColumnBuilder::Map {
-                offsets, validity, ..
-            } => {
-                let last = offsets.last().copied().unwrap_or(0);
-                offsets.push(last);
-                validity.append_null();
-            }
-        }
+        self.append_nulls(1);
     }
 
     /// Rows appended so far.
@@ -101,6 +87,7 @@ impl ColumnBuilder {
     fn append_nulls(&mut self, rows: usize) {
         match self {
             ColumnBuilder::Text(b) => b.append_nulls(rows),
+            // Members are padded when their next value comes, or when the struct is finished.
             ColumnBuilder::Struct { validity, .. } => validity.append_n_nulls(rows),
             ColumnBuilder::List {
                 offsets, validity, ..
