@@ -23,6 +23,7 @@ use crate::store::{Store, SummaryKind};
 
 mod page_selection;
 pub mod queries;
+mod range_rows;
 mod settled_ranges;
 mod table;
 use table::StoreTable;

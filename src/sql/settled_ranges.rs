@@ -9,7 +9,7 @@
 
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 use parquet::basic::{ColumnOrder, SortOrder, Type as PhysicalType};
-use parquet::file::metadata::ParquetMetaData;
+use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 
 use super::page_selection::string_literal;
 
@@ -80,6 +80,30 @@ impl ColumnRange {
         )
     }
 
+    /// Whether `value` is in the range.
+    pub fn admits(&self, value: &[u8]) -> bool {
+        self.lower.as_ref().is_none_or(|b| b.is_passed_by(value))
+            && self
+                .upper
+                .as_ref()
+                .is_none_or(|b| b.is_not_reached_by(value))
+    }
+
+    /// Whether every value from `min` to `max` is in the range.
+    pub fn admits_all_of(&self, min: &[u8], max: &[u8]) -> bool {
+        self.lower.as_ref().is_none_or(|b| b.is_passed_by(min))
+            && self.upper.as_ref().is_none_or(|b| b.is_not_reached_by(max))
+    }
+
+    /// Whether no value from `min` to `max` is in the range.
+    pub fn admits_none_of(&self, min: &[u8], max: &[u8]) -> bool {
+        self.lower.as_ref().is_some_and(|b| !b.is_passed_by(max))
+            || self
+                .upper
+                .as_ref()
+                .is_some_and(|b| !b.is_not_reached_by(min))
+    }
+
     /// Whether the file's statistics show that every row of it is in the range. `false` whenever
     /// they cannot tell: no statistics, a null, a legacy (signed) byte order, no such column.
     pub fn holds_for_every_row(&self, metadata: &ParquetMetaData) -> bool {
@@ -87,8 +111,7 @@ impl ColumnRange {
             let (Some(0), Some((min, max))) = (nulls, bounds) else {
                 return false;
             };
-            self.lower.as_ref().is_none_or(|b| b.is_passed_by(min))
-                && self.upper.as_ref().is_none_or(|b| b.is_not_reached_by(max))
+            self.admits_all_of(min, max)
         })
     }
 
@@ -96,18 +119,25 @@ impl ColumnRange {
     /// all nulls, or its values all lie beyond one bound.
     pub fn holds_for_no_row(&self, metadata: &ParquetMetaData) -> bool {
         self.every_row_group(metadata, |rows, nulls, bounds| {
-            if nulls == Some(rows) {
-                return true;
-            }
-            let Some((min, max)) = bounds else {
-                return false;
-            };
-            self.lower.as_ref().is_some_and(|b| !b.is_passed_by(max))
-                || self
-                    .upper
-                    .as_ref()
-                    .is_some_and(|b| !b.is_not_reached_by(min))
+            nulls == Some(rows) || bounds.is_some_and(|(min, max)| self.admits_none_of(min, max))
         })
+    }
+
+    /// The file's leaf column of the range, when it is text whose statistics are in byte order
+    /// (not the legacy signed order), so that its bounds can be compared with the range's.
+    pub fn ordered_leaf(&self, metadata: &ParquetMetaData) -> Option<usize> {
+        let file = metadata.file_metadata();
+        let leaf = self.leaf(metadata)?;
+        (file.schema_descr().column(leaf).physical_type() == PhysicalType::BYTE_ARRAY
+            && file.column_order(leaf) == ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::UNSIGNED))
+        .then_some(leaf)
+    }
+
+    /// The file's leaf column of the range, if the file has it.
+    pub fn leaf(&self, metadata: &ParquetMetaData) -> Option<usize> {
+        let schema = metadata.file_metadata().schema_descr();
+        (0..schema.num_columns())
+            .find(|&i| schema.column(i).path().parts() == std::slice::from_ref(&self.column))
     }
 
     /// Whether `check(rows, nulls, (min, max))` is true of every row group of the column. `false`
@@ -119,32 +149,36 @@ impl ColumnRange {
     fn every_row_group(
         &self,
         metadata: &ParquetMetaData,
-        check: impl Fn(u64, Option<u64>, Option<(&[u8], &[u8])>) -> bool,
+        check: impl Fn(u64, Option<u64>, Option<Bounds>) -> bool,
     ) -> bool {
-        let file = metadata.file_metadata();
-        let schema = file.schema_descr();
-        let Some(leaf) = (0..schema.num_columns())
-            .find(|&i| schema.column(i).path().parts() == std::slice::from_ref(&self.column))
-        else {
+        let Some(leaf) = self.ordered_leaf(metadata) else {
             return false;
         };
-        if schema.column(leaf).physical_type() != PhysicalType::BYTE_ARRAY
-            || file.column_order(leaf) != ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::UNSIGNED)
-        {
-            return false;
-        }
         metadata.row_groups().iter().all(|row_group| {
             let rows = u64::try_from(row_group.num_rows()).unwrap_or(0);
-            let Some(stats) = row_group.column(leaf).statistics() else {
+            let Some((nulls, bounds)) = chunk_statistics(row_group, leaf) else {
                 return rows == 0;
             };
-            let bounds = match (stats.min_bytes_opt(), stats.max_bytes_opt()) {
-                (Some(min), Some(max)) if !stats.is_min_max_deprecated() => Some((min, max)),
-                _ => None,
-            };
-            rows == 0 || check(rows, stats.null_count_opt(), bounds)
+            rows == 0 || check(rows, nulls, bounds)
         })
     }
+}
+
+/// A minimum and a maximum.
+pub type Bounds<'a> = (&'a [u8], &'a [u8]);
+
+/// The null count and the bounds that a row group's statistics give for its column `leaf`; `None`
+/// when it has none.
+pub fn chunk_statistics(
+    row_group: &RowGroupMetaData,
+    leaf: usize,
+) -> Option<(Option<u64>, Option<Bounds<'_>>)> {
+    let stats = row_group.column(leaf).statistics()?;
+    let bounds = match (stats.min_bytes_opt(), stats.max_bytes_opt()) {
+        (Some(min), Some(max)) if !stats.is_min_max_deprecated() => Some((min, max)),
+        _ => None,
+    };
+    Some((stats.null_count_opt(), bounds))
 }
 
 impl Bound {

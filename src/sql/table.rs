@@ -4,16 +4,15 @@
 //!   that can hold that principal's rows.
 //! * Settled ranges (`settled_ranges`): a range filter on a text column, such as a window of
 //!   `eventtime`, is applied by this table, and only to the files whose statistics do not show it
-//!   true for every row. The other files are read without it, and without its column.
+//!   true for every row. The other files are read without it, and without its column; in those at
+//!   the window's edge, only the rows in range are read (`range_rows`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchema, DataFusionError};
+use datafusion::common::DataFusionError;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::{ListingTable, PartitionedFile};
 use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
@@ -21,16 +20,13 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
-use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::projection::ProjectionExec;
-use datafusion::physical_plan::union::UnionExec;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
 use super::page_selection::{RowTest, access_plan, split_lone_row_group, string_literal};
+use super::range_rows::rows_in_ranges;
 use super::settled_ranges::ColumnRange;
 use crate::store::day_range_of_name;
 use crate::store::schema::{column, text_views};
@@ -103,65 +99,6 @@ impl StoreTable {
         );
         (is_text && !is_partition_column).then_some(range)
     }
-
-    /// A scan of the columns of `projection` and of every range's column, with no limit, so that
-    /// the ranges can be applied above it.
-    async fn widened_scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        ranges: &[(&Expr, ColumnRange)],
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let schema = self.inner.schema();
-        let widened = projection.map(|columns| {
-            let mut widened = columns.clone();
-            for (_, range) in ranges {
-                if let Ok(index) = schema.index_of(&range.column)
-                    && !widened.contains(&index)
-                {
-                    widened.push(index);
-                }
-            }
-            widened
-        });
-        self.listed_scan(state, widened.as_ref(), filters, None)
-            .await
-    }
-}
-
-/// `scan` (a widened scan) with `predicates` applied, then only its first `kept` columns (all of
-/// them when `None`), the columns of the projection asked for.
-fn filtered(
-    state: &dyn Session,
-    scan: Arc<dyn ExecutionPlan>,
-    predicates: Vec<Expr>,
-    kept: Option<usize>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let predicates = predicates
-        .into_iter()
-        .map(unqualified)
-        .collect::<Result<Vec<_>>>()?;
-    let Some(predicate) = conjunction(predicates) else {
-        return Ok(scan);
-    };
-    let scanned = scan.schema();
-    let predicate =
-        state.create_physical_expr(predicate, &DFSchema::try_from(scanned.as_ref().clone())?)?;
-    let filtered: Arc<dyn ExecutionPlan> = Arc::new(FilterExec::try_new(predicate, scan)?);
-    match kept {
-        Some(kept) if scanned.fields().len() > kept => {
-            let columns = (0..kept).map(|index| {
-                let name = scanned.field(index).name().clone();
-                let column: Arc<dyn datafusion::physical_expr::PhysicalExpr> = Arc::new(
-                    datafusion::physical_expr::expressions::Column::new(&name, index),
-                );
-                (column, name)
-            });
-            Ok(Arc::new(ProjectionExec::try_new(columns, filtered)?))
-        }
-        _ => Ok(filtered),
-    }
 }
 
 #[async_trait]
@@ -199,11 +136,12 @@ impl TableProvider for StoreTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let page_test = RowTest::of_filters(filters);
-        let ranges: Vec<(&Expr, ColumnRange)> = filters
+        let ranges: Vec<ColumnRange> = filters
             .iter()
-            .filter_map(|filter| Some((filter, self.settled_range(filter)?)))
+            .filter_map(|filter| self.settled_range(filter))
             .collect();
-        // The reader must not stop at `limit` rows before the ranges have been applied.
+        // The listing must not pick files by their row counts to meet `limit` before the ranges
+        // have been applied.
         let limit = if ranges.is_empty() { limit } else { None };
         let plan = without_files_of_other_days(
             self.listed_scan(state, projection, filters, limit).await?,
@@ -212,13 +150,13 @@ impl TableProvider for StoreTable {
         if page_test.is_none() && ranges.is_empty() {
             return Ok(plan);
         }
-        let kept = projection.map(Vec::len);
         let Some(config) = file_scan_config(&plan) else {
-            let scan = self
-                .widened_scan(state, projection, filters, &ranges)
-                .await?;
-            let predicates = ranges.iter().map(|(filter, _)| (*filter).clone()).collect();
-            return filtered(state, scan, predicates, kept);
+            if plan.downcast_ref::<EmptyExec>().is_some() {
+                return Ok(plan);
+            }
+            return Err(DataFusionError::Internal(
+                "the store's scan is not a file scan".into(),
+            ));
         };
         let mut config = config.clone();
         let store = state.runtime_env().object_store(&config.object_store_url)?;
@@ -226,117 +164,60 @@ impl TableProvider for StoreTable {
         // the file next finds both there.
         let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let size_hint = state.config_options().execution.parquet.metadata_size_hint;
-        // Per file group, each file with the indices of the ranges its statistics do not settle;
-        // a file that no row of which can be in a range is left out.
-        let mut unsettled: Vec<Vec<UnsettledFile>> = Vec::new();
+        let mut groups: Vec<Vec<ScannedFile>> = Vec::with_capacity(config.file_groups.len());
         for group in &config.file_groups {
-            let metadata = futures::future::try_join_all(group.iter().map(|file| async {
-                DFParquetMetadata::new(store.as_ref(), &file.object_meta)
+            let files = futures::future::try_join_all(group.iter().map(|file| async {
+                let metadata = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
                     .with_file_metadata_cache(Some(Arc::clone(&cache)))
                     .with_page_index_policy(Some(PageIndexPolicy::Optional))
                     .with_metadata_size_hint(size_hint)
                     .fetch_metadata()
-                    .await
-            }))
-            .await?;
-            let files = group.iter().zip(metadata).filter_map(|(file, metadata)| {
-                if ranges.iter().any(|(_, r)| r.holds_for_no_row(&metadata)) {
-                    return None;
+                    .await?;
+                if ranges.iter().any(|range| range.holds_for_no_row(&metadata)) {
+                    return Ok::<_, DataFusionError>(None);
                 }
                 let mut file = file.clone();
                 file.arrow_schema = text_read_as_views(&metadata);
-                if let Some(access) = page_test.as_ref().and_then(|t| access_plan(t, &metadata)) {
+                let mut access = page_test.as_ref().and_then(|t| access_plan(t, &metadata));
+                let open: Vec<&ColumnRange> = ranges
+                    .iter()
+                    .filter(|range| !range.holds_for_every_row(&metadata))
+                    .collect();
+                if !open.is_empty() {
+                    access =
+                        rows_in_ranges(&store, &file, &metadata, &open, access.as_ref()).await?;
+                }
+                if let Some(access) = access {
                     file.extensions.insert(access);
                 }
-                let open = (0..ranges.len())
-                    .filter(|&i| !ranges[i].1.holds_for_every_row(&metadata))
-                    .collect();
-                Some(UnsettledFile {
-                    file,
-                    open,
-                    metadata,
-                })
-            });
-            unsettled.push(files.collect());
+                Ok(Some(ScannedFile { file, metadata }))
+            }))
+            .await?;
+            groups.push(files.into_iter().flatten().collect());
         }
         spread_lone_row_groups(
-            &mut unsettled,
+            &mut groups,
             state.config_options().execution.target_partitions,
         );
-        if ranges.is_empty() {
-            config.file_groups = unsettled
-                .into_iter()
-                .map(|files| FileGroup::new(files.into_iter().map(|f| f.file).collect()))
-                .collect();
-            return Ok(DataSourceExec::from_data_source(config));
-        }
-        // Files that need the same ranges applied are scanned together; each original file group
-        // keeps its files together, so the work stays spread as the listing spread it.
-        let mut branches: BTreeMap<Vec<usize>, Vec<FileGroup>> = BTreeMap::new();
-        for files in unsettled {
-            let mut by_ranges: BTreeMap<Vec<usize>, Vec<PartitionedFile>> = BTreeMap::new();
-            for UnsettledFile { file, open, .. } in files {
-                by_ranges.entry(open).or_default().push(file);
-            }
-            for (open, files) in by_ranges {
-                branches
-                    .entry(open)
-                    .or_default()
-                    .push(FileGroup::new(files));
-            }
-        }
-        // The files that need ranges applied share one widened scan, listed once.
-        let mut widened: Option<FileScanConfig> = None;
-        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(branches.len());
-        for (open, groups) in branches {
-            if open.is_empty() {
-                let mut settled = config.clone();
-                settled.file_groups = groups;
-                inputs.push(DataSourceExec::from_data_source(settled));
-                continue;
-            }
-            let mut edge = match &widened {
-                Some(config) => config.clone(),
-                None => {
-                    let scan = self
-                        .widened_scan(state, projection, filters, &ranges)
-                        .await?;
-                    let config = file_scan_config(&scan)
-                        .ok_or_else(|| {
-                            DataFusionError::Internal("the store's scan is not a file scan".into())
-                        })?
-                        .clone();
-                    widened = Some(config.clone());
-                    config
-                }
-            };
-            edge.file_groups = groups;
-            let predicates = open.iter().map(|&i| ranges[i].0.clone()).collect();
-            inputs.push(filtered(
-                state,
-                DataSourceExec::from_data_source(edge),
-                predicates,
-                kept,
-            )?);
-        }
-        if inputs.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(plan.schema())));
-        }
-        UnionExec::try_new(inputs)
+        config.file_groups = groups
+            .into_iter()
+            .filter(|files| !files.is_empty())
+            .map(|files| FileGroup::new(files.into_iter().map(|f| f.file).collect()))
+            .collect();
+        Ok(DataSourceExec::from_data_source(config))
     }
 }
 
-/// A file a scan reads, with the indices of the ranges its statistics do not settle.
-struct UnsettledFile {
+/// A file a scan reads, with its metadata.
+struct ScannedFile {
     file: PartitionedFile,
-    open: Vec<usize>,
     metadata: Arc<ParquetMetaData>,
 }
 
 /// When a scan reads fewer files than it has partitions, each file whose rows to read lie in one
 /// row group is read in parts, each part in a group of its own, so that every partition has work:
 /// a day of one account is one file of one row group.
-fn spread_lone_row_groups(groups: &mut Vec<Vec<UnsettledFile>>, partitions: usize) {
+fn spread_lone_row_groups(groups: &mut Vec<Vec<ScannedFile>>, partitions: usize) {
     let files: usize = groups.iter().map(Vec::len).sum();
     if files == 0 || files >= partitions {
         return;
@@ -345,25 +226,24 @@ fn spread_lone_row_groups(groups: &mut Vec<Vec<UnsettledFile>>, partitions: usiz
     let mut spread = Vec::with_capacity(partitions);
     for group in std::mem::take(groups) {
         let mut kept = Vec::new();
-        for unsettled in group {
-            let plan = unsettled.file.extensions.get::<ParquetAccessPlan>();
-            let plans = unsettled
+        for scanned in group {
+            let plan = scanned.file.extensions.get::<ParquetAccessPlan>();
+            let plans = scanned
                 .file
                 .range
                 .is_none()
-                .then(|| split_lone_row_group(plan, &unsettled.metadata, parts))
+                .then(|| split_lone_row_group(plan, &scanned.metadata, parts))
                 .flatten();
             let Some(plans) = plans else {
-                kept.push(unsettled);
+                kept.push(scanned);
                 continue;
             };
             for plan in plans {
-                let mut file = unsettled.file.clone();
+                let mut file = scanned.file.clone();
                 file.extensions.insert(plan);
-                spread.push(vec![UnsettledFile {
+                spread.push(vec![ScannedFile {
                     file,
-                    open: unsettled.open.clone(),
-                    metadata: Arc::clone(&unsettled.metadata),
+                    metadata: Arc::clone(&scanned.metadata),
                 }]);
             }
         }
@@ -460,19 +340,6 @@ fn text_read_as_views(metadata: &ParquetMetaData) -> Option<SchemaRef> {
 fn file_scan_config(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
     plan.downcast_ref::<DataSourceExec>()
         .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
-}
-
-/// `expr` with its columns unqualified, to be planned against a scan's own schema.
-fn unqualified(expr: Expr) -> Result<Expr> {
-    expr.transform(|expr| {
-        Ok(match expr {
-            Expr::Column(column) => {
-                Transformed::yes(Expr::Column(Column::new_unqualified(column.name)))
-            }
-            expr => Transformed::no(expr),
-        })
-    })
-    .map(|transformed| transformed.data)
 }
 
 #[cfg(test)]
@@ -585,9 +452,9 @@ mod tests {
                  FROM cloudtrail WHERE useridentity.arn IN ({})",
                 users.join(", ")
             ),
-            // A range the file's statistics do not settle, applied above the parts.
+            // A range the file's statistics do not settle: its rows are chosen, then split.
             "SELECT eventid FROM cloudtrail WHERE day = '2024-03-01' \
-             AND eventtime >= '2024-03-01T01:00:00Z' AND eventtime < '2024-03-01T03:30:00Z' \
+             AND eventtime >= '2024-03-01T00:30:00Z' AND eventtime < '2024-03-01T06:30:00Z' \
              ORDER BY eventid"
                 .to_string(),
         ];
@@ -617,6 +484,92 @@ mod tests {
         );
         let rows = 3 * page_selection::MIN_SPLIT_ROWS / 2;
         assert!(whole.contains(&format!("| {rows} | {rows} |")), "{whole}");
+    }
+
+    /// A store of one file holding three days: 2024-03-01 to 03, 3,000 events a day by 40 users.
+    fn three_day_store(dir: &std::path::Path) -> Store {
+        let records: Vec<String> = (0..9000)
+            .map(|id| {
+                let (day, second) = (1 + id / 3000, id % 3000 * 28);
+                format!(
+                    r#"{{"eventTime":"2024-03-{day:02}T{:02}:{:02}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"Call{}","eventID":"e{id:06}","recipientAccountId":"111111111111","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111111111111:user/u{}","userName":"u{}"}}}}"#,
+                    second / 3600,
+                    second / 60 % 60,
+                    second % 60,
+                    id % 30,
+                    (id + day) % 40,
+                    (id + day) % 40
+                )
+            })
+            .collect();
+        store_of(dir, &records)
+    }
+
+    #[test]
+    fn a_window_cutting_a_file_reads_its_rows_in_range_and_only_the_member_asked_for() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = three_day_store(dir.path());
+        let ctx = crate::sql::session(&store).expect("session");
+        let files = file_reads(&ctx, "SELECT eventid FROM cloudtrail");
+        assert!(
+            files.iter().all(|f| f
+                .object_meta
+                .location
+                .as_ref()
+                .ends_with("_2024-03-01_2024-03-03.parquet")),
+            "one file of three days: {files:?}"
+        );
+        for (from, to) in [
+            ("2024-03-02T00:00:00Z", "2024-03-03T00:00:00Z"),
+            ("2024-03-01T13:07:00Z", "2024-03-02T05:00:01Z"),
+            ("2024-03-02T23:59:59Z", "2024-03-04T00:00:00Z"),
+            ("2024-03-03T23:59:59Z", "2024-03-09T00:00:00Z"),
+        ] {
+            let window = |column: &str| {
+                format!("{column} >= '{from}' AND {column} < '{to}' AND errorcode IS NULL")
+            };
+            let sql = format!(
+                "SELECT DISTINCT useridentity.username FROM cloudtrail WHERE {} ORDER BY 1",
+                window("eventtime")
+            );
+            // The same window, as an expression this table does not apply itself.
+            let applied_by_datafusion = format!(
+                "SELECT DISTINCT useridentity.username FROM cloudtrail WHERE {} ORDER BY 1",
+                window("(eventtime || '')")
+            );
+            assert_eq!(
+                answer(&ctx, &sql),
+                answer(&ctx, &applied_by_datafusion),
+                "{sql}"
+            );
+            let count = |column: &str| {
+                answer(
+                    &ctx,
+                    &format!(
+                        "SELECT count(*), min(eventid), max(eventid) FROM cloudtrail WHERE {}",
+                        window(column)
+                    ),
+                )
+            };
+            assert_eq!(
+                count("eventtime"),
+                count("(eventtime || '')"),
+                "{from}..{to}"
+            );
+
+            let plan = datafusion::physical_plan::displayable(plan_of(&ctx, &sql).as_ref())
+                .indent(true)
+                .to_string();
+            assert!(!plan.contains("UnionExec"), "{plan}");
+            assert!(
+                !plan.contains("eventtime@"),
+                "the window is not tested above the scan: {plan}"
+            );
+            assert!(
+                plan.contains("projection=[get_field(useridentity@"),
+                "the scan reads only the member: {plan}"
+            );
+        }
     }
 
     #[test]
