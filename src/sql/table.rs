@@ -199,6 +199,9 @@ impl TableProvider for StoreTable {
             &mut groups,
             state.config_options().execution.target_partitions,
         );
+        if groups.iter().all(Vec::is_empty) {
+            return Ok(Arc::new(EmptyExec::new(plan.schema())));
+        }
         config.file_groups = groups
             .into_iter()
             .filter(|files| !files.is_empty())
@@ -523,7 +526,7 @@ mod tests {
             ("2024-03-02T00:00:00Z", "2024-03-03T00:00:00Z"),
             ("2024-03-01T13:07:00Z", "2024-03-02T05:00:01Z"),
             ("2024-03-02T23:59:59Z", "2024-03-04T00:00:00Z"),
-            ("2024-03-03T23:59:59Z", "2024-03-09T00:00:00Z"),
+            ("2024-03-03T23:00:00Z", "2024-03-09T00:00:00Z"),
         ] {
             let window = |column: &str| {
                 format!("{column} >= '{from}' AND {column} < '{to}' AND errorcode IS NULL")
