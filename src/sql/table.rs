@@ -81,10 +81,18 @@ impl StoreTable {
         Ok(DataSourceExec::from_data_source(config))
     }
 
-    /// The range `filter` asks of a text column of the data files. This table tells DataFusion
-    /// that it applies such a filter itself (`Exact`), so it must, in every scan.
+    /// The range `filter` asks of `day` or `eventtime`. This table tells DataFusion that it
+    /// applies such a filter itself (`Exact`), so it must, in every scan.
+    ///
+    /// Only these two columns: rows are sorted by day and, within a principal, by time, so a file
+    /// at a window's edge has few pages that straddle it. A range on another column (`eventname`)
+    /// straddles nearly every page of every file; choosing its rows before the scan read that
+    /// column twice, and took 1.7-1.8 times as long as DataFusion's own filter on 1M events.
     fn settled_range(&self, filter: &Expr) -> Option<ColumnRange> {
         let range = ColumnRange::from_expr(filter)?;
+        if range.column != column::DAY && range.column != column::EVENT_TIME {
+            return None;
+        }
         let is_partition_column = self
             .inner
             .options()
