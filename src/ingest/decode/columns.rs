@@ -4,18 +4,97 @@ use std::sync::{Arc, LazyLock};
 
 use ahash::AHashMap;
 use arrow::array::{
-    ArrayBuilder, ArrayRef, AsArray, ListArray, MapArray, NullBufferBuilder, RecordBatch,
-    StringBuilder, StructArray,
+    ArrayRef, AsArray, BooleanBufferBuilder, ListArray, MapArray, NullBufferBuilder, RecordBatch,
+    StringArray, StructArray,
 };
-use arrow::buffer::OffsetBuffer;
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, FieldRef, Fields};
 
 use super::DecodeError;
 use crate::store::schema::{self, Kind, RECORD, REQUIRED_JSON_KEYS};
 
+/// A text column being built. Its buffers stay with the decoding thread from one object to the
+/// next, and each object's array is a copy of exactly its size: fresh builders for every object
+/// were grown by doubling, faulted in page by page, and shrunk again when staged.
+pub(super) struct TextBuilder {
+    values: Vec<u8>,
+    /// Where each value begins in `values`, then where the last ends.
+    offsets: Vec<i32>,
+    valid: BooleanBufferBuilder,
+    nulls: usize,
+}
+
+impl Default for TextBuilder {
+    fn default() -> Self {
+        TextBuilder {
+            values: Vec::new(),
+            offsets: vec![0],
+            valid: BooleanBufferBuilder::new(0),
+            nulls: 0,
+        }
+    }
+}
+
+impl TextBuilder {
+    pub(super) fn append_value(&mut self, value: impl AsRef<str>) {
+        self.values.extend_from_slice(value.as_ref().as_bytes());
+        // An object holds at most 2 GiB of text (`Limits::max_object_bytes`); a column past
+        // `i32::MAX` is refused by `take` before its offsets are used.
+        self.offsets.push(self.values.len() as i32);
+        self.valid.append(true);
+    }
+
+    pub(super) fn append_null(&mut self) {
+        self.append_nulls(1);
+    }
+
+    fn append_nulls(&mut self, rows: usize) {
+        let end = self.offsets.last().copied().unwrap_or(0);
+        self.offsets.resize(self.offsets.len() + rows, end);
+        self.valid.append_n(rows, false);
+        self.nulls += rows;
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        self.values.capacity() + self.offsets.capacity() * 4
+    }
+
+    /// The column as an array of exactly its size; the builder is left empty, with its buffers.
+    fn take(&mut self) -> Result<StringArray, DecodeError> {
+        if i32::try_from(self.values.len()).is_err() {
+            return Err(DecodeError::Shape(format!(
+                "{} bytes of text in one column of one object, more than a column holds",
+                self.values.len()
+            )));
+        }
+        let nulls = (self.nulls > 0).then(|| {
+            NullBuffer::new(arrow::buffer::BooleanBuffer::new(
+                Buffer::from(self.valid.as_slice().to_vec()),
+                0,
+                self.len(),
+            ))
+        });
+        let array = StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(self.offsets.clone())),
+            Buffer::from(self.values.clone()),
+            nulls,
+        )
+        .map_err(|e| DecodeError::Shape(format!("internal: cannot assemble a column: {e}")));
+        self.values.clear();
+        self.offsets.truncate(1);
+        self.valid.truncate(0);
+        self.nulls = 0;
+        array
+    }
+}
+
 /// One growing column, shaped like its [`Kind`].
 pub(super) enum ColumnBuilder {
-    Text(StringBuilder),
+    Text(TextBuilder),
     Struct {
         fields: Fields,
         members: Vec<ColumnBuilder>,
@@ -28,8 +107,8 @@ pub(super) enum ColumnBuilder {
         validity: NullBufferBuilder,
     },
     Map {
-        keys: StringBuilder,
-        values: StringBuilder,
+        keys: TextBuilder,
+        values: TextBuilder,
         offsets: Vec<i32>,
         validity: NullBufferBuilder,
     },
@@ -39,7 +118,7 @@ impl ColumnBuilder {
     pub(super) fn new(kind: &Kind) -> ColumnBuilder {
         match kind {
             Kind::Text | Kind::BoolText | Kind::JsonText => {
-                ColumnBuilder::Text(StringBuilder::new())
+                ColumnBuilder::Text(TextBuilder::default())
             }
             Kind::Struct(members) => ColumnBuilder::Struct {
                 fields: schema::struct_fields(members),
@@ -61,8 +140,8 @@ impl ColumnBuilder {
                 }
             }
             Kind::StringMap => ColumnBuilder::Map {
-                keys: StringBuilder::new(),
-                values: StringBuilder::new(),
+                keys: TextBuilder::default(),
+                values: TextBuilder::default(),
                 offsets: vec![0],
                 validity: NullBufferBuilder::new(0),
             },
@@ -112,47 +191,71 @@ impl ColumnBuilder {
         }
     }
 
-    pub(super) fn text(&mut self) -> &mut StringBuilder {
+    pub(super) fn text(&mut self) -> &mut TextBuilder {
         match self {
             ColumnBuilder::Text(b) => b,
             _ => unreachable!("text builder expected for a text kind"),
         }
     }
 
-    fn finish(self) -> ArrayRef {
+    /// Bytes its buffers hold, filled or not.
+    fn capacity_bytes(&self) -> usize {
         match self {
-            ColumnBuilder::Text(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Text(b) => b.capacity_bytes(),
+            ColumnBuilder::Struct { members, .. } => {
+                members.iter().map(ColumnBuilder::capacity_bytes).sum()
+            }
+            ColumnBuilder::List { item, offsets, .. } => {
+                item.capacity_bytes() + offsets.capacity() * 4
+            }
+            ColumnBuilder::Map {
+                keys,
+                values,
+                offsets,
+                ..
+            } => keys.capacity_bytes() + values.capacity_bytes() + offsets.capacity() * 4,
+        }
+    }
+
+    /// The column as an array; the builder is left empty, keeping its buffers.
+    fn take(&mut self) -> Result<ArrayRef, DecodeError> {
+        Ok(match self {
+            ColumnBuilder::Text(b) => Arc::new(b.take()?),
             ColumnBuilder::Struct {
                 fields,
                 members,
-                mut validity,
+                validity,
             } => {
                 let rows = validity.len();
-                let children: Vec<ArrayRef> = members
-                    .into_iter()
-                    .map(|mut member| {
+                let children = members
+                    .iter_mut()
+                    .map(|member| {
                         member.pad_to(rows);
-                        member.finish()
+                        member.take()
                     })
-                    .collect();
-                Arc::new(StructArray::new(fields, children, validity.finish()))
+                    .collect::<Result<Vec<ArrayRef>, _>>()?;
+                Arc::new(StructArray::new(
+                    fields.clone(),
+                    children,
+                    validity.finish(),
+                ))
             }
             ColumnBuilder::List {
                 item_field,
                 item,
                 offsets,
-                mut validity,
+                validity,
             } => Arc::new(ListArray::new(
-                item_field,
-                OffsetBuffer::new(offsets.into()),
-                item.finish(),
+                item_field.clone(),
+                take_offsets(offsets),
+                item.take()?,
                 validity.finish(),
             )),
             ColumnBuilder::Map {
-                mut keys,
-                mut values,
+                keys,
+                values,
                 offsets,
-                mut validity,
+                validity,
             } => {
                 let entries_field = schema::map_entries_field();
                 let DataType::Struct(entry_fields) = entries_field.data_type().clone() else {
@@ -160,24 +263,31 @@ impl ColumnBuilder {
                 };
                 let entries = StructArray::new(
                     entry_fields,
-                    vec![Arc::new(keys.finish()), Arc::new(values.finish())],
+                    vec![Arc::new(keys.take()?), Arc::new(values.take()?)],
                     None,
                 );
                 Arc::new(MapArray::new(
                     Arc::new(entries_field),
-                    OffsetBuffer::new(offsets.into()),
+                    take_offsets(offsets),
                     entries,
                     validity.finish(),
                     false,
                 ))
             }
-        }
+        })
     }
+}
+
+/// A copy of `offsets`, which are left holding only the first.
+fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {
+    let taken = OffsetBuffer::new(ScalarBuffer::from(offsets.clone()));
+    offsets.truncate(1);
+    taken
 }
 
 pub(super) struct BatchBuilder {
     pub(super) columns: Vec<ColumnBuilder>,
-    pub(super) extra: StringBuilder,
+    pub(super) extra: TextBuilder,
     /// The buffer a record's extrafields are written in, kept from record to record.
     pub(super) extra_text: String,
     /// The column of each key of the last record, by position: records of one object nearly always
@@ -191,7 +301,7 @@ impl BatchBuilder {
     pub(super) fn new() -> BatchBuilder {
         BatchBuilder {
             columns: RECORD.iter().map(|f| ColumnBuilder::new(&f.kind)).collect(),
-            extra: StringBuilder::new(),
+            extra: TextBuilder::default(),
             extra_text: String::new(),
             last_key_columns: Vec::new(),
             rows: 0,
@@ -213,22 +323,33 @@ impl BatchBuilder {
         column
     }
 
-    pub(super) fn finish(self) -> Result<RecordBatch, DecodeError> {
-        let rows = self.rows;
-        let mut arrays: Vec<ArrayRef> = self
+    /// The records appended as a batch; the builder is left empty, keeping its buffers for the
+    /// next object.
+    pub(super) fn finish(&mut self) -> Result<RecordBatch, DecodeError> {
+        let rows = std::mem::take(&mut self.rows);
+        let mut arrays = self
             .columns
-            .into_iter()
-            .map(|mut column| {
+            .iter_mut()
+            .map(|column| {
                 column.pad_to(rows);
-                column.finish()
+                column.take()
             })
-            .collect();
-        let mut extra = self.extra;
-        arrays.push(Arc::new(extra.finish()));
+            .collect::<Result<Vec<ArrayRef>, _>>()?;
+        arrays.push(Arc::new(self.extra.take()?));
         let days = schema::day_column(arrays[*EVENT_TIME].as_string::<i32>());
         arrays.push(Arc::new(days));
         RecordBatch::try_new(schema::file_schema(), arrays)
             .map_err(|e| DecodeError::Shape(format!("internal: cannot assemble batch: {e}")))
+    }
+
+    /// Bytes its buffers hold, filled or not.
+    pub(super) fn capacity_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(ColumnBuilder::capacity_bytes)
+            .sum::<usize>()
+            + self.extra.capacity_bytes()
+            + self.extra_text.capacity()
     }
 }
 
