@@ -1137,6 +1137,10 @@ fn writer_properties(layout: FileLayout) -> WriterProperties {
     let builder = WriterProperties::builder()
         .set_max_row_group_row_count(Some(128 * 1024))
         .set_data_page_row_count_limit(PAGE_ROWS)
+        // A page's rows encoded in one call per column, not four: each call works out statistics
+        // and checks the page's size. 1M generated events: ingest wall 0.982x (farm-bench -n 8),
+        // the store 0.03% smaller.
+        .set_write_batch_size(PAGE_ROWS)
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_column_index_truncate_length(Some(PAGE_INDEX_BOUND_BYTES));
     let builder = UNPRUNABLE_COLUMNS.iter().fold(builder, |builder, column| {
