@@ -4,97 +4,18 @@ use std::sync::{Arc, LazyLock};
 
 use ahash::AHashMap;
 use arrow::array::{
-    ArrayRef, AsArray, BooleanBufferBuilder, ListArray, MapArray, NullBufferBuilder, RecordBatch,
-    StringArray, StructArray,
+    ArrayBuilder, ArrayRef, AsArray, ListArray, MapArray, NullBufferBuilder, RecordBatch,
+    StringBuilder, StructArray,
 };
-use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields};
 
 use super::DecodeError;
 use crate::store::schema::{self, Kind, RECORD, REQUIRED_JSON_KEYS};
 
-/// A text column being built. Its buffers stay with the decoding thread from one object to the
-/// next, and each object's array is a copy of exactly its size: fresh builders for every object
-/// were grown by doubling, faulted in page by page, and shrunk again when staged.
-pub(super) struct TextBuilder {
-    values: Vec<u8>,
-    /// Where each value begins in `values`, then where the last ends.
-    offsets: Vec<i32>,
-    valid: BooleanBufferBuilder,
-    nulls: usize,
-}
-
-impl Default for TextBuilder {
-    fn default() -> Self {
-        TextBuilder {
-            values: Vec::new(),
-            offsets: vec![0],
-            valid: BooleanBufferBuilder::new(0),
-            nulls: 0,
-        }
-    }
-}
-
-impl TextBuilder {
-    pub(super) fn append_value(&mut self, value: impl AsRef<str>) {
-        self.values.extend_from_slice(value.as_ref().as_bytes());
-        // An object holds at most 2 GiB of text (`Limits::max_object_bytes`); a column past
-        // `i32::MAX` is refused by `take` before its offsets are used.
-        self.offsets.push(self.values.len() as i32);
-        self.valid.append(true);
-    }
-
-    pub(super) fn append_null(&mut self) {
-        self.append_nulls(1);
-    }
-
-    fn append_nulls(&mut self, rows: usize) {
-        let end = self.offsets.last().copied().unwrap_or(0);
-        self.offsets.resize(self.offsets.len() + rows, end);
-        self.valid.append_n(rows, false);
-        self.nulls += rows;
-    }
-
-    fn len(&self) -> usize {
-        self.offsets.len().saturating_sub(1)
-    }
-
-    fn capacity_bytes(&self) -> usize {
-        self.values.capacity() + self.offsets.capacity() * 4
-    }
-
-    /// The column as an array of exactly its size; the builder is left empty, with its buffers.
-    fn take(&mut self) -> Result<StringArray, DecodeError> {
-        if i32::try_from(self.values.len()).is_err() {
-            return Err(DecodeError::Shape(format!(
-                "{} bytes of text in one column of one object, more than a column holds",
-                self.values.len()
-            )));
-        }
-        let nulls = (self.nulls > 0).then(|| {
-            NullBuffer::new(arrow::buffer::BooleanBuffer::new(
-                Buffer::from(self.valid.as_slice().to_vec()),
-                0,
-                self.len(),
-            ))
-        });
-        let array = StringArray::try_new(
-            OffsetBuffer::new(ScalarBuffer::from(self.offsets.clone())),
-            Buffer::from(self.values.clone()),
-            nulls,
-        )
-        .map_err(|e| DecodeError::Shape(format!("internal: cannot assemble a column: {e}")));
-        self.values.clear();
-        self.offsets.truncate(1);
-        self.valid.truncate(0);
-        self.nulls = 0;
-        array
-    }
-}
-
 /// One growing column, shaped like its [`Kind`].
 pub(super) enum ColumnBuilder {
-    Text(TextBuilder),
+    Text(StringBuilder),
     Struct {
         fields: Fields,
         members: Vec<ColumnBuilder>,
@@ -107,8 +28,8 @@ pub(super) enum ColumnBuilder {
         validity: NullBufferBuilder,
     },
     Map {
-        keys: TextBuilder,
-        values: TextBuilder,
+        keys: StringBuilder,
+        values: StringBuilder,
         offsets: Vec<i32>,
         validity: NullBufferBuilder,
     },
@@ -118,7 +39,7 @@ impl ColumnBuilder {
     pub(super) fn new(kind: &Kind) -> ColumnBuilder {
         match kind {
             Kind::Text | Kind::BoolText | Kind::JsonText => {
-                ColumnBuilder::Text(TextBuilder::default())
+                ColumnBuilder::Text(StringBuilder::new())
             }
             Kind::Struct(members) => ColumnBuilder::Struct {
                 fields: schema::struct_fields(members),
@@ -140,8 +61,8 @@ impl ColumnBuilder {
                 }
             }
             Kind::StringMap => ColumnBuilder::Map {
-                keys: TextBuilder::default(),
-                values: TextBuilder::default(),
+                keys: StringBuilder::new(),
+                values: StringBuilder::new(),
                 offsets: vec![0],
                 validity: NullBufferBuilder::new(0),
             },
@@ -191,71 +112,47 @@ impl ColumnBuilder {
         }
     }
 
-    pub(super) fn text(&mut self) -> &mut TextBuilder {
+    pub(super) fn text(&mut self) -> &mut StringBuilder {
         match self {
             ColumnBuilder::Text(b) => b,
             _ => unreachable!("text builder expected for a text kind"),
         }
     }
 
-    /// Bytes its buffers hold, filled or not.
-    fn capacity_bytes(&self) -> usize {
+    fn finish(self) -> ArrayRef {
         match self {
-            ColumnBuilder::Text(b) => b.capacity_bytes(),
-            ColumnBuilder::Struct { members, .. } => {
-                members.iter().map(ColumnBuilder::capacity_bytes).sum()
-            }
-            ColumnBuilder::List { item, offsets, .. } => {
-                item.capacity_bytes() + offsets.capacity() * 4
-            }
-            ColumnBuilder::Map {
-                keys,
-                values,
-                offsets,
-                ..
-            } => keys.capacity_bytes() + values.capacity_bytes() + offsets.capacity() * 4,
-        }
-    }
-
-    /// The column as an array; the builder is left empty, keeping its buffers.
-    fn take(&mut self) -> Result<ArrayRef, DecodeError> {
-        Ok(match self {
-            ColumnBuilder::Text(b) => Arc::new(b.take()?),
+            ColumnBuilder::Text(mut b) => Arc::new(b.finish()),
             ColumnBuilder::Struct {
                 fields,
                 members,
-                validity,
+                mut validity,
             } => {
                 let rows = validity.len();
-                let children = members
-                    .iter_mut()
-                    .map(|member| {
+                let children: Vec<ArrayRef> = members
+                    .into_iter()
+                    .map(|mut member| {
                         member.pad_to(rows);
-                        member.take()
+                        member.finish()
                     })
-                    .collect::<Result<Vec<ArrayRef>, _>>()?;
-                Arc::new(StructArray::new(
-                    fields.clone(),
-                    children,
-                    validity.finish(),
-                ))
+                    .collect();
+                Arc::new(StructArray::new(fields, children, validity.finish()))
             }
             ColumnBuilder::List {
                 item_field,
                 item,
                 offsets,
-                validity,
+                mut validity,
             } => Arc::new(ListArray::new(
-                item_field.clone(),
-                take_offsets(offsets),
-                item.take()?,
+                item_field,
+                OffsetBuffer::new(offsets.into()),
+                item.finish(),
                 validity.finish(),
             )),
             ColumnBuilder::Map {
-                keys,
-                values,
+                mut keys,
+                mut values,
                 offsets,
-                validity,
+                mut validity,
             } => {
                 let entries_field = schema::map_entries_field();
                 let DataType::Struct(entry_fields) = entries_field.data_type().clone() else {
@@ -263,31 +160,24 @@ impl ColumnBuilder {
                 };
                 let entries = StructArray::new(
                     entry_fields,
-                    vec![Arc::new(keys.take()?), Arc::new(values.take()?)],
+                    vec![Arc::new(keys.finish()), Arc::new(values.finish())],
                     None,
                 );
                 Arc::new(MapArray::new(
                     Arc::new(entries_field),
-                    take_offsets(offsets),
+                    OffsetBuffer::new(offsets.into()),
                     entries,
                     validity.finish(),
                     false,
                 ))
             }
-        })
+        }
     }
-}
-
-/// A copy of `offsets`, which are left holding only the first.
-fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {
-    let taken = OffsetBuffer::new(ScalarBuffer::from(offsets.clone()));
-    offsets.truncate(1);
-    taken
 }
 
 pub(super) struct BatchBuilder {
     pub(super) columns: Vec<ColumnBuilder>,
-    pub(super) extra: TextBuilder,
+    pub(super) extra: StringBuilder,
     /// The buffer a record's extrafields are written in, kept from record to record.
     pub(super) extra_text: String,
     /// The column of each key of the last record, by position: records of one object nearly always
@@ -301,7 +191,7 @@ impl BatchBuilder {
     pub(super) fn new() -> BatchBuilder {
         BatchBuilder {
             columns: RECORD.iter().map(|f| ColumnBuilder::new(&f.kind)).collect(),
-            extra: TextBuilder::default(),
+            extra: StringBuilder::new(),
             extra_text: String::new(),
             last_key_columns: Vec::new(),
             rows: 0,
@@ -323,33 +213,22 @@ impl BatchBuilder {
         column
     }
 
-    /// The records appended as a batch; the builder is left empty, keeping its buffers for the
-    /// next object.
-    pub(super) fn finish(&mut self) -> Result<RecordBatch, DecodeError> {
-        let rows = std::mem::take(&mut self.rows);
-        let mut arrays = self
+    pub(super) fn finish(self) -> Result<RecordBatch, DecodeError> {
+        let rows = self.rows;
+        let mut arrays: Vec<ArrayRef> = self
             .columns
-            .iter_mut()
-            .map(|column| {
+            .into_iter()
+            .map(|mut column| {
                 column.pad_to(rows);
-                column.take()
+                column.finish()
             })
-            .collect::<Result<Vec<ArrayRef>, _>>()?;
-        arrays.push(Arc::new(self.extra.take()?));
+            .collect();
+        let mut extra = self.extra;
+        arrays.push(Arc::new(extra.finish()));
         let days = schema::day_column(arrays[*EVENT_TIME].as_string::<i32>());
         arrays.push(Arc::new(days));
         RecordBatch::try_new(schema::file_schema(), arrays)
             .map_err(|e| DecodeError::Shape(format!("internal: cannot assemble batch: {e}")))
-    }
-
-    /// Bytes its buffers hold, filled or not.
-    pub(super) fn capacity_bytes(&self) -> usize {
-        self.columns
-            .iter()
-            .map(ColumnBuilder::capacity_bytes)
-            .sum::<usize>()
-            + self.extra.capacity_bytes()
-            + self.extra_text.capacity()
     }
 }
 

@@ -136,14 +136,11 @@ fn decode_text(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeError> 
 /// 1,032 times its size.
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
-/// Inflated text at most this long, and builders holding at most this much, stay with their thread
-/// for the next object.
+/// Inflated text at most this long stays with its thread for the next object.
 const KEPT_TEXT_BYTES: usize = 16 << 20;
 
 thread_local! {
     static INFLATER: RefCell<Inflater> = RefCell::new(Inflater::default());
-    /// The builders of the last object this thread decoded, emptied, for the next one.
-    static BUILDERS: RefCell<Option<BatchBuilder>> = const { RefCell::new(None) };
 }
 
 /// A decoding thread's decompressor and the buffer of the object it inflated last. A fresh buffer
@@ -234,10 +231,7 @@ pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeErr
             e.valid_up_to()
         ))
     })?;
-    // An object that fails leaves its builders half-appended: they are dropped, not kept.
-    let mut builder = BUILDERS
-        .with_borrow_mut(Option::take)
-        .unwrap_or_else(BatchBuilder::new);
+    let mut builder = BatchBuilder::new();
     let mut failure = None;
     let seed = RecordsSeed {
         builder: &mut builder,
@@ -262,11 +256,7 @@ pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeErr
     }
     outcome.map_err(|e| DecodeError::Json(e.to_string()))?;
     de.end().map_err(|e| DecodeError::Json(e.to_string()))?;
-    let batch = builder.finish()?;
-    if builder.capacity_bytes() <= KEPT_TEXT_BYTES {
-        BUILDERS.set(Some(builder));
-    }
-    Ok(batch)
+    builder.finish()
 }
 
 #[cfg(test)]
@@ -583,42 +573,6 @@ mod tests {
             push_json_string(&mut out, key);
             assert_eq!(out, serde_json::to_string(key).expect("encodes"), "{key:?}");
         }
-    }
-
-    #[test]
-    fn builders_kept_for_the_next_object_carry_nothing_over() {
-        let rich = [
-            r#"{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e1","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"arn":"arn:r"},"webIdFederationData":{"federatedProvider":"p","attributes":{"k":"v","n":null}}}},"resources":[{"ARN":"arn:a"},{"ARN":"arn:b"}],"errorCode":"E","odd":1}"#,
-            r#"{"eventTime":"2024-03-02T10:00:00Z","eventSource":"s","eventName":"Y","eventID":"e2","resources":null,"tlsDetails":{"tlsVersion":"TLSv1.3"}}"#,
-        ];
-        let plain = [
-            MINIMAL,
-            r#"{"eventTime":"2024-03-03T10:00:00Z","eventSource":"t","eventName":"Z","eventID":"e3","userIdentity":{"type":"IAMUser"}}"#,
-        ];
-        let object = |records: &[&str]| format!("{{\"Records\":[{}]}}", records.join(","));
-        // Each object decoded alone, by a thread with no builders of its own yet.
-        let fresh = |text: String| {
-            std::thread::spawn(move || decode(&text).expect("decodes"))
-                .join()
-                .expect("thread")
-        };
-        let (rich_alone, plain_alone) = (fresh(object(&rich)), fresh(object(&plain)));
-        let resources = rich_alone.column_by_name("resources").expect("resources");
-        assert_eq!((resources.len(), resources.null_count()), (2, 1));
-        // One thread: the rich object, one that fails half-way through its second record, the
-        // plain object, the rich one again.
-        let broken = format!(
-            r#"{{"Records":[{},{{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","userIdentity":{{"type":"X","sessionContext":{{"sessionIssuer":{{"arn":{{}}}}}}}}}}]}}"#,
-            rich[0]
-        );
-        std::thread::spawn(move || {
-            assert_eq!(decode(&object(&rich)).expect("decodes"), rich_alone);
-            assert!(decode(&broken).is_err());
-            assert_eq!(decode(&object(&plain)).expect("decodes"), plain_alone);
-            assert_eq!(decode(&object(&rich)).expect("decodes"), rich_alone);
-        })
-        .join()
-        .expect("same batches");
     }
 
     #[test]
