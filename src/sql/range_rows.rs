@@ -33,7 +33,7 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 
-use super::settled_ranges::{Bounds, ColumnRange, chunk_statistics};
+use super::settled_ranges::{Bounds, ColumnRange, bounds_in_byte_order, chunk_statistics};
 
 /// What the bounds of a run of rows say of a range.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,9 +108,10 @@ async fn passing_rows(
         return Ok(RowSelection::from(vec![RowSelector::skip(rows)]));
     };
     // Bounds in the legacy (signed) byte order say nothing: every value is read.
-    let runs = match tests[0].ordered_leaf(metadata) {
-        Some(_) => verdicts(metadata, row_group, leaf, tests),
-        None => vec![(rows, Verdict::Straddling)],
+    let runs = if bounds_in_byte_order(metadata, leaf) {
+        verdicts(metadata, row_group, leaf, tests)
+    } else {
+        vec![(rows, Verdict::Straddling)]
     };
     let mut passes = Vec::with_capacity(rows);
     let mut straddling = Vec::with_capacity(runs.len());

@@ -123,14 +123,11 @@ impl ColumnRange {
         })
     }
 
-    /// The file's leaf column of the range, when it is text whose statistics are in byte order
-    /// (not the legacy signed order), so that its bounds can be compared with the range's.
-    pub fn ordered_leaf(&self, metadata: &ParquetMetaData) -> Option<usize> {
-        let file = metadata.file_metadata();
-        let leaf = self.leaf(metadata)?;
-        (file.schema_descr().column(leaf).physical_type() == PhysicalType::BYTE_ARRAY
-            && file.column_order(leaf) == ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::UNSIGNED))
-        .then_some(leaf)
+    /// The file's leaf column of the range, when its bounds can be compared with the range's
+    /// ([`bounds_in_byte_order`]).
+    fn ordered_leaf(&self, metadata: &ParquetMetaData) -> Option<usize> {
+        self.leaf(metadata)
+            .filter(|&leaf| bounds_in_byte_order(metadata, leaf))
     }
 
     /// The file's leaf column of the range, if the file has it.
@@ -208,6 +205,14 @@ fn column_name(expr: &Expr) -> Option<String> {
         Expr::Column(column) => Some(column.name.clone()),
         _ => None,
     }
+}
+
+/// Whether the statistics of `leaf` are text in byte order (not the legacy signed order), so that
+/// its bounds can be compared with a range's.
+pub fn bounds_in_byte_order(metadata: &ParquetMetaData, leaf: usize) -> bool {
+    let file = metadata.file_metadata();
+    file.schema_descr().column(leaf).physical_type() == PhysicalType::BYTE_ARRAY
+        && file.column_order(leaf) == ColumnOrder::TYPE_DEFINED_ORDER(SortOrder::UNSIGNED)
 }
 
 #[cfg(test)]
