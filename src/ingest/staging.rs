@@ -122,7 +122,7 @@ impl Staging {
         let written: Vec<Result<(DayKey, PathBuf), StoreError>> = partitions
             .into_par_iter()
             .map(|(path, key, batches)| {
-                write_run(&path, &batches).map_err(|e| spill_error(&path, e))?;
+                write_run(&path, batches).map_err(|e| spill_error(&path, e))?;
                 Ok((key, path))
             })
             .collect();
@@ -271,7 +271,7 @@ const MERGE_FAN_IN: usize = 16;
 static MERGED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 /// Writes the batches, sorted by day, principal and time, as one spilled run.
-fn write_run(path: &Path, batches: &[RecordBatch]) -> Result<(), arrow::error::ArrowError> {
+fn write_run(path: &Path, batches: Vec<RecordBatch>) -> Result<(), arrow::error::ArrowError> {
     let sorted = sort_rows(batches)?;
     let mut writer = FileWriter::try_new(File::create(path)?, &schema::file_schema())?;
     // Written in slices so that reading the run back holds one slice at a time.
@@ -343,7 +343,7 @@ impl StagedPartition {
         }
         let mut runs: Vec<Run<'static>> = Vec::new();
         if !self.in_memory.is_empty() {
-            let sorted = sort_rows(&self.in_memory).map_err(|e| StoreError::Invalid {
+            let sorted = sort_rows(self.in_memory).map_err(|e| StoreError::Invalid {
                 path: self.key.relative_dir().display().to_string(),
                 message: format!("cannot sort staged rows: {e}"),
             })?;

@@ -298,7 +298,7 @@ mod tests {
             let mut expected = rows.clone();
             sort_keys(&mut expected);
             let batches: Vec<RecordBatch> = rows.chunks(batch_rows).map(batch).collect();
-            let sorted = crate::store::sort_rows(&batches)
+            let sorted = crate::store::sort_rows(batches)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let expected_ids: Vec<String> = expected.iter().map(|(_, _, id)| id.clone()).collect();
             prop_assert_eq!(ids(&[sorted]), expected_ids);

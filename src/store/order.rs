@@ -9,7 +9,7 @@ use arrow::array::{
     StructArray, new_null_array,
 };
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::error::ArrowError;
 
 use super::schema::{self, column};
@@ -97,15 +97,20 @@ fn time_after_day(time: &str) -> u128 {
 
 /// The rows of `batches` as one batch sorted by day, principal, time and event ID: the order of
 /// every data file, and of every run merged into one. Only the sort keys are concatenated; each row
-/// is copied once, from its batch to its place.
-pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+/// is copied once, from its batch to its place. The batches are consumed column by column: each
+/// column of theirs is freed once its rows are copied, so that sorting holds little more than the
+/// rows once, not twice.
+pub fn sort_rows(batches: Vec<RecordBatch>) -> Result<RecordBatch, ArrowError> {
+    let places = sorted_places(&batches)?;
+    gather_consuming(batches, &places)
+}
+
+/// Where each row of the sorted rows comes from: (batch, row).
+fn sorted_places(batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>, ArrowError> {
     let keys: Vec<Vec<ArrayRef>> = batches
         .iter()
         .map(sort_key_columns)
         .collect::<Result<_, _>>()?;
-    if keys.is_empty() {
-        return Ok(RecordBatch::new_empty(schema::file_schema()));
-    }
     let keys: Vec<Vec<&StringArray>> = keys
         .iter()
         .map(|columns| columns.iter().map(|c| c.as_string::<i32>()).collect())
@@ -165,11 +170,31 @@ pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
             .then_with(|| by_text(a, b, 2))
             .then_with(|| by_text(a, b, 3))
     });
-    let places: Vec<(usize, usize)> = places
+    Ok(places
         .into_iter()
         .map(|place| (place.batch as usize, place.row as usize))
+        .collect())
+}
+
+/// [`gather_rows`] from batches it owns, each of their columns dropped once gathered.
+fn gather_consuming(
+    batches: Vec<RecordBatch>,
+    places: &[(usize, usize)],
+) -> Result<RecordBatch, ArrowError> {
+    let Some(first) = batches.first() else {
+        return Ok(RecordBatch::new_empty(schema::file_schema()));
+    };
+    let schema = first.schema();
+    let mut by_column: Vec<Vec<ArrayRef>> = (0..schema.fields().len())
+        .map(|_| Vec::with_capacity(batches.len()))
         .collect();
-    gather_rows(batches, &places)
+    for batch in batches {
+        let (_, columns, _) = batch.into_parts();
+        for (arrays, column) in by_column.iter_mut().zip(columns) {
+            arrays.push(column);
+        }
+    }
+    gather_columns(schema, by_column, places)
 }
 
 /// Each distinct value of `columns` and its rank in byte order, from 1: rank 0 is left for null,
@@ -206,10 +231,22 @@ pub fn gather_rows(
         return Ok(RecordBatch::new_empty(schema::file_schema()));
     };
     let schema = first.schema();
-    let columns = (0..schema.fields().len())
-        .map(|index| {
-            let arrays: Vec<&dyn Array> =
-                batches.iter().map(|b| b.column(index).as_ref()).collect();
+    let by_column = (0..schema.fields().len())
+        .map(|index| batches.iter().map(|b| b.column(index).clone()).collect());
+    gather_columns(schema, by_column, places)
+}
+
+/// One batch of `schema` whose columns are the rows at `places` of each column's arrays (one array
+/// per batch), each column's arrays dropped once its rows are gathered.
+fn gather_columns(
+    schema: SchemaRef,
+    by_column: impl IntoIterator<Item = Vec<ArrayRef>>,
+    places: &[(usize, usize)],
+) -> Result<RecordBatch, ArrowError> {
+    let columns = by_column
+        .into_iter()
+        .map(|arrays| {
+            let arrays: Vec<&dyn Array> = arrays.iter().map(|a| a.as_ref()).collect();
             gather(&arrays, places)
         })
         .collect::<Result<Vec<_>, _>>()?;
