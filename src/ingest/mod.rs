@@ -373,7 +373,8 @@ pub fn ingest(
 }
 
 /// Bytes of staged rows handed to writers and not yet written. With the rows still staged (at most
-/// the memory budget) and each writer's sorted copy, it bounds ingest memory at about three budgets.
+/// the memory budget), it bounds the rows ingest holds at about two budgets: a writer's sorted copy
+/// takes the place of its staged rows column by column.
 #[derive(Default)]
 struct InFlight {
     bytes: Mutex<usize>,

@@ -247,9 +247,11 @@ fn memory_bytes(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.get_array_memory_size()).sum()
 }
 
-/// The batch with its arrays' spare capacity given back. Decoded arrays keep what their builders
-/// reserved, about 45% of their size on CloudTrail data; without it the budget counts, and memory
-/// holds, only the rows themselves.
+/// The batch with its arrays' spare capacity given back, so that the budget counts the rows
+/// themselves. Decoded arrays keep what their builders reserved, about 45% of their size on
+/// CloudTrail data. The allocator moves a block only when it shrinks to less than half, so memory
+/// still holds more than the budget counts: on 1M generated events, 1,260 MiB of blocks for 895 MiB
+/// of staged rows over the run.
 fn without_spare_capacity(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
     let (schema, mut columns, rows) = batch.into_parts();
     for column in &mut columns {
