@@ -398,6 +398,40 @@ mod tests {
     }
 
     #[test]
+    fn text_members_count_as_their_json_strings_escapes_included() {
+        for user_agent in [r#""plain agent""#, r#""a\u0041\"b\\""#, r#""\\""#] {
+            let record = format!(
+                r#"{{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","userAgent":{user_agent}}}"#
+            );
+            let members: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+                serde_json::from_str(&record).expect("a record");
+            let size: usize = members.iter().map(|(k, v)| k.len() + v.get().len()).sum();
+            let text = format!(r#"{{"Records":[{record}]}}"#);
+            let at_most = |max_record_bytes| {
+                decode_json(
+                    text.as_bytes(),
+                    Limits {
+                        max_record_bytes,
+                        ..Limits::default()
+                    },
+                )
+            };
+            let batch = at_most(size).expect("a record of exactly the limit");
+            let stored = schema::text_column(&batch, "useragent").expect("useragent");
+            let expected: String = serde_json::from_str(user_agent).expect("a string");
+            assert_eq!(stored.value(0), expected);
+            assert!(
+                batch
+                    .column_by_name(EXTRA_FIELDS)
+                    .expect("extra")
+                    .is_null(0)
+            );
+            let err = at_most(size - 1).expect_err("one byte over").to_string();
+            assert!(err.contains(&format!("{size} bytes, larger")), "{err}");
+        }
+    }
+
+    #[test]
     fn rejects_huge_record_and_gzip_problems() {
         let big = format!(
             r#"{{"Records":[{{"eventTime":"2024-03-01T10:00:00Z","eventSource":"s","eventName":"X","eventID":"e","requestParameters":"{}"}}]}}"#,

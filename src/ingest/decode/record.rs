@@ -200,6 +200,19 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
                     start,
                     exact: state.exact,
                 });
+            } else if let Some(start) = string_start(text, field, &key) {
+                // A string for a text column, read as one: its text goes to the column as it is
+                // when it holds no escape, and is only measured, not kept.
+                let JsonStr(value) = map.next_value()?;
+                let literal_length = match &value {
+                    Cow::Borrowed(value) => value.len() + 2,
+                    Cow::Owned(_) => string_literal_length(text, start),
+                };
+                if let Err(message) =
+                    record.text(self.builder, column, &key, &value, literal_length)
+                {
+                    return Err(self.reject(message));
+                }
             } else {
                 let value: &'de RawValue = map.next_value()?;
                 if let Err(message) = record.member(self.builder, column, &key, value) {
@@ -238,6 +251,31 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Err(self.reject("expected an object, found null".into()))
     }
+}
+
+/// Where the value of the member named by `key` begins, when the member belongs to a text column
+/// and its value is a string (`None` too for a key that was unescaped, whose place is not known).
+fn string_start(text: &str, field: &Field, key: &str) -> Option<usize> {
+    if !matches!(field.kind, Kind::Text) {
+        return None;
+    }
+    let start = value_start(text, key)?;
+    (text.as_bytes().get(start) == Some(&b'"')).then_some(start)
+}
+
+/// The length of the string literal that begins at `start`, quotes included. serde_json has read
+/// it already, so it is whole and every backslash in it begins an escape.
+fn string_literal_length(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = start + 1;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            b'\\' => at += 2,
+            b'"' => return at + 1 - start,
+            _ => at += 1,
+        }
+    }
+    bytes.len() - start
 }
 
 /// Where `key`, a string serde_json borrowed from `text`, begins in it; `None` for a key it had to
@@ -360,6 +398,25 @@ impl RecordState {
         if !member.exact {
             self.keep_in_extra(member.key, raw);
         }
+        Ok(())
+    }
+
+    /// Appends a string member of a text column: `value` is its text, and `literal_length` the
+    /// length of the JSON string it was read from.
+    fn text(
+        &mut self,
+        builder: &mut BatchBuilder,
+        column: usize,
+        key: &str,
+        value: &str,
+        literal_length: usize,
+    ) -> Result<(), String> {
+        self.size += key.len() + literal_length;
+        if column == *EVENT_TIME && crate::time::day_text(value).is_none() {
+            return Err(format!("eventTime {value:?} is not an ISO-8601 UTC time"));
+        }
+        builder.columns[column].text().append_value(value);
+        self.non_null[column] = true;
         Ok(())
     }
 
