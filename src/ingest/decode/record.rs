@@ -201,8 +201,8 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
                     exact: state.exact,
                 });
             } else if let Some(start) = string_start(text, field, &key) {
-                // A string for a text column, read as one: its text goes to the column as it is
-                // when it holds no escape, and is only measured, not kept.
+                // A string for a text column is read once, as a string. Its JSON literal is only
+                // measured, for the record's size.
                 let JsonStr(value) = map.next_value()?;
                 let literal_length = match &value {
                     Cow::Borrowed(value) => value.len() + 2,
@@ -412,6 +412,15 @@ impl RecordState {
         literal_length: usize,
     ) -> Result<(), String> {
         self.size += key.len() + literal_length;
+        self.append_text(builder, column, value)
+    }
+
+    fn append_text(
+        &mut self,
+        builder: &mut BatchBuilder,
+        column: usize,
+        value: &str,
+    ) -> Result<(), String> {
         if column == *EVENT_TIME && crate::time::day_text(value).is_none() {
             return Err(format!("eventTime {value:?} is not an ISO-8601 UTC time"));
         }
@@ -437,11 +446,7 @@ impl RecordState {
                 exact
             }
             (Decoded::Text(text), exact) => {
-                if column == *EVENT_TIME && crate::time::day_text(&text).is_none() {
-                    return Err(format!("eventTime {text:?} is not an ISO-8601 UTC time"));
-                }
-                target.text().append_value(text);
-                self.non_null[column] = true;
+                self.append_text(builder, column, &text)?;
                 exact
             }
             (Decoded::Nested(raw), _) => {
