@@ -205,11 +205,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
                 // measured, for the record's size.
                 let JsonStr(value) = map.next_value()?;
                 let literal_length = match &value {
-                    Cow::Borrowed(value) => value.len() + 2,
-                    Cow::Owned(_) => string_literal_length(text, start),
+                    Cow::Borrowed(value) => Ok(value.len() + 2),
+                    Cow::Owned(_) => member_text_from(text, start).map(str::len),
                 };
-                if let Err(message) =
-                    record.text(self.builder, column, &key, &value, literal_length)
+                if let Err(message) = literal_length
+                    .and_then(|length| record.text(self.builder, column, &key, &value, length))
                 {
                     return Err(self.reject(message));
                 }
@@ -261,21 +261,6 @@ fn string_start(text: &str, field: &Field, key: &str) -> Option<usize> {
     }
     let start = value_start(text, key)?;
     (text.as_bytes().get(start) == Some(&b'"')).then_some(start)
-}
-
-/// The length of the string literal that begins at `start`, quotes included. serde_json has read
-/// it already, so it is whole and every backslash in it begins an escape.
-fn string_literal_length(text: &str, start: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut at = start + 1;
-    while let Some(&byte) = bytes.get(at) {
-        match byte {
-            b'\\' => at += 2,
-            b'"' => return at + 1 - start,
-            _ => at += 1,
-        }
-    }
-    bytes.len() - start
 }
 
 /// Where `key`, a string serde_json borrowed from `text`, begins in it; `None` for a key it had to
