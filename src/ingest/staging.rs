@@ -100,8 +100,9 @@ impl Staging {
     /// Sorts and writes days' rows, newest day first, until what stays in memory is at most half the
     /// budget. The oldest days are the next to close and be written, so their rows are kept: written
     /// from memory, they make no round trip through the disk. Each day is written as runs of at most
-    /// a quarter of the budget ([`SPILL_RUN_SHARE`]), sorted in parallel, so that a spill keeps every core busy
-    /// rather than stalling the decoders behind one thread, even when one busy day is all it writes.
+    /// a quarter of the budget ([`SPILL_RUN_SHARE`]), sorted in parallel, so that a spill keeps
+    /// every core busy rather than stalling the decoders behind one thread, even when one busy day
+    /// is all it writes.
     fn spill(&mut self) -> Result<(), StoreError> {
         let mut newest_first: Vec<DayKey> = self.in_memory.keys().cloned().collect();
         newest_first.sort_by(|a, b| b.day.cmp(&a.day).then_with(|| a.account.cmp(&b.account)));
@@ -248,9 +249,9 @@ impl Staging {
 /// One spilled run holds at most the budget divided by this: a quarter. When days outgrow the budget
 /// (5M generated events: a day of one account is about 80 MiB of rows), a spill of the newest day as
 /// one run, of up to the whole budget, is sorted on one thread while the decoders wait. Runs of a
-/// quarter are sorted two at a time, and each holds less while it is sorted. 5M events,
-/// default budget, 5 alternated runs: peak 455-481 MiB against 466-512, wall 0.978x. An eighth of
-/// the budget peaked lower still (438 MiB) but took 5% more time, with more runs to merge.
+/// quarter are sorted two at a time, and each holds less while it is sorted. 5M events, default
+/// budget, 5 alternated runs: peak 455-481 MiB against 466-512, wall 0.978x. An eighth of the
+/// budget peaked lower still (438 MiB) but took 5% more time, with more runs to merge.
 const SPILL_RUN_SHARE: usize = 4;
 
 /// `batches` in consecutive groups of at most `limit` bytes; a batch larger than `limit` is a group
@@ -414,6 +415,13 @@ mod tests {
         crate::ingest::decode::decode_json(text.as_bytes(), Default::default()).expect("decodes")
     }
 
+    /// What `rows` rows of one day count for in staging.
+    fn staged_size(rows: usize) -> usize {
+        without_spare_capacity(day_batch("2024-03-01", rows))
+            .expect("same columns")
+            .get_array_memory_size()
+    }
+
     fn files_in(folder: &Path) -> usize {
         std::fs::read_dir(folder).expect("staging folder").count()
     }
@@ -430,9 +438,7 @@ mod tests {
     #[test]
     fn a_spill_writes_the_newest_days_and_a_run_is_removed_once_opened() {
         let scratch = tempfile::tempdir().expect("tempdir");
-        let size = without_spare_capacity(day_batch("2024-03-01", 200))
-            .expect("same columns")
-            .get_array_memory_size();
+        let size = staged_size(200);
         // Room for two and a half days: the third spills until at most half the budget is held.
         let mut staging = Staging::new(scratch.path(), size * 5 / 2).expect("staging");
         for day in ["2024-03-01", "2024-03-02", "2024-03-03"] {
@@ -459,9 +465,7 @@ mod tests {
     #[test]
     fn a_day_larger_than_a_quarter_of_the_budget_spills_as_several_sorted_runs() {
         let scratch = tempfile::tempdir().expect("tempdir");
-        let size = without_spare_capacity(day_batch("2024-03-01", 50))
-            .expect("same columns")
-            .get_array_memory_size();
+        let size = staged_size(50);
         // Nine batches of one day pass the budget; a quarter of it holds two of them.
         let mut staging = Staging::new(scratch.path(), size * 17 / 2).expect("staging");
         for _ in 0..9 {
