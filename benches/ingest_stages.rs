@@ -1,0 +1,255 @@
+//! The stages of ingest, each timed alone on one thread.
+//!
+//! A whole ingest keeps every core busy, and its wall time varies by several percent from one run
+//! to the next, so a change that saves one or two percent of its work cannot be seen there. Here
+//! each stage runs on the same objects, already in memory, many times over; the fastest run is
+//! the stage's cost, and it repeats to within about one percent.
+//!
+//! Reads the gzip objects under the folder named by `CTIDX_BENCH_DIR` (for example the `AWSLogs`
+//! folder of a synthetic tree). Prints a message and exits when the variable is unset.
+//! Run with `cargo bench --bench ingest_stages`.
+//!
+//! Stages: `inflate` (libdeflate), `json-scan` (serde_json reading the text and keeping nothing),
+//! `decode` (the text into a batch of the store's columns), `inflate+decode` (what a decoding thread
+//! does with an object), `sort` (the objects' rows in the store's order, as one partition) and
+//! `write` (that partition as a data file with its summaries, in a fresh store each run).
+//!
+//! Optional variables:
+//! * `CTIDX_BENCH_OBJECTS`: objects read, the first in path order (default 300);
+//! * `CTIDX_BENCH_RUNS`: timed runs per stage after one warm-up run (default 10);
+//! * `CTIDX_BENCH_ONLY`: time only the stages named, separated by commas (for a profile of one).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use arrow::array::RecordBatch;
+use ctidx::ingest::decode::{Limits, decode_json, decode_object};
+use ctidx::store::{EventIds, PartitionKey, Run, Store, sort_rows};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const STAGES: [&str; 6] = [
+    "inflate",
+    "json-scan",
+    "decode",
+    "inflate+decode",
+    "sort",
+    "write",
+];
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_number(name: &str, default: usize) -> anyhow::Result<usize> {
+    env(name)
+        .map(|v| v.parse::<usize>())
+        .transpose()
+        .with_context(|| format!("{name} must be a whole number"))
+        .map(|n| n.unwrap_or(default).max(1))
+}
+
+fn main() -> anyhow::Result<()> {
+    let Some(source_dir) = env("CTIDX_BENCH_DIR") else {
+        println!(
+            "CTIDX_BENCH_DIR is not set; skipping the ingest stages bench.\n\
+             Point it at a folder of gzip CloudTrail logs, for example one made by the synthetic\n\
+             generator: gen_cloudtrail.py --out DIR --events 1000000 --accounts 2 --days 30,\n\
+             then CTIDX_BENCH_DIR=DIR/AWSLogs cargo bench --bench ingest_stages"
+        );
+        return Ok(());
+    };
+    let objects = env_number("CTIDX_BENCH_OBJECTS", 300)?;
+    let runs = env_number("CTIDX_BENCH_RUNS", 10)?;
+    let only: Vec<String> = env("CTIDX_BENCH_ONLY")
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+        .unwrap_or_default();
+    for name in &only {
+        if !STAGES.contains(&name.as_str()) {
+            bail!("CTIDX_BENCH_ONLY: no stage {name:?}; the stages are {STAGES:?}");
+        }
+    }
+    let timed = |stage: &str| only.is_empty() || only.iter().any(|s| s == stage);
+
+    let compressed = read_objects(Path::new(&source_dir), objects)?;
+    let texts: Vec<Vec<u8>> = compressed
+        .iter()
+        .map(|(path, bytes)| inflate(bytes).with_context(|| path.display().to_string()))
+        .collect::<anyhow::Result<_>>()?;
+    let limits = Limits::default();
+    let batches: Vec<RecordBatch> = texts
+        .iter()
+        .zip(&compressed)
+        .map(|(text, (path, _))| {
+            decode_json(text, limits).with_context(|| path.display().to_string())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let events: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let json_bytes: usize = texts.iter().map(Vec::len).sum();
+    println!(
+        "input: {} objects, {events} events, {:.1} MB gzip, {:.1} MB of JSON; {runs} runs a stage, \
+         one thread",
+        compressed.len(),
+        compressed.iter().map(|(_, b)| b.len()).sum::<usize>() as f64 / 1e6,
+        json_bytes as f64 / 1e6,
+    );
+    let report = |stage: &str, times: Vec<Duration>| {
+        let mut seconds: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
+        seconds.sort_by(f64::total_cmp);
+        let (best, median) = (seconds[0], seconds[seconds.len() / 2]);
+        println!(
+            "{stage:>15}: best {:8.2} ms, median {:8.2} ms, {:6.0} ns/event, {:6.0} MB/s of JSON",
+            best * 1e3,
+            median * 1e3,
+            best * 1e9 / events as f64,
+            json_bytes as f64 / 1e6 / best
+        );
+    };
+
+    if timed("inflate") {
+        report(
+            "inflate",
+            time_runs(runs, || {
+                for (_, bytes) in &compressed {
+                    std::hint::black_box(inflate(bytes)?);
+                }
+                Ok(())
+            })?,
+        );
+    }
+    // serde_json reading the same text and keeping nothing: the floor of decoding with it, against
+    // which the cost of building the columns shows.
+    if timed("json-scan") {
+        report(
+            "json-scan",
+            time_runs(runs, || {
+                for text in &texts {
+                    let value: serde::de::IgnoredAny = serde_json::from_slice(text)?;
+                    std::hint::black_box(value);
+                }
+                Ok(())
+            })?,
+        );
+    }
+    if timed("decode") {
+        report(
+            "decode",
+            time_runs(runs, || {
+                for text in &texts {
+                    std::hint::black_box(decode_json(text, limits)?);
+                }
+                Ok(())
+            })?,
+        );
+    }
+    if timed("inflate+decode") {
+        report(
+            "inflate+decode",
+            time_runs(runs, || {
+                for (_, bytes) in &compressed {
+                    std::hint::black_box(decode_object(bytes, limits)?);
+                }
+                Ok(())
+            })?,
+        );
+    }
+    // The objects are one partition here, whatever their accounts and days: what is timed is the
+    // sort and the copy of every row into its place.
+    if timed("sort") {
+        report(
+            "sort",
+            time_runs(runs, || {
+                std::hint::black_box(sort_rows(batches.clone())?);
+                Ok(())
+            })?,
+        );
+    }
+    if timed("write") {
+        let sorted = sort_rows(batches.clone())?;
+        let folder = tempfile::tempdir()?;
+        let key = PartitionKey {
+            account: "111111111111".into(),
+            month: "2024-01".into(),
+        };
+        let mut written = 0;
+        report(
+            "write",
+            time_runs(runs, || {
+                written += 1;
+                let store = Store::new(folder.path().join(written.to_string()));
+                let lock = store.lock_for_writing()?;
+                let run: Run<'static> = Box::new(std::iter::once(Ok(sorted.clone())));
+                let (rows, _) = store.write_partition(
+                    &key,
+                    None,
+                    vec![run],
+                    &mut EventIds::default(),
+                    &lock,
+                )?;
+                if rows != events {
+                    bail!("wrote {rows} rows of {events}");
+                }
+                drop(lock);
+                std::fs::remove_dir_all(store.root())?;
+                Ok(())
+            })?,
+        );
+    }
+    Ok(())
+}
+
+/// The first `limit` gzip objects under `dir`, in path order, with their bytes.
+fn read_objects(dir: &Path, limit: usize) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut paths: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .filter(|path| path.extension().is_some_and(|e| e == "gz"))
+        .collect();
+    if paths.is_empty() {
+        bail!("no .gz objects under {}", dir.display());
+    }
+    paths.sort();
+    paths.truncate(limit);
+    paths
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+            Ok((path, bytes))
+        })
+        .collect()
+}
+
+fn inflate(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let size = bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|at| bytes.get(at..))
+        .and_then(|tail| tail.try_into().ok())
+        .map(u32::from_le_bytes)
+        .context("shorter than a gzip trailer")?;
+    let mut out = vec![0; size as usize];
+    let written = libdeflater::Decompressor::new()
+        .gzip_decompress(bytes, &mut out)
+        .map_err(|e| anyhow::anyhow!("cannot decompress: {e}"))?;
+    out.truncate(written);
+    Ok(out)
+}
+
+/// Times `runs` calls of `stage`, after one untimed call.
+fn time_runs(
+    runs: usize,
+    mut stage: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Duration>> {
+    stage()?;
+    (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            stage()?;
+            Ok(started.elapsed())
+        })
+        .collect()
+}
