@@ -5,7 +5,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::columns::ColumnBuilder;
+use super::columns::{ColumnBuilder, same_key};
 use super::record::{JsonStr, parse_str};
 use crate::store::schema::{Field, Kind};
 
@@ -158,8 +158,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 let mut expected = 0;
                 while let Some(JsonStr(key)) = map.next_key()? {
                     let position = match fields.get(expected) {
-                        Some(f) if f.json == key => Some(expected),
-                        _ => fields.iter().position(|f| f.json == key),
+                        Some(f) if same_key(f.json, &key) => Some(expected),
+                        _ => fields.iter().position(|f| same_key(f.json, &key)),
                     };
                     match position {
                         Some(i) => {
@@ -202,6 +202,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                     values,
                     offsets,
                     validity,
+                    ..
                 },
             ) => {
                 let mut count = 0i32;
