@@ -108,64 +108,46 @@ fn main() -> anyhow::Result<()> {
         );
     };
 
-    if timed("inflate") {
-        report(
-            "inflate",
-            time_runs(runs, || {
-                for (_, bytes) in &compressed {
-                    std::hint::black_box(inflate(bytes)?);
-                }
-                Ok(())
-            })?,
-        );
-    }
+    let measure = |stage: &str, body: &mut dyn FnMut() -> anyhow::Result<()>| {
+        if timed(stage) {
+            report(stage, time_runs(runs, body)?);
+        }
+        anyhow::Ok(())
+    };
+
+    measure("inflate", &mut || {
+        for (_, bytes) in &compressed {
+            std::hint::black_box(inflate(bytes)?);
+        }
+        Ok(())
+    })?;
     // serde_json reading the same text and keeping nothing: the floor of decoding with it, against
     // which the cost of building the columns shows.
-    if timed("json-scan") {
-        report(
-            "json-scan",
-            time_runs(runs, || {
-                for text in &texts {
-                    let value: serde::de::IgnoredAny = serde_json::from_slice(text)?;
-                    std::hint::black_box(value);
-                }
-                Ok(())
-            })?,
-        );
-    }
-    if timed("decode") {
-        report(
-            "decode",
-            time_runs(runs, || {
-                for text in &texts {
-                    std::hint::black_box(decode_json(text, limits)?);
-                }
-                Ok(())
-            })?,
-        );
-    }
-    if timed("inflate+decode") {
-        report(
-            "inflate+decode",
-            time_runs(runs, || {
-                for (_, bytes) in &compressed {
-                    std::hint::black_box(decode_object(bytes, limits)?);
-                }
-                Ok(())
-            })?,
-        );
-    }
+    measure("json-scan", &mut || {
+        for text in &texts {
+            let value: serde::de::IgnoredAny = serde_json::from_slice(text)?;
+            std::hint::black_box(value);
+        }
+        Ok(())
+    })?;
+    measure("decode", &mut || {
+        for text in &texts {
+            std::hint::black_box(decode_json(text, limits)?);
+        }
+        Ok(())
+    })?;
+    measure("inflate+decode", &mut || {
+        for (_, bytes) in &compressed {
+            std::hint::black_box(decode_object(bytes, limits)?);
+        }
+        Ok(())
+    })?;
     // The objects are one partition here, whatever their accounts and days: what is timed is the
     // sort and the copy of every row into its place.
-    if timed("sort") {
-        report(
-            "sort",
-            time_runs(runs, || {
-                std::hint::black_box(sort_rows(batches.clone())?);
-                Ok(())
-            })?,
-        );
-    }
+    measure("sort", &mut || {
+        std::hint::black_box(sort_rows(batches.clone())?);
+        Ok(())
+    })?;
     if timed("write") {
         let sorted = sort_rows(batches.clone())?;
         let folder = tempfile::tempdir()?;
@@ -174,28 +156,20 @@ fn main() -> anyhow::Result<()> {
             month: "2024-01".into(),
         };
         let mut written = 0;
-        report(
-            "write",
-            time_runs(runs, || {
-                written += 1;
-                let store = Store::new(folder.path().join(written.to_string()));
-                let lock = store.lock_for_writing()?;
-                let run: Run<'static> = Box::new(std::iter::once(Ok(sorted.clone())));
-                let (rows, _) = store.write_partition(
-                    &key,
-                    None,
-                    vec![run],
-                    &mut EventIds::default(),
-                    &lock,
-                )?;
-                if rows != events {
-                    bail!("wrote {rows} rows of {events}");
-                }
-                drop(lock);
-                std::fs::remove_dir_all(store.root())?;
-                Ok(())
-            })?,
-        );
+        measure("write", &mut || {
+            written += 1;
+            let store = Store::new(folder.path().join(written.to_string()));
+            let lock = store.lock_for_writing()?;
+            let run: Run<'static> = Box::new(std::iter::once(Ok(sorted.clone())));
+            let (rows, _) =
+                store.write_partition(&key, None, vec![run], &mut EventIds::default(), &lock)?;
+            if rows != events {
+                bail!("wrote {rows} rows of {events}");
+            }
+            drop(lock);
+            std::fs::remove_dir_all(store.root())?;
+            Ok(())
+        })?;
     }
     Ok(())
 }
