@@ -3,11 +3,13 @@
 //! A whole ingest keeps every core busy, and its wall time varies by several percent from one run
 //! to the next, so a change that saves one or two percent of its work cannot be seen there. Here
 //! each stage runs on the same objects, already in memory, many times over; the fastest run is
-//! the stage's cost, and it repeats to within about one percent.
+//! the stage's cost, and it usually repeats to within one or two percent (on a busy machine,
+//! alternate the builds compared and repeat each).
 //!
-//! Reads the objects (`.json.gz` or `.json`) under the folder named by `CTIDX_BENCH_DIR` (for example
+//! Reads the objects ingest would read under the folder named by `CTIDX_BENCH_DIR` (for example
 //! the `AWSLogs` folder of a synthetic tree); those that do not decode as CloudTrail records are
-//! left out. `inflate` times the gzip objects only. Prints a message and exits when the variable is unset.
+//! left out. `inflate` times the gzip objects only. Prints a message and exits when the variable
+//! is unset.
 //! Run with `cargo bench --bench ingest_stages`.
 //!
 //! Stages: `inflate` (libdeflate), `json-scan` (serde_json reading the text and keeping nothing),
@@ -20,12 +22,13 @@
 //! * `CTIDX_BENCH_RUNS`: timed runs per stage after one warm-up run (default 10);
 //! * `CTIDX_BENCH_ONLY`: time only the stages named, separated by commas (for a profile of one).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use arrow::array::RecordBatch;
 use ctidx::ingest::decode::{Limits, decode_json, decode_object};
+use ctidx::ingest::source;
 use ctidx::store::{EventIds, PartitionKey, Run, Store, sort_rows};
 
 #[global_allocator]
@@ -81,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     let mut skipped = 0;
     for (path, bytes) in read_objects(Path::new(&source_dir), objects)? {
         let text = if is_gzip(&bytes) {
-            inflate(&bytes).with_context(|| path.display().to_string())?
+            inflate(&bytes).with_context(|| path.clone())?
         } else {
             bytes.clone()
         };
@@ -204,25 +207,19 @@ fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
-/// The first `limit` objects (`.json.gz` or `.json`) under `dir`, in path order, with their bytes.
-fn read_objects(dir: &Path, limit: usize) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
-    let mut paths: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_file())
-        .map(walkdir::DirEntry::into_path)
-        .filter(|path| path.extension().is_some_and(|e| e == "gz" || e == "json"))
-        .collect();
-    if paths.is_empty() {
-        bail!("no .json.gz or .json objects under {}", dir.display());
+/// The first `limit` objects under `dir` that ingest would read, in path order, with their bytes.
+fn read_objects(dir: &Path, limit: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut objects = source::list_local(dir)?.objects;
+    if objects.is_empty() {
+        bail!("no logs under {}", dir.display());
     }
-    paths.sort();
-    paths.truncate(limit);
-    paths
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    objects.truncate(limit);
+    objects
         .into_iter()
-        .map(|path| {
-            let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
-            Ok((path, bytes))
+        .map(|object| {
+            let bytes = object.read().with_context(|| object.location.clone())?;
+            Ok((object.location, bytes))
         })
         .collect()
 }
