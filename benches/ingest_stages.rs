@@ -21,6 +21,11 @@
 //! * `CTIDX_BENCH_OBJECTS`: objects read, the first in path order (default 300);
 //! * `CTIDX_BENCH_RUNS`: timed runs per stage after one warm-up run (default 10);
 //! * `CTIDX_BENCH_ONLY`: time only the stages named, separated by commas (for a profile of one).
+//!
+//! When even the fastest runs differ by more than a change saves, count instructions instead: one
+//! run of one stage under `valgrind --tool=callgrind` (with `CTIDX_BENCH_RUNS=1` and fewer objects)
+//! gives the same count each time for the same build, and `callgrind_annotate --inclusive=yes`
+//! gives it per function, for example `Store::write_partition` for the write stage.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
