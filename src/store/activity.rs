@@ -96,8 +96,9 @@ struct PrincipalDay {
 }
 
 /// Groups of a principal's day looked for one by one, without hashing. Most principals make only
-/// a few kinds of call a day: 1M generated events have about four rows per principal's day, and a
-/// hash table for each cost more than the search.
+/// a few kinds of call a day: 1M generated events have about nine per principal's day (103,210
+/// groups in 11,865 principal's days), and on a two-day partition of them, searching took fewer
+/// instructions than a hash table for each principal's day (`add`: 77.7M against 80.7M).
 const SEARCHED_GROUPS: usize = 16;
 
 impl PrincipalDay {
