@@ -18,7 +18,7 @@
 //! `write` (that partition as a data file with its summaries, in a fresh store each run).
 //!
 //! Optional variables:
-//! * `CTIDX_BENCH_OBJECTS`: objects read, the first in path order (default 300);
+//! * `CTIDX_BENCH_OBJECTS`: objects read, the first that ingest reads (default 300);
 //! * `CTIDX_BENCH_RUNS`: timed runs per stage after one warm-up run (default 10);
 //! * `CTIDX_BENCH_ONLY`: time only the stages named, separated by commas (for a profile of one).
 //!
@@ -212,13 +212,16 @@ fn is_gzip(bytes: &[u8]) -> bool {
     bytes.starts_with(&[0x1f, 0x8b])
 }
 
-/// The first `limit` objects under `dir` that ingest would read, in path order, with their bytes.
+/// The first `limit` objects under `dir` that ingest would read, in the order it reads them (an
+/// account's days one after another, every region of a day), with their bytes. Taken in path
+/// order instead, they were one region over many days: a partition of few rows per day and
+/// principal, unlike any that ingest writes.
 fn read_objects(dir: &Path, limit: usize) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut objects = source::list_local(dir)?.objects;
     if objects.is_empty() {
         bail!("no logs under {}", dir.display());
     }
-    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    objects.sort_by(source::SourceObject::delivery_order);
     objects.truncate(limit);
     objects
         .into_iter()

@@ -152,17 +152,8 @@ pub fn ingest(
             !unchanged
         })
         .collect();
-    // By account and delivery day, so that partitions close one after another and are written
-    // while decoding goes on (see `frontier`).
-    fn delivery_order(object: &SourceObject) -> Option<(&str, &str, &str)> {
-        let layout = object.layout.as_ref()?;
-        Some((&layout.account, &layout.date, &layout.region))
-    }
-    objects.sort_by(|a, b| {
-        delivery_order(a)
-            .cmp(&delivery_order(b))
-            .then_with(|| a.location.cmp(&b.location))
-    });
+    // Partitions close one after another and are written while decoding goes on (see `frontier`).
+    objects.sort_by(SourceObject::delivery_order);
     let mut frontier = frontier::DeliveryFrontier::new(&objects);
 
     reporter.planned(objects.iter().map(|o| o.size).sum());

@@ -34,6 +34,18 @@ enum Origin {
 }
 
 impl SourceObject {
+    /// The order ingest reads objects in: by account, delivery day and region (objects outside the
+    /// `AWSLogs` layout first), then by location, so that partitions close one after another.
+    pub fn delivery_order(a: &SourceObject, b: &SourceObject) -> std::cmp::Ordering {
+        fn key(object: &SourceObject) -> Option<(&str, &str, &str)> {
+            let layout = object.layout.as_ref()?;
+            Some((&layout.account, &layout.date, &layout.region))
+        }
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.location.cmp(&b.location))
+    }
+
     /// An object of an S3 listing.
     pub fn s3(url: &S3Url, entry: S3Entry) -> SourceObject {
         SourceObject {
