@@ -87,7 +87,7 @@ struct PrincipalDay {
     /// Day, principal type, principal ARN.
     key: [Option<String>; PRINCIPAL_PARTS],
     groups: Vec<Group>,
-    /// Index into `groups` by the [`CALL_PARTS`] parts of [`Group::call`] (see [`push_part`]), kept
+    /// Index into `groups` by the [`CALL_PARTS`] parts of [`Group::call`] (see [`key_of`]), kept
     /// only once there are more than [`SEARCHED_GROUPS`] groups.
     by_call: HashMap<Vec<u8>, usize, ahash::RandomState>,
     /// The group of the row counted last: a principal often makes the same call several times in
@@ -113,13 +113,7 @@ impl PrincipalDay {
 
     /// The group of a kind of call, added if new; `key` is a buffer to reuse.
     fn group_of(&mut self, call: [Option<&str>; CALL_PARTS], key: &mut Vec<u8>) -> &mut Group {
-        let same = |group: &Group| {
-            group
-                .call
-                .iter()
-                .zip(call)
-                .all(|(known, part)| known.as_deref() == part)
-        };
+        let same = |group: &Group| same_parts(&group.call, call);
         if let Some(at) = self.last.filter(|at| same(&self.groups[*at])) {
             return &mut self.groups[at];
         }
@@ -129,16 +123,11 @@ impl PrincipalDay {
             if self.by_call.is_empty() {
                 for (at, group) in self.groups.iter().enumerate() {
                     let mut known = Vec::new();
-                    for part in &group.call {
-                        push_part(&mut known, part.as_deref());
-                    }
+                    key_of(&mut known, group.call.iter().map(Option::as_deref));
                     self.by_call.insert(known, at);
                 }
             }
-            key.clear();
-            for part in call {
-                push_part(key, part);
-            }
+            key_of(key, call);
             self.by_call.get(key.as_slice()).copied()
         };
         let at = found.unwrap_or_else(|| {
@@ -147,7 +136,7 @@ impl PrincipalDay {
                 self.by_call.insert(key.clone(), at);
             }
             self.groups.push(Group {
-                call: call.map(|part| part.map(str::to_string)),
+                call: owned(call),
                 ..Group::default()
             });
             at
@@ -165,7 +154,7 @@ impl PrincipalDay {
 #[derive(Default)]
 pub struct SummaryBuilder {
     principal_days: Vec<PrincipalDay>,
-    /// Index into `principal_days` by its key (see [`push_part`]), for rows that come back to a
+    /// Index into `principal_days` by its key (see [`key_of`]), for rows that come back to a
     /// day and principal after others.
     by_principal_day: HashMap<Vec<u8>, usize, ahash::RandomState>,
     /// The principal's day of the row counted last.
@@ -258,17 +247,33 @@ fn text(array: &StringArray, row: usize) -> Option<&str> {
     array.is_valid(row).then(|| array.value(row))
 }
 
-/// Appends a part of a key: a presence byte, then its length and bytes when present, so that no two
-/// keys of different parts are the same bytes.
-fn push_part(key: &mut Vec<u8>, part: Option<&str>) {
-    match part {
-        None => key.push(0),
-        Some(text) => {
-            key.push(1);
-            key.extend_from_slice(&(text.len() as u64).to_le_bytes());
-            key.extend_from_slice(text.as_bytes());
+/// Sets `key` to the bytes of `parts`, each a presence byte, then its length and bytes when
+/// present, so that no two different lists of parts give the same bytes.
+fn key_of<'a>(key: &mut Vec<u8>, parts: impl IntoIterator<Item = Option<&'a str>>) {
+    key.clear();
+    for part in parts {
+        match part {
+            None => key.push(0),
+            Some(text) => {
+                key.push(1);
+                key.extend_from_slice(&(text.len() as u64).to_le_bytes());
+                key.extend_from_slice(text.as_bytes());
+            }
         }
     }
+}
+
+/// Whether the parts kept in a key are `parts`. Called for nearly every row, with few parts.
+#[inline(always)]
+fn same_parts<const N: usize>(known: &[Option<String>; N], parts: [Option<&str>; N]) -> bool {
+    known
+        .iter()
+        .zip(parts)
+        .all(|(known, part)| known.as_deref() == part)
+}
+
+fn owned<const N: usize>(parts: [Option<&str>; N]) -> [Option<String>; N] {
+    parts.map(|part| part.map(str::to_string))
 }
 
 fn keep_min(slot: &mut Option<String>, value: &str) {
@@ -340,27 +345,19 @@ impl SummaryBuilder {
 
     /// The index of the principal's day in `principal_days`, added if new.
     fn principal_day_of(&mut self, key: [Option<&str>; PRINCIPAL_PARTS]) -> usize {
-        let same = |at: usize| {
-            let known = &self.principal_days[at].key;
-            known
-                .iter()
-                .zip(key)
-                .all(|(known, part)| known.as_deref() == part)
-        };
-        if let Some(at) = self.current.filter(|at| same(*at)) {
+        if let Some(at) = self
+            .current
+            .filter(|at| same_parts(&self.principal_days[*at].key, key))
+        {
             return at;
         }
-        self.key.clear();
-        for part in key {
-            push_part(&mut self.key, part);
-        }
+        key_of(&mut self.key, key);
         let at = match self.by_principal_day.get(self.key.as_slice()) {
             Some(at) => *at,
             None => {
                 let at = self.principal_days.len();
                 self.by_principal_day.insert(self.key.clone(), at);
-                self.principal_days
-                    .push(PrincipalDay::new(key.map(|part| part.map(str::to_string))));
+                self.principal_days.push(PrincipalDay::new(owned(key)));
                 at
             }
         };
