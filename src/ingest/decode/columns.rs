@@ -1,5 +1,6 @@
 //! The Arrow builders a decoded object's records are appended to, one per column of the store.
 
+use std::cell::RefCell;
 use std::sync::{Arc, LazyLock};
 
 use ahash::AHashMap;
@@ -36,37 +37,49 @@ pub(super) enum ColumnBuilder {
     },
 }
 
+fn next_room(room: &mut impl Iterator<Item = Room>) -> Room {
+    room.next().unwrap_or_default()
+}
+
 impl ColumnBuilder {
     /// A builder for a column of `kind`, whose Arrow type in the store's schema is `data_type`.
     /// The types are taken from the schema, made once, rather than made again for each object.
-    pub(super) fn new(kind: &Kind, data_type: &DataType) -> ColumnBuilder {
+    /// Each buffer reserves the next of `room`, taken in the order of [`ColumnBuilder::visit_buffers`].
+    fn new(
+        kind: &Kind,
+        data_type: &DataType,
+        room: &mut impl Iterator<Item = Room>,
+    ) -> ColumnBuilder {
         match (kind, data_type) {
             (Kind::Text | Kind::BoolText | Kind::JsonText, _) => {
-                ColumnBuilder::Text(StringBuilder::new())
+                ColumnBuilder::Text(next_room(room).string_builder())
             }
             (Kind::Struct(members), DataType::Struct(fields)) => ColumnBuilder::Struct {
                 fields: fields.clone(),
                 members: members
                     .iter()
                     .zip(fields.iter())
-                    .map(|(member, field)| ColumnBuilder::new(&member.kind, field.data_type()))
+                    .map(|(member, field)| {
+                        ColumnBuilder::new(&member.kind, field.data_type(), room)
+                    })
                     .collect(),
                 validity: NullBufferBuilder::new(0),
             },
             (Kind::ListOfStruct(members), DataType::List(item_field)) => ColumnBuilder::List {
                 item_field: item_field.clone(),
+                offsets: next_room(room).offsets(),
                 item: Box::new(ColumnBuilder::new(
                     &Kind::Struct(members),
                     item_field.data_type(),
+                    room,
                 )),
-                offsets: vec![0],
                 validity: NullBufferBuilder::new(0),
             },
             (Kind::StringMap, DataType::Map(entries_field, _)) => ColumnBuilder::Map {
                 entries_field: entries_field.clone(),
-                keys: StringBuilder::new(),
-                values: StringBuilder::new(),
-                offsets: vec![0],
+                offsets: next_room(room).offsets(),
+                keys: next_room(room).string_builder(),
+                values: next_room(room).string_builder(),
                 validity: NullBufferBuilder::new(0),
             },
             (kind, data_type) => {
@@ -115,6 +128,30 @@ impl ColumnBuilder {
         let length = self.len();
         if length < rows {
             self.append_nulls(rows - length);
+        }
+    }
+
+    /// Each of its buffers, in the order [`ColumnBuilder::new`] reserves them.
+    fn visit_buffers(&self, visit: &mut impl FnMut(Buffer)) {
+        match self {
+            ColumnBuilder::Text(b) => visit(Buffer::Text(b)),
+            ColumnBuilder::Struct { members, .. } => members
+                .iter()
+                .for_each(|member| member.visit_buffers(visit)),
+            ColumnBuilder::List { item, offsets, .. } => {
+                visit(Buffer::Offsets(offsets));
+                item.visit_buffers(visit);
+            }
+            ColumnBuilder::Map {
+                keys,
+                values,
+                offsets,
+                ..
+            } => {
+                visit(Buffer::Offsets(offsets));
+                visit(Buffer::Text(keys));
+                visit(Buffer::Text(values));
+            }
         }
     }
 
@@ -191,23 +228,118 @@ pub(super) struct BatchBuilder {
     last_key_columns: Vec<Option<usize>>,
     /// Records appended. A column may hold fewer rows: those missing are nulls ([`ColumnBuilder::pad_to`]).
     pub(super) rows: usize,
+    /// The length of the object's JSON text.
+    text_bytes: usize,
+}
+
+/// What one buffer of a builder holds: values (rows, or list entries) and their bytes of text.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Room {
+    items: usize,
+    bytes: usize,
+}
+
+/// [`Room`] per byte of an object's JSON text.
+#[derive(Debug, Clone, Copy)]
+struct Density {
+    items: f64,
+    bytes: f64,
+}
+
+/// Spare room reserved beyond the last object's density, so that an object a little denser than
+/// the last does not grow its buffers (each growth copies the buffer into one twice its size).
+const HEADROOM: f64 = 1.125;
+
+/// One buffer of a [`ColumnBuilder`].
+enum Buffer<'a> {
+    Text(&'a StringBuilder),
+    Offsets(&'a [i32]),
+}
+
+impl Room {
+    fn of(buffer: Buffer) -> Room {
+        match buffer {
+            Buffer::Text(builder) => Room {
+                items: builder.len(),
+                bytes: builder.values_slice().len(),
+            },
+            Buffer::Offsets(offsets) => Room {
+                items: offsets.len().saturating_sub(1),
+                bytes: 0,
+            },
+        }
+    }
+
+    fn per_text_byte(self, text_bytes: f64) -> Density {
+        Density {
+            items: self.items as f64 / text_bytes,
+            bytes: self.bytes as f64 / text_bytes,
+        }
+    }
+
+    fn string_builder(self) -> StringBuilder {
+        StringBuilder::with_capacity(self.items, self.bytes)
+    }
+
+    fn offsets(self) -> Vec<i32> {
+        let mut offsets = Vec::with_capacity(self.items + 1);
+        offsets.push(0);
+        offsets
+    }
+}
+
+impl Density {
+    fn for_text(self, text_bytes: usize) -> Room {
+        let scaled = |density: f64| (density * text_bytes as f64 * HEADROOM).ceil() as usize;
+        Room {
+            items: scaled(self.items),
+            bytes: scaled(self.bytes),
+        }
+    }
+}
+
+thread_local! {
+    /// The density of each buffer of the last object the thread decoded, in the order of
+    /// [`ColumnBuilder::visit_buffers`], then the extrafields'. Growing a builder by doubling copied each buffer about once
+    /// more and faulted in fresh pages each time; an object's records are much like the last's.
+    static LAST_ROOM: RefCell<Vec<Density>> = const { RefCell::new(Vec::new()) };
 }
 
 impl BatchBuilder {
-    pub(super) fn new() -> BatchBuilder {
-        BatchBuilder {
-            columns: RECORD
-                .iter()
-                .zip(schema::file_schema().fields().iter())
-                .map(|(field, arrow_field)| {
-                    ColumnBuilder::new(&field.kind, arrow_field.data_type())
-                })
-                .collect(),
-            extra: StringBuilder::new(),
-            extra_text: String::new(),
-            last_key_columns: Vec::new(),
-            rows: 0,
+    /// Builders for an object of `text_bytes` bytes of JSON, each reserving what its column took
+    /// per byte of text in the last object this thread decoded.
+    pub(super) fn new(text_bytes: usize) -> BatchBuilder {
+        LAST_ROOM.with_borrow(|last| {
+            let mut room = last.iter().map(|density| density.for_text(text_bytes));
+            BatchBuilder {
+                columns: RECORD
+                    .iter()
+                    .zip(schema::file_schema().fields().iter())
+                    .map(|(field, arrow_field)| {
+                        ColumnBuilder::new(&field.kind, arrow_field.data_type(), &mut room)
+                    })
+                    .collect(),
+                extra: next_room(&mut room).string_builder(),
+                extra_text: String::new(),
+                last_key_columns: Vec::new(),
+                rows: 0,
+                text_bytes,
+            }
+        })
+    }
+
+    /// The room each buffer took, per byte of text, kept for the thread's next object.
+    fn remember_room(&self) {
+        let mut room = Vec::new();
+        for column in &self.columns {
+            column.visit_buffers(&mut |buffer| room.push(Room::of(buffer)));
         }
+        room.push(Room::of(Buffer::Text(&self.extra)));
+        let text_bytes = self.text_bytes.max(1) as f64;
+        LAST_ROOM.with_borrow_mut(|last| {
+            last.clear();
+            last.extend(room.iter().map(|room| room.per_text_byte(text_bytes)));
+        });
     }
 
     /// The column a record's key at position `slot` goes to, if it has one.
@@ -225,15 +357,16 @@ impl BatchBuilder {
         column
     }
 
-    pub(super) fn finish(self) -> Result<RecordBatch, DecodeError> {
+    pub(super) fn finish(mut self) -> Result<RecordBatch, DecodeError> {
         let rows = self.rows;
+        for column in &mut self.columns {
+            column.pad_to(rows);
+        }
+        self.remember_room();
         let mut arrays: Vec<ArrayRef> = self
             .columns
             .into_iter()
-            .map(|mut column| {
-                column.pad_to(rows);
-                column.finish()
-            })
+            .map(ColumnBuilder::finish)
             .collect();
         let mut extra = self.extra;
         arrays.push(Arc::new(extra.finish()));
@@ -297,6 +430,43 @@ mod tests {
             }
             assert!(!same_key(key, &key[1..]), "{key} against a shorter key");
         }
+    }
+
+    /// A record with a value in a list, a map and nested structs, each of its own size.
+    const NESTED: &str = r#"{"Records":[{"eventVersion":"1.08","eventTime":"2024-03-01T10:00:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRoleWithWebIdentity","eventID":"e1","userIdentity":{"type":"WebIdentityUser","principalId":"accounts.google.com:1234567","sessionContext":{"webIdFederationData":{"federatedProvider":"accounts.google.com","attributes":{"audience":"a-long-audience-value.apps.googleusercontent.com","sub":"s"}}}},"resources":[{"ARN":"arn:aws:iam::111122223333:role/a-role-with-a-long-name","accountId":"111122223333","type":"AWS::IAM::Role"}],"readOnly":true}]}"#;
+
+    #[test]
+    fn each_buffer_reserves_what_its_own_buffer_took_in_the_last_object() {
+        super::super::decode_json(NESTED.as_bytes(), super::super::Limits::default())
+            .expect("decodes");
+        let taken = LAST_ROOM.with_borrow(|last| {
+            last.iter()
+                .map(|density| density.for_text(NESTED.len()))
+                .collect::<Vec<_>>()
+        });
+        let builder = BatchBuilder::new(NESTED.len());
+        // Bytes reserved for each buffer's text (none for offsets).
+        let mut reserved = Vec::new();
+        for column in &builder.columns {
+            column.visit_buffers(&mut |buffer| {
+                reserved.push(match buffer {
+                    Buffer::Text(b) => b.values_capacity(),
+                    Buffer::Offsets(_) => 0,
+                })
+            });
+        }
+        reserved.push(builder.extra.values_capacity());
+        assert_eq!(taken.len(), reserved.len());
+        let mut texts = 0;
+        for (index, (taken, reserved)) in taken.iter().zip(&reserved).enumerate() {
+            assert!(
+                *reserved >= taken.bytes,
+                "buffer {index}: {reserved} bytes reserved for {taken:?}"
+            );
+            texts += usize::from(taken.bytes > 0);
+        }
+        // The record's values are in text, list and map buffers alike.
+        assert!(texts >= 12, "{texts} buffers held text");
     }
 
     proptest! {

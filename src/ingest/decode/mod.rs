@@ -231,7 +231,7 @@ pub fn decode_json(text: &[u8], limits: Limits) -> Result<RecordBatch, DecodeErr
             e.valid_up_to()
         ))
     })?;
-    let mut builder = BatchBuilder::new();
+    let mut builder = BatchBuilder::new(text.len());
     let mut failure = None;
     let seed = RecordsSeed {
         builder: &mut builder,
