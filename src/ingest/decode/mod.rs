@@ -208,8 +208,7 @@ fn first_member_is_whole(bytes: &[u8]) -> bool {
     let Some(trailer_at) = bytes.len().checked_sub(4) else {
         return false;
     };
-    let trailer = &bytes[trailer_at..];
-    bytes.windows(4).position(|window| window == trailer) == Some(trailer_at)
+    memchr::memmem::find(bytes, &bytes[trailer_at..]) == Some(trailer_at)
 }
 
 /// The inflated size a gzip trailer records (modulo 2^32, as gzip stores it), when it is within
@@ -546,6 +545,20 @@ mod tests {
         let mut trailing = gzip("aaaa");
         trailing.extend(&trailing.clone()[trailing.len() - 8..]);
         assert!(gunzip(&trailing, 1 << 20).is_err());
+    }
+
+    proptest::proptest! {
+        /// The trailer is looked for with a substring search; it must find the first place the
+        /// last four bytes occur, as a byte-by-byte scan does (a small alphabet makes repeats likely).
+        #[test]
+        fn the_trailer_is_found_where_a_plain_scan_finds_it(
+            bytes in proptest::collection::vec(0u8..3, 0..64)
+        ) {
+            let by_scan = bytes.len().checked_sub(4).is_some_and(|at| {
+                bytes.windows(4).position(|window| window == &bytes[at..]) == Some(at)
+            });
+            proptest::prop_assert_eq!(first_member_is_whole(&bytes), by_scan);
+        }
     }
 
     #[test]
