@@ -233,7 +233,7 @@ pub(super) struct BatchBuilder {
 }
 
 /// What one buffer of a builder holds: values (rows, or list entries) and their bytes of text.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Room {
     items: usize,
     bytes: usize,
@@ -300,8 +300,9 @@ impl Density {
 
 thread_local! {
     /// The density of each buffer of the last object the thread decoded, in the order of
-    /// [`ColumnBuilder::visit_buffers`], then the extrafields'. Growing a builder by doubling copied each buffer about once
-    /// more and faulted in fresh pages each time; an object's records are much like the last's.
+    /// [`ColumnBuilder::visit_buffers`], then the extrafields'. Growing a builder by doubling
+    /// copied each buffer about once more and faulted in fresh pages each time; an object's
+    /// records are much like the last's.
     static LAST_ROOM: RefCell<Vec<Density>> = const { RefCell::new(Vec::new()) };
 }
 
