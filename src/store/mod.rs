@@ -6,13 +6,14 @@
 //! renamed into place. Before a partition gets a new file, the event IDs already stored there are
 //! removed from it, so re-ingesting after a crash never duplicates an event.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ahash::AHashSet;
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::error::ArrowError;
@@ -928,9 +929,11 @@ impl Store {
 
 /// The event IDs of a partition, each kept as its 128-bit XXH3 hash: 16 bytes rather than a heap
 /// string, so a partition of millions of events costs tens of MB. Two distinct IDs share a hash with
-/// probability about n²/2^129: below 10^-18 for ten billion events in one partition.
+/// probability about n²/2^129: below 10^-18 for ten billion events in one partition. The set hashes
+/// them again with aHash (randomly keyed, as the IDs come from the logs), not the standard SipHash,
+/// which cost more than XXH3 itself.
 #[derive(Default)]
-pub struct EventIds(HashSet<u128>);
+pub struct EventIds(AHashSet<u128>);
 
 impl EventIds {
     /// Adds the ID; false if it was already there.
