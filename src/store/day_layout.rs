@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
-use super::{PartitionKey, Store, StoreError, WriteLock, data_file_key, local_data_files_in};
+use super::names::{data_file_key, local_data_files_in};
+use super::{PartitionKey, Store, StoreError, WriteLock};
 
 impl Store {
     /// The data files of a store in the day layout of an earlier ctidx (`account=…/day=…/`), by
