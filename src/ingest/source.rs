@@ -83,6 +83,18 @@ impl SourceObject {
             Origin::S3 { .. } => Err(std::io::Error::other("an S3 object is not read locally")),
         }
     }
+
+    /// Asks the kernel to start reading a local object's file into memory, so that the decoder
+    /// that takes it soon finds it there instead of waiting on the disk. Only a hint: a file that
+    /// cannot be opened now is reported when it is read.
+    pub fn read_ahead(&self) {
+        #[cfg(target_os = "linux")]
+        if let Origin::Local(path) = &self.origin
+            && let Ok(file) = std::fs::File::open(path)
+        {
+            let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::WillNeed);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
