@@ -92,10 +92,12 @@ impl ColumnBuilder {
         self.append_nulls(1);
     }
 
-    /// Rows appended so far.
+    /// Rows appended so far. A text column's count is taken from its offsets (one more than its
+    /// rows, from the first): the builder's own count is a call into arrow-buffer that is not
+    /// inlined, made for each member of each record.
     fn len(&self) -> usize {
         match self {
-            ColumnBuilder::Text(b) => b.len(),
+            ColumnBuilder::Text(b) => b.offsets_slice().len().saturating_sub(1),
             ColumnBuilder::Struct { validity, .. } => validity.len(),
             ColumnBuilder::List { offsets, .. } | ColumnBuilder::Map { offsets, .. } => {
                 offsets.len().saturating_sub(1)
