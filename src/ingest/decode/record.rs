@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::columns::{BatchBuilder, EVENT_TIME, REQUIRED_COLUMNS};
+use super::columns::{BatchBuilder, EVENT_TIME, NO_COLUMN, RECORD_START, REQUIRED_COLUMNS};
 use super::nested::{NestedState, ValueSeed};
 use super::{DecodeError, Limits, NotCloudTrail};
 use crate::store::schema::{Field, Kind, RECORD};
@@ -159,15 +159,15 @@ impl<'de> Visitor<'de> for RecordSeed<'_, 'de> {
         let text = self.text;
         let mut record = RecordState::new(std::mem::take(&mut self.builder.extra_text));
         let mut pending: Option<NestedMember<'de>> = None;
-        let mut slot = 0;
+        let mut previous = RECORD_START;
         while let Some(JsonStr(key)) = map.next_key()? {
             if let Some(member) = pending.take()
                 && let Err(message) = record.close_nested(text, &member, Some(&key))
             {
                 return Err(self.reject(message));
             }
-            let column = self.builder.column_of(slot, &key);
-            slot += 1;
+            let column = self.builder.column_of(previous, &key);
+            previous = column.unwrap_or(NO_COLUMN);
             let Some(column) = column else {
                 let value: &'de RawValue = map.next_value()?;
                 record.keep_extra(&key, value.get());
