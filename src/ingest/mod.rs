@@ -381,14 +381,18 @@ struct ReadAhead {
 
 impl ReadAhead {
     /// Called as the object at `taken` goes to a decoder: asks for the objects after it to be read
-    /// ahead.
+    /// ahead. The range is claimed under the lock and advised after it, so that the other decoders
+    /// never wait on the kernel's read submissions to take their next object.
     fn advance(&self, objects: &[SourceObject], taken: usize) {
-        let mut advised = self.advised.lock().unwrap_or_else(PoisonError::into_inner);
-        let range = read_ahead_range(objects, |object| object.size, *advised, taken);
-        for object in &objects[range.clone()] {
+        let range = {
+            let mut advised = self.advised.lock().unwrap_or_else(PoisonError::into_inner);
+            let range = read_ahead_range(objects, |object| object.size, *advised, taken);
+            *advised = (*advised).max(range.end);
+            range
+        };
+        for object in &objects[range] {
             object.read_ahead();
         }
-        *advised = (*advised).max(range.end);
     }
 }
 
